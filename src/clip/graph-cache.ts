@@ -1,0 +1,70 @@
+// Built ONNX graphs kept on disk, keyed by the checkpoint's files and the graph options, so
+// only the first start with a given checkpoint and options pays for reading weights and
+// writing graphs.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClipWeights, ImageGraphOptions } from './types.ts';
+import { buildImageGraph, validateImageGraphOptions } from './onnx/image-graph.ts';
+import { buildTextGraph } from './onnx/text-graph.ts';
+
+/** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
+export const GRAPH_FORMAT_VERSION = 1;
+
+export interface BuiltGraphs {
+  textPath: string;
+  imagePath: string;
+  key: string;
+  /** True when this call built them; false when they came from the cache. */
+  built: boolean;
+  buildMs: number;
+}
+
+/** Identity of a checkpoint folder: names, sizes and times of its weight and config files. */
+export function checkpointFingerprint(folder: string): string {
+  const files = readdirSync(folder)
+    .filter((f) => /\.(safetensors|json)$/.test(f))
+    .sort()
+    .map((f) => {
+      const st = statSync(join(folder, f));
+      return `${f}:${st.size}:${Math.round(st.mtimeMs)}`;
+    });
+  return files.join('|');
+}
+
+export function graphKey(folder: string, options: ImageGraphOptions): string {
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, files: checkpointFingerprint(folder), options });
+  return createHash('sha256').update(material).digest('hex').slice(0, 24);
+}
+
+export async function ensureGraphs(
+  folder: string,
+  cacheDir: string,
+  options: ImageGraphOptions,
+  loadWeights: () => Promise<ClipWeights>,
+): Promise<BuiltGraphs> {
+  const key = graphKey(folder, options);
+  const dir = join(cacheDir, 'graphs', key);
+  const textPath = join(dir, 'text.onnx');
+  const imagePath = join(dir, 'image.onnx');
+  if (existsSync(join(dir, 'complete.json'))) return { textPath, imagePath, key, built: false, buildMs: 0 };
+
+  const started = performance.now();
+  const weights = await loadWeights();
+  validateImageGraphOptions(weights, options);
+  // Build into a temporary folder and rename, so a crash never leaves half a graph behind.
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    buildTextGraph(weights, join(tmp, 'text.onnx'));
+    buildImageGraph(weights, options, join(tmp, 'image.onnx'));
+    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ folder, options, version: GRAPH_FORMAT_VERSION }, null, 2));
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
+}
