@@ -1,0 +1,68 @@
+// Writes a random-weight CLIP checkpoint folder.
+// Usage: tsx scripts/make-model.ts --arch <tiny|vit-b-32|vit-b-16|vit-b-16-plus-240|vit-l-14-336>
+//        --seed N --out DIR [--layout hf|open_clip] [--dtype f32|f16|bf16] [--synthetic-tokenizer]
+
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ARCHS, DEFAULT_LAYOUT, generateModel, isArchName } from '../src/clip/generate.ts';
+import type { FloatDtype } from '../src/clip/safetensors.ts';
+
+const USAGE =
+  'usage: npm run make-model -- --arch <' + Object.keys(ARCHS).join('|') + '> --seed N --out DIR ' +
+  '[--layout hf|open_clip] [--dtype f32|f16|bf16] [--synthetic-tokenizer]';
+
+function fail(message: string): never {
+  console.error(`make-model: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1)} MB`;
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        arch: { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        layout: { type: 'string' },
+        dtype: { type: 'string', default: 'f32' },
+        'synthetic-tokenizer': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+})();
+
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const arch = values.arch ?? fail('--arch is required');
+if (!isArchName(arch)) fail(`unknown arch "${arch}"`);
+const seedText = values.seed ?? fail('--seed is required');
+if (!/^-?\d+$/.test(seedText)) fail(`--seed must be an integer, got "${seedText}"`);
+const out = values.out ?? fail('--out is required');
+const layout = values.layout ?? DEFAULT_LAYOUT[arch];
+if (layout !== 'hf' && layout !== 'open_clip') fail(`--layout must be hf or open_clip, got "${layout}"`);
+const dtype = values.dtype.toUpperCase();
+if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') fail(`--dtype must be f32, f16 or bf16, got "${values.dtype}"`);
+
+const started = Date.now();
+const result = generateModel({
+  arch,
+  seed: Number(seedText),
+  out,
+  layout,
+  dtype: dtype as FloatDtype,
+  tokenizer: values['synthetic-tokenizer'] ? 'synthetic' : 'auto',
+});
+console.log(`wrote ${arch} (seed ${seedText}, ${layout} layout, ${dtype}, ${result.tokenizer} tokenizer) to ${result.outDir}`);
+for (const f of result.files) console.log(`  ${path.basename(f.file).padEnd(32)} ${megabytes(f.bytes).padStart(12)}`);
+console.log(`  total ${megabytes(result.totalBytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log('  note: random weights, not a trained model (config marks it generated_random_model)');
