@@ -1,0 +1,59 @@
+// One plain sentence per result, for a ticketing bot or a log line, e.g.
+// "metal plate: anomalous (score 0.83 ≥ threshold 0.50); 2 suspect regions, largest at
+// x=120,y=40 (64×32 px, 0.8% of the image)."
+
+import type { Region } from './regions.ts';
+
+export interface SummaryInput {
+  category: string;
+  score: number;
+  threshold: number;
+  isAnomalous: boolean;
+  regions: Region[];
+  width: number;
+  height: number;
+}
+
+/** Score and threshold with 2 decimals, or 3 when 2 would print them equal. */
+function formatPair(score: number, threshold: number): [string, string] {
+  for (const digits of [2, 3, 4]) {
+    const s = score.toFixed(digits);
+    const t = threshold.toFixed(digits);
+    if (s !== t || score === threshold || digits === 4) return [s, t];
+  }
+  return [score.toFixed(4), threshold.toFixed(4)];
+}
+
+function formatPercent(fraction: number): string {
+  const pct = fraction * 100;
+  if (pct > 0 && pct < 0.1) return '<0.1%';
+  return `${pct.toFixed(1)}%`;
+}
+
+/** "2 suspect regions, largest at x=…" or "1 suspect region at x=…". */
+function describeRegions(regions: Region[], adjective: string, imagePixels: number): string {
+  let largest = regions[0];
+  for (const r of regions) if (r.area > largest.area) largest = r;
+  const { x, y, w, h } = largest.bbox;
+  const count = regions.length;
+  const head = count === 1 ? `1 ${adjective} region at` : `${count} ${adjective} regions, largest at`;
+  return `${head} x=${x},y=${y} (${w}×${h} px, ${formatPercent(imagePixels > 0 ? largest.area / imagePixels : largest.areaFraction)} of the image)`;
+}
+
+/** A one-sentence verdict; the region percentage is area / (width · height). */
+export function summarize(input: SummaryInput): string {
+  const { score, threshold, isAnomalous, regions } = input;
+  const pixels = input.width * input.height;
+  const name = input.category.trim().length > 0 ? input.category.trim() : 'image';
+  const [s, t] = formatPair(score, threshold);
+  const relation = score >= threshold ? '≥' : '<';
+  const verdict = isAnomalous ? 'anomalous' : 'looks normal';
+  let sentence = `${name}: ${verdict} (score ${s} ${relation} threshold ${t})`;
+  if (isAnomalous) {
+    sentence += regions.length === 0 ? '; no localized suspect region' : `; ${describeRegions(regions, 'suspect', pixels)}`;
+  } else if (regions.length > 0) {
+    // A normal verdict while the map still crosses the threshold somewhere: worth a look.
+    sentence += `; ${describeRegions(regions, 'weak suspect', pixels)}`;
+  }
+  return `${sentence}.`;
+}
