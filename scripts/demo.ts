@@ -1,0 +1,15 @@
+// `npm run demo`: generates the tiny random-weight model (once) and serves it. Every response
+// then says the model is untrained: the scores show the plumbing works, not accuracy.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { generateModel } from '../src/clip/generate.ts';
+
+const folder = resolve(process.env.DEMO_MODEL_DIR ?? 'models/demo-tiny');
+if (!existsSync(resolve(folder, 'config.json'))) {
+  process.stderr.write(`generating the tiny random model into ${folder}\n`);
+  await generateModel({ arch: 'tiny', seed: 1, out: folder });
+}
+process.env.MODEL = folder;
+process.env.MODEL_CACHE_DIR ??= resolve('models/cache');
+process.env.HF_HUB_OFFLINE ??= '1';
+await import('../src/server.ts');

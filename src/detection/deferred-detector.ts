@@ -1,0 +1,38 @@
+// A detector that is still loading: the server can listen (and answer /healthz, /readyz)
+// while the checkpoint downloads and the graphs build; detections get 503 until then.
+import { HttpError } from '../routes/errors.ts';
+import type { DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+
+export class DeferredDetector implements Detector {
+  private inner?: Detector;
+  private failure?: Error;
+
+  constructor(loading: Promise<Detector>) {
+    loading.then(
+      (d) => (this.inner = d),
+      (err: Error) => (this.failure = err),
+    );
+  }
+
+  get ready(): boolean {
+    return this.inner?.ready ?? false;
+  }
+
+  private loaded(): Detector {
+    if (this.inner) return this.inner;
+    if (this.failure) throw new HttpError(503, 'model_unavailable', `the model failed to load: ${this.failure.message}`);
+    throw new HttpError(503, 'model_loading', 'the model is still loading; retry shortly', { 'retry-after': '5' });
+  }
+
+  info(): ModelInfo {
+    return this.loaded().info();
+  }
+
+  detect(image: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
+    return this.loaded().detect(image, options, signal);
+  }
+
+  async close(): Promise<void> {
+    await this.inner?.close();
+  }
+}

@@ -1,0 +1,50 @@
+// A real detector on the tiny generated model, and the app around it, for HTTP tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { generateModel } from '../../src/clip/generate.ts';
+import { createClipDetector, type ClipDetector } from '../../src/detection/clip-detector.ts';
+import { loadSettings, type Settings } from '../../src/settings.ts';
+import { buildApp } from '../../src/app.ts';
+
+export interface TinyService {
+  app: FastifyInstance;
+  detector: ClipDetector;
+  settings: Settings;
+  dir: string;
+  close(): Promise<void>;
+}
+
+export async function startTinyService(overrides: Record<string, unknown> = {}): Promise<TinyService> {
+  const dir = mkdtempSync(join(tmpdir(), 'tiny-service-'));
+  const model = join(dir, 'tiny');
+  generateModel({ arch: 'tiny', seed: 1, out: model });
+  const settings = loadSettings({}, { model, cacheDir: join(dir, 'cache'), offline: '1', logLevel: 'silent', ...overrides });
+  const detector = await createClipDetector(settings);
+  const app = await buildApp({ detector, defaultThreshold: settings.threshold, maxBodyBytes: settings.maxBodyBytes, logLevel: settings.logLevel });
+  return {
+    app,
+    detector,
+    settings,
+    dir,
+    async close() {
+      await app.close();
+      await detector.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A multipart/form-data body built by hand, so tests control every byte. */
+export function multipart(parts: Array<{ name: string; value: string | Buffer; filename?: string; type?: string }>) {
+  const boundary = `----test${Math.random().toString(16).slice(2)}`;
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"`;
+    if (p.filename !== undefined) head += `; filename="${p.filename}"\r\nContent-Type: ${p.type ?? 'application/octet-stream'}`;
+    chunks.push(Buffer.from(`${head}\r\n\r\n`), Buffer.isBuffer(p.value) ? p.value : Buffer.from(p.value), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
