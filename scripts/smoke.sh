@@ -14,7 +14,7 @@ check() { # check <description> <command...>
   if "${@:2}" >/dev/null 2>&1; then echo "ok $n - $1"; else echo "not ok $n - $1"; fails=$((fails + 1)); fi
 }
 
-PORT=$port LOG_LEVEL=warn npm run --silent demo >"$work/server.log" 2>&1 &
+PORT=$port LOG_LEVEL=warn node --import tsx scripts/demo.ts >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 

@@ -1,0 +1,95 @@
+// `npm run bench:clip [-- --arch vit-b-16 --runs 20 --size 224]`: speed of the CLIP runtime on
+// a full-size model with random weights (real shapes; the numbers say nothing of accuracy).
+// Prints graph build time, session creation time and image-tower latency (median, p95) at
+// batch 1 and 8, run in a worker thread as the service runs it.
+import { existsSync, rmSync, mkdtempSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateModel, isArchName } from '../src/clip/generate.ts';
+import { loadClipWeights } from '../src/clip/weights.ts';
+import { readClipConfig } from '../src/clip/config.ts';
+import { ensureGraphs } from '../src/clip/graph-cache.ts';
+import { WorkerPool } from '../src/clip/worker-pool.ts';
+import { defaultDenseLayers, defaultDenseStart } from '../src/clip/dense-defaults.ts';
+
+const { values } = parseArgs({
+  options: {
+    arch: { type: 'string', default: 'vit-b-16' },
+    runs: { type: 'string', default: '20' },
+    size: { type: 'string' },
+    threads: { type: 'string' },
+  },
+});
+const arch = values.arch!;
+if (!isArchName(arch)) throw new Error(`unknown arch ${arch}`);
+const runs = Math.max(20, Number(values.runs));
+
+const modelDir = resolve(`models/bench-${arch}`);
+if (!existsSync(join(modelDir, 'config.json')) && !existsSync(join(modelDir, 'open_clip_config.json'))) {
+  console.log(`generating ${arch} with random weights into ${modelDir} …`);
+  generateModel({ arch, seed: 1, out: modelDir });
+}
+const { config } = readClipConfig(modelDir);
+const size = values.size ? Number(values.size) : config.vision.imageSize;
+const options = {
+  imageSize: size,
+  denseLayers: defaultDenseLayers(config.vision.layers),
+  denseStart: defaultDenseStart(config.vision.layers),
+  denseAttention: 'vv' as const,
+};
+
+// A fresh cache folder so the build is measured, not skipped.
+const cacheDir = mkdtempSync(join(tmpdir(), 'bench-graphs-'));
+let t = performance.now();
+const weights = (await loadClipWeights(modelDir)).weights;
+const loadMs = performance.now() - t;
+t = performance.now();
+const graphs = await ensureGraphs(modelDir, cacheDir, options, async () => weights);
+const buildMs = performance.now() - t;
+
+const threads = values.threads ? Number(values.threads) : availableParallelism();
+t = performance.now();
+const pool = await WorkerPool.start({
+  models: { text: graphs.textPath, image: graphs.imagePath },
+  size: 1,
+  intraOpThreads: threads,
+  maxQueue: 4,
+  jobTimeoutMs: 0,
+});
+const sessionMs = performance.now() - t;
+
+function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { median: at(0.5), p95: at(0.95) };
+}
+
+async function latency(batch: number): Promise<{ median: number; p95: number }> {
+  const run = () => {
+    const pixels = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i) * 0.5);
+    return pool.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [batch, 3, size, size] } });
+  };
+  await run(); // warm-up
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await run();
+    samples.push(performance.now() - start);
+  }
+  return stats(samples);
+}
+
+const b1 = await latency(1);
+const b8 = await latency(8);
+await pool.close();
+rmSync(cacheDir, { recursive: true, force: true });
+
+const f = (ms: number) => `${ms.toFixed(0)} ms`;
+console.log(`\nCLIP runtime benchmark: ${arch} (random weights), ${size}px, dense layers ${options.denseLayers.join(',')} from block ${options.denseStart}`);
+console.log(`machine: ${availableParallelism()} cores, ONNX Runtime threads: ${threads}, runs: ${runs}`);
+console.log(`weights load (safetensors):   ${f(loadMs)}`);
+console.log(`graph build (text + image):   ${f(buildMs)}`);
+console.log(`session creation (worker):    ${f(sessionMs)}`);
+console.log(`image tower, batch 1:         median ${f(b1.median)}, p95 ${f(b1.p95)}`);
+console.log(`image tower, batch 8:         median ${f(b8.median)}, p95 ${f(b8.p95)} (${f(b8.median / 8)} per image)`);
