@@ -6,7 +6,7 @@ import { DeferredDetector } from './detection/deferred-detector.ts';
 
 const USAGE = `Zero-shot visual anomaly detection service (CLIP).
 
-Usage: npm start            (or: tsx src/server.ts)
+Usage: npm start            (or: node --import tsx src/server.ts)
        npm start -- --help
 
 `;
