@@ -48,6 +48,8 @@ try {
   process.exit(1);
 }
 
+let crashOnNextTask = false;
+
 port.on('message', async (msg: ToWorker) => {
   if (msg.type === 'hang-for-test') {
     // Simulates a stuck native call: blocks this thread without returning.
@@ -55,6 +57,11 @@ port.on('message', async (msg: ToWorker) => {
     while (Date.now() < end);
     return;
   }
+  if (msg.type === 'crash-on-next-task') {
+    crashOnNextTask = true;
+    return;
+  }
+  if (crashOnNextTask) process.exit(3); // test hook: dies mid-request
   const handler = tasks[msg.task];
   try {
     if (!handler) throw new Error(`unknown worker task ${msg.task}`);

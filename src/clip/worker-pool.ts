@@ -120,13 +120,12 @@ export class WorkerPool extends EventEmitter {
   }
 
   /**
-   * Test hook. 'crash' kills the busiest worker's thread at once (as a native fault would);
-   * 'hang' makes an idle worker block its thread, as a stuck native call would.
+   * Test hook. 'crash' makes a worker die inside its next job (as a native fault would);
+   * 'hang' makes it block its thread, as a stuck native call would.
    */
   sabotage(kind: 'hang' | 'crash', ms = 60_000): void {
-    const slot = this.slots.find((s) => s.job) ?? this.slots[0];
-    if (kind === 'crash') void slot.worker.terminate();
-    else slot.worker.postMessage({ type: 'hang-for-test', ms } satisfies ToWorker);
+    const msg: ToWorker = kind === 'hang' ? { type: 'hang-for-test', ms } : { type: 'crash-on-next-task' };
+    this.slots[0].worker.postMessage(msg);
   }
 
   async close(): Promise<void> {

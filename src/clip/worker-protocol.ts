@@ -38,7 +38,8 @@ export type TaskModule = { tasks: Record<string, TaskHandler> };
 
 export type ToWorker =
   | { type: 'task'; id: number; task: string; payload: unknown }
-  | { type: 'hang-for-test'; ms: number };
+  | { type: 'hang-for-test'; ms: number }
+  | { type: 'crash-on-next-task' };
 
 export type FromWorker =
   | { type: 'ready' }

@@ -94,8 +94,8 @@ describe('WorkerPool', () => {
   it('replaces a crashed worker: the running job fails, the next one succeeds', async () => {
     const pool = await start();
     try {
-      const running = image(pool, 8);
       pool.sabotage('crash');
+      const running = image(pool, 8);
       await expect(running).rejects.toBeInstanceOf(WorkerFailedError);
       const next = await image(pool);
       expect(next.image_embeds.dims).toEqual([1, 32]);
