@@ -9,7 +9,7 @@ export function renderHeatmapPng(map: Float32Array, width: number, height: numbe
 }
 
 /** The heatmap over the image; alpha is the heatmap's weight. */
-export function renderOverlayPng(image: DecodedImage, map: Float32Array, width: number, height: number, alpha = 0.5): Promise<Buffer> {
+export async function renderOverlayPng(image: DecodedImage, map: Float32Array, width: number, height: number, alpha = 0.5): Promise<Buffer> {
   if (image.width !== width || image.height !== height) {
     throw new RangeError(`map is ${width}×${height} but the image is ${image.width}×${image.height}`);
   }
