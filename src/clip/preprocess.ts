@@ -3,10 +3,12 @@
 import sharp, { type Metadata } from 'sharp';
 
 export interface DecodedImage {
+  /** Displayed size: EXIF orientation already applied. */
   width: number;
   height: number;
   /** 8-bit sRGB, 3 channels, row-major, orientation applied. */
   rgb: Buffer;
+  /** What the bytes were: jpeg, png, webp, gif, tiff, avif, heif… */
   format: string;
 }
 
@@ -16,7 +18,7 @@ export interface PreprocessConfig {
   std: [number, number, number];
 }
 
-/** Bytes that are not a decodable image (HTTP 422). */
+/** Bytes that are not a decodable image: empty, damaged, truncated or unsupported (HTTP 422). */
 export class ImageDecodeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -32,12 +34,30 @@ export class ImageTooLargeError extends Error {
   }
 }
 
+/** 100 megapixels: far above any real photo, far below what would exhaust memory. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
-const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
-const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
+export const CLIP_IMAGE_SIZE = 224;
+export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
+export const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
 
-/** Recognises the formats sharp can decode here by their magic bytes. */
+const HEIF_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1']);
+
+/** ISO-BMFF brands (major and compatible) of an ftyp box at the start of the bytes. */
+function ftypBrands(b: Buffer): string[] {
+  const boxSize = b.readUInt32BE(0);
+  const end = Math.min(b.length, boxSize >= 16 ? boxSize : 16);
+  const brands = [b.toString('latin1', 8, 12)];
+  // Bytes 12..16 are the minor version; compatible brands follow, 4 bytes each.
+  for (let at = 16; at + 4 <= end; at += 4) brands.push(b.toString('latin1', at, at + 4));
+  return brands;
+}
+
+/**
+ * The image type from the magic bytes, or null: a cheap check that lets the HTTP layer answer
+ * 415 before decoding. BMP and HEVC-coded HEIF are recognised but this sharp build cannot decode
+ * them; decodeImage then raises ImageDecodeError.
+ */
 export function sniffImageType(bytes: Buffer): string | null {
   const b = bytes;
   const at = (offset: number, text: string) => b.length >= offset + text.length && b.toString('latin1', offset, offset + text.length) === text;
@@ -45,65 +65,92 @@ export function sniffImageType(bytes: Buffer): string | null {
   if (at(0, '\x89PNG\r\n\x1a\n')) return 'png';
   if (at(0, 'RIFF') && at(8, 'WEBP')) return 'webp';
   if (at(0, 'GIF87a') || at(0, 'GIF89a')) return 'gif';
-  if (at(0, 'II*\x00') || at(0, 'MM\x00*')) return 'tiff';
-  if (at(4, 'ftyp')) {
-    const brand = b.toString('latin1', 8, 12);
-    if (brand === 'avif' || brand === 'avis') return 'avif';
-    if (['heic', 'heix', 'mif1', 'msf1', 'hevc'].includes(brand)) return 'heif';
+  // Classic TIFF (42) and BigTIFF (43), either byte order.
+  if (at(0, 'II*\x00') || at(0, 'MM\x00*') || at(0, 'II+\x00') || at(0, 'MM\x00+')) return 'tiff';
+  if (b.length >= 16 && at(4, 'ftyp')) {
+    const brands = ftypBrands(b);
+    if (brands.includes('avif') || brands.includes('avis')) return 'avif';
+    if (brands.some((brand) => HEIF_BRANDS.has(brand))) return 'heif';
+    return null;
   }
-  if (at(0, 'BM')) return 'bmp';
+  // "BM" alone is too common in arbitrary bytes: also require a known DIB header size.
+  if (at(0, 'BM') && b.length >= 18 && [12, 40, 52, 56, 64, 108, 124].includes(b.readUInt32LE(14))) return 'bmp';
   return null;
 }
 
+/** sharp calls AVIF "heif"; the compression tells them apart. */
+function formatName(meta: Metadata): string {
+  if (meta.format === 'heif' && meta.compression === 'av1') return 'avif';
+  return meta.format ?? 'unknown';
+}
+
 /**
- * Decodes to 8-bit sRGB. Alpha is flattened onto white: a transparent background reads as a
- * plain backdrop rather than black, which CLIP would see as a dark object region.
+ * Decodes to 8-bit sRGB, 3 channels, as displayed:
+ * - EXIF orientation is applied, so width/height are the displayed ones;
+ * - alpha is flattened onto white: a transparent background then reads as a plain backdrop,
+ *   whereas black (what dropping the alpha of a typical RGBA export gives) would look to CLIP
+ *   like a dark object, and whatever colour hides under alpha 0 is arbitrary;
+ * - CMYK, grayscale and 16-bit inputs are converted to 8-bit sRGB (ICC profile if embedded);
+ * - only the first frame of an animated GIF/WebP or multi-page TIFF is read.
+ * The pixel limit is checked against the header before any pixel is decoded.
  */
 export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number } = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   let meta: Metadata;
   try {
+    // Header only: no pixels are decoded here, so no limit is needed yet.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new ImageDecodeError('the upload could not be decoded as an image (damaged, truncated or unsupported data)', { cause: err });
+    throw new ImageDecodeError('the upload could not be read as an image (damaged, truncated or unsupported format)', { cause: err });
   }
-  // The header alone tells the size: refuse a bomb before decoding a single pixel.
-  if (meta.width && meta.height && meta.width * meta.height > maxPixels) {
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (pixels > maxPixels) {
     throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; the limit is ${maxPixels} pixels`);
   }
+  const format = formatName(meta);
   try {
+    // failOn 'truncated' rejects cut-off files (the default 'warning' would also reject harmless
+    // quirks such as extraneous bytes in phone JPEGs; 'none' would return grey-filled images).
     const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 })
-      .rotate() // EXIF orientation
+      .autoOrient()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion`);
-    return { width: info.width, height: info.height, rgb: data, format: meta.format ?? 'unknown' };
+    return { width: info.width, height: info.height, rgb: data, format };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
+    // The header check covers every format sharp reports sizes for; this is the backstop.
     if (/pixel limit/i.test(reason)) {
       throw new ImageTooLargeError(`the image is larger than the limit of ${maxPixels} pixels`, { cause: err });
     }
-    throw new ImageDecodeError(`the ${meta.format ?? 'image'} data could not be decoded (damaged or truncated file)`, { cause: err });
+    throw new ImageDecodeError(`the ${format} image could not be decoded (damaged or truncated file)`, { cause: err });
   }
 }
 
-/** NCHW float32 [B, 3, S, S]: each whole image resized to S×S (bicubic, no crop), normalised. */
+/**
+ * NCHW float32 [B, 3, S, S]: each whole image resized to S×S (bicubic, aspect ratio not kept,
+ * no crop, so the anomaly map covers every pixel), scaled to 0..1 and normalised per channel.
+ */
 export async function toPixelValues(images: DecodedImage[], cfg: PreprocessConfig): Promise<Float32Array> {
   const S = cfg.size;
   const plane = S * S;
   const out = new Float32Array(images.length * 3 * plane);
   await Promise.all(
     images.map(async (img, b) => {
+      if (img.rgb.length !== img.width * img.height * 3) {
+        throw new RangeError(`image ${b}: ${img.rgb.length} bytes is not ${img.width}×${img.height}×3`);
+      }
       const resized = await sharp(img.rgb, { raw: { width: img.width, height: img.height, channels: 3 } })
         .resize(S, S, { fit: 'fill', kernel: 'cubic' })
         .raw()
         .toBuffer();
       const base = b * 3 * plane;
       for (let c = 0; c < 3; c++) {
+        // (v / 255 - mean) / std, folded into one multiply-add.
         const scale = 1 / (255 * cfg.std[c]);
         const shift = cfg.mean[c] / cfg.std[c];
         const dst = base + c * plane;
@@ -114,19 +161,32 @@ export async function toPixelValues(images: DecodedImage[], cfg: PreprocessConfi
   return out;
 }
 
-function triple(v: unknown, fallback: [number, number, number]): [number, number, number] {
-  return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number') ? (v as [number, number, number]) : fallback;
+function triple(v: unknown, fallback: [number, number, number], positive = false): [number, number, number] {
+  if (!Array.isArray(v) || v.length !== 3) return fallback;
+  const ok = v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  return ok ? [v[0], v[1], v[2]] : fallback;
 }
 
-/** {size, mean, std} from a Hugging Face preprocessor_config.json, CLIP defaults otherwise. */
-export function readPreprocessorConfig(json: Record<string, unknown>): PreprocessConfig {
-  const sizeField = json.crop_size ?? json.size;
-  let size = 224;
-  if (typeof sizeField === 'number') size = sizeField;
-  else if (sizeField && typeof sizeField === 'object') {
-    const s = sizeField as Record<string, unknown>;
-    const v = s.shortest_edge ?? s.height ?? s.width;
-    if (typeof v === 'number') size = v;
+function sizeOf(field: unknown): number | undefined {
+  const valid = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+  if (valid(field)) return field;
+  if (field && typeof field === 'object') {
+    const s = field as Record<string, unknown>;
+    for (const v of [s.height, s.width, s.shortest_edge]) if (valid(v)) return v;
   }
-  return { size, mean: triple(json.image_mean, CLIP_MEAN), std: triple(json.image_std, CLIP_STD) };
+  return undefined;
+}
+
+/**
+ * {size, mean, std} from a Hugging Face preprocessor_config.json, CLIP defaults otherwise.
+ * crop_size wins over size: it is the square the model was trained on, and this service
+ * squashes the whole image into that square instead of resizing then cropping.
+ */
+export function readPreprocessorConfig(json: unknown): PreprocessConfig {
+  const j = json && typeof json === 'object' ? (json as Record<string, unknown>) : {};
+  return {
+    size: sizeOf(j.crop_size) ?? sizeOf(j.size) ?? CLIP_IMAGE_SIZE,
+    mean: triple(j.image_mean, CLIP_MEAN),
+    std: triple(j.image_std, CLIP_STD, true),
+  };
 }

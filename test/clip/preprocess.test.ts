@@ -385,8 +385,9 @@ describe('toPixelValues', () => {
   });
 
   it('squashes the whole image into the square (no crop), so every region reaches the model', async () => {
-    // Three vertical bands, red | green | blue: a centre crop would see only green.
-    const bands = rawImage(12, 4, (x) => (x < 4 ? [255, 0, 0] : x < 8 ? [0, 255, 0] : [0, 0, 255]));
+    // Three vertical bands, red | green | blue, 3:1: a centre crop would see only green.
+    // (Both axes shrink here: libvips shifts upsampled axes by up to half an output pixel.)
+    const bands = rawImage(36, 12, (x) => (x < 12 ? [255, 0, 0] : x < 24 ? [0, 255, 0] : [0, 0, 255]));
     const cfg = { size: 6, mean: [0, 0, 0] as Triple, std: [1, 1, 1] as Triple };
     const px = await toPixelValues([bands], cfg);
     const at = (c: number, x: number, y: number) => px[c * 36 + y * 6 + x];
