@@ -4,10 +4,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClipDetector } from '../src/detection/clip-detector.ts';
+import type { PromptChoice } from '../src/detection/types.ts';
 import { DatasetError, discoverCategories } from '../src/eval/dataset.ts';
 import { DEFAULT_PIXEL_SIZE, evaluateConfiguration, extremesCount, scoreImageFile, type CategoryEvaluation, type ConfigurationEvaluation } from '../src/eval/evaluate.ts';
 import { captionedOverlayPng, writeConfigurationPlots } from '../src/eval/plots.ts';
 import { createProgress } from '../src/eval/progress.ts';
+import { checkpointIdentity, loadLearnedPrompts, readLearnedPromptsFile } from '../src/prompts/learned-prompts.ts';
 import { buildReport, renderMarkdown, scoresCsv, type ConfigurationFiles, type OverlayFile, type RunInfo } from '../src/eval/report.ts';
 import { expandGrid, forEachDetector, groupByDetector, knownSetKeys, parseSetFlags, SweepError } from '../src/eval/sweep.ts';
 import type { ScoringSettings } from '../src/scoring/pipeline.ts';
@@ -29,7 +31,9 @@ report.json, report.md, ROC/PRO plots and overlays of the best and worst scored 
                         keys: ${knownSetKeys().join(', ')}
   --names A=NAME,…      category name used in the prompts (default: folder name, _ → space)
   --out DIR             output folder (default: out/eval-<date>-<time>)
-  --prompts templated   prompt mode; only "templated" exists now (learned prompts are reserved)
+  --prompts P           templated (default: the WinCLIP ensemble with the category name), learned
+                        (PROMPTS_DIR's default.json, or its only file), learned:<name> (PROMPTS_DIR/<name>.json)
+                        or the path of a prompt file written by npm run train
   --pixel-size N        side of the grid the pixel metrics use (default ${DEFAULT_PIXEL_SIZE})
   --overlays N          overlays per kind (detected, missed, false-alarm) and category (default 3; 0 = none)
   --limit N             at most N images per category, good and defective in proportion (quick runs)
@@ -101,7 +105,22 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-if (values.prompts !== 'templated') fail(`--prompts ${values.prompts}: only "templated" is available (learned prompts are not implemented yet)`);
+// Learned prompts are checked against the model once it is loaded; the syntax and a file's format now.
+const promptFile = /^(templated|learned(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$/.test(values.prompts) ? undefined : resolve(values.prompts);
+if (promptFile !== undefined) {
+  if (!promptFile.toLowerCase().endsWith('.json')) fail(`--prompts ${values.prompts}: expected templated, learned, learned:<name> or the path of a prompt file (.json)`);
+  try {
+    readLearnedPromptsFile(promptFile);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+const promptChoice: PromptChoice =
+  promptFile !== undefined
+    ? { mode: 'learned', name: basename(promptFile, extname(promptFile)) }
+    : values.prompts === 'templated'
+      ? { mode: 'templated' }
+      : { mode: 'learned', ...(values.prompts.includes(':') ? { name: values.prompts.slice(values.prompts.indexOf(':') + 1) } : {}) };
 const dataRoot = values.data ?? fail('--data is required (the folder that holds the categories)');
 const pixelSize = positiveInt('pixel-size', values['pixel-size'], DEFAULT_PIXEL_SIZE, 16);
 const overlaysPerKind = positiveInt('overlays', values.overlays, 3, 0);
@@ -151,7 +170,7 @@ async function writeOverlays(detector: ClipDetector, evaluation: CategoryEvaluat
   const files: OverlayFile[] = [];
   for (const e of evaluation.extremes) {
     // The overlay needs the full-size map, which the evaluation does not keep: score the image again.
-    const { decoded, outcome } = await scoreImageFile(detector, e.image, evaluation.category.name, scoring, { maxPixels: baseSettings.maxPixels });
+    const { decoded, outcome } = await scoreImageFile(detector, e.image, evaluation.category.name, scoring, { maxPixels: baseSettings.maxPixels, prompts: promptChoice });
     const stem = basename(e.image.file, extname(e.image.file)).replace(/[^\w.-]+/g, '_');
     const file = join(dir, `${e.kind}-${e.rank}_${e.image.type.replace(/[^\w.-]+/g, '_')}_${stem}.png`);
     const caption = `${e.kind} #${e.rank}  score ${outcome.score.toFixed(3)}`; // short: images may be 100 px wide
@@ -181,6 +200,16 @@ try {
       // Imported here: the model runtime takes a second to load, --help and argument errors should not wait for it.
       const { createClipDetector } = await import('../src/detection/clip-detector.ts');
       const detector = await createClipDetector(settings, log);
+      if (promptChoice.mode === 'learned') {
+        try {
+          // A file given by path joins PROMPTS_DIR's under its own name; either way it must fit this model.
+          if (promptFile !== undefined) detector.learned.add(loadLearnedPrompts(promptFile, checkpointIdentity(detector.runtime)));
+          detector.learnedPrompts(promptChoice.name);
+        } catch (err) {
+          await detector.close();
+          throw err;
+        }
+      }
       detectorLoads.push({ configurations: group.configurations.map((c) => c.id), detector: group.detector, ms: performance.now() - t });
       return detector;
     },
@@ -192,6 +221,7 @@ try {
           concurrency,
           maxPixels: baseSettings.maxPixels,
           extremes: overlaysPerKind,
+          prompts: promptChoice,
           progress,
           onCategory: async (c) => {
             overlays[c.category.id] = await writeOverlays(detector, c, configuration.id, configuration.scoring);
@@ -225,6 +255,7 @@ const report = buildReport(
     concurrency,
     totalMs: performance.now() - started,
     detectorLoads,
+    prompts: values.prompts,
   },
   categories,
   evaluations,

@@ -3,7 +3,17 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Detector } from './detection/types.ts';
+import type { Settings } from './settings.ts';
+import { ClipDetector } from './detection/clip-detector.ts';
+import { DeferredDetector } from './detection/deferred-detector.ts';
+import { ApiKeys, readApiKeys } from './auth/api-keys.ts';
+import { registerAuth } from './auth/plugin.ts';
+import { loggerOptions, type LogStream } from './observability/logger.ts';
+import { ServiceMetrics } from './observability/metrics.ts';
+import { WebhookSender, type WebhookOptions } from './webhooks/sender.ts';
 import { registerErrorHandling } from './routes/errors.ts';
+import { registerOpenApi } from './routes/openapi.ts';
+import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
 import { healthRoutes } from './routes/health.ts';
 
@@ -12,19 +22,118 @@ export interface AppOptions {
   defaultThreshold: number;
   maxBodyBytes: number;
   logLevel?: string;
+  /** Where log lines go (default: stdout). */
+  logStream?: LogStream;
+  /** A detection not answered this long after its request arrived gets 504; 0 or absent = never. */
+  requestTimeoutMs?: number;
+  /** Keys that /v1/* and /metrics require; none = open. */
+  apiKeys?: ApiKeys;
+  /** Requests per window per API key (per client address without keys); max 0 = no limit. */
+  rateLimit?: { max: number; windowMs: number };
+  /** Events for anomalous detections; absent = no webhooks. */
+  webhook?: WebhookOptions;
+  metrics?: ServiceMetrics;
+}
+
+/** The app as the settings describe it (reads API_KEYS_FILE unless the keys are given). */
+export function appOptionsFromSettings(settings: Settings, detector: Detector, apiKeys = readApiKeys(settings)): AppOptions {
+  return {
+    detector,
+    defaultThreshold: settings.threshold,
+    maxBodyBytes: settings.maxBodyBytes,
+    logLevel: settings.logLevel,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    apiKeys,
+    rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
+    webhook:
+      settings.webhookUrl && settings.webhookSecret
+        ? {
+            url: settings.webhookUrl,
+            secret: settings.webhookSecret,
+            maxAttempts: settings.webhookMaxAttempts,
+            backoffMs: settings.webhookBackoffMs,
+            timeoutMs: settings.webhookTimeoutMs,
+            queueSize: settings.webhookQueueSize,
+            includeOverlay: settings.webhookIncludeOverlay,
+            imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide },
+          }
+        : undefined,
+  };
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const metrics = opts.metrics ?? new ServiceMetrics();
+  const apiKeys = opts.apiKeys ?? new ApiKeys([]);
   const app = Fastify({
-    logger: { level: opts.logLevel ?? 'info' },
+    logger: loggerOptions(opts.logLevel, opts.logStream),
     bodyLimit: opts.maxBodyBytes,
-    // Request ids let an operator follow one request through the logs.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    // Request ids let an operator follow one request through the logs: the caller's
+    // x-request-id when it is a plausible id (it goes into every log line), else a fresh UUID.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:/-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+    },
+  });
+  // Route schemas are documentation (the OpenAPI document); zod validates in the handlers,
+  // where multipart fields and query parameters share one schema, and answers are plain JSON.
+  app.setValidatorCompiler(() => () => true);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  closeConnectionsWhenClosing(app);
+  registerRequestMetrics(app, metrics);
+  watchInference(app, opts.detector, metrics);
+  await registerAuth(app, { keys: apiKeys, rateLimitMax: opts.rateLimit?.max ?? 0, rateLimitWindowMs: opts.rateLimit?.windowMs ?? 60_000 });
+  await registerOpenApi(app, { apiKeys: apiKeys.enabled });
   await app.register(multipart, { limits: { fileSize: opts.maxBodyBytes } });
+
+  const webhooks = opts.webhook ? new WebhookSender(opts.webhook, app.log.child({ component: 'webhooks' }), metrics) : undefined;
+  if (webhooks) app.addHook('onClose', () => webhooks.close());
+
   await app.register(healthRoutes, { detector: opts.detector });
-  await app.register(detectRoutes, { detector: opts.detector, defaultThreshold: opts.defaultThreshold, maxBodyBytes: opts.maxBodyBytes });
+  await app.register(metricsRoutes, { metrics });
+  await app.register(detectRoutes, {
+    detector: opts.detector,
+    defaultThreshold: opts.defaultThreshold,
+    maxBodyBytes: opts.maxBodyBytes,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    metrics,
+    webhooks,
+  });
   return app;
+}
+
+/**
+ * During close(), answers carry `Connection: close`: a keep-alive client whose request was in
+ * flight when the shutdown began then lets go, and close() need not wait for it to go idle.
+ */
+function closeConnectionsWhenClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+}
+
+/** Once the model is loaded: metrics read its pool and prompt cache, and worker restarts are logged. */
+function watchInference(app: FastifyInstance, detector: Detector, metrics: ServiceMetrics): void {
+  const unwatch: Array<() => void> = [];
+  const loaded = detector instanceof DeferredDetector ? detector.loading : Promise.resolve(detector);
+  loaded.then(
+    (d) => {
+      if (!(d instanceof ClipDetector)) return;
+      const pool = d.runtime.pool;
+      const logRestart = (reason: string) => app.log.warn({ reason }, 'inference worker replaced');
+      pool.on('restart', logRestart);
+      unwatch.push(metrics.watchInference({ pool, prompts: d.prompts }), () => pool.off('restart', logRestart));
+    },
+    () => {},
+  );
+  // The detector may outlive this app (tests build several apps on one).
+  app.addHook('onClose', async () => unwatch.forEach((stop) => stop()));
 }

@@ -1,6 +1,7 @@
 // Service entry point: settings from the environment, HTTP server, model loading, shutdown.
-import { buildApp } from './app.ts';
-import { loadSettings, settingsHelp, SettingsError, type Settings } from './settings.ts';
+import { appOptionsFromSettings, buildApp } from './app.ts';
+import { loadSettings, settingsHelp, SettingsError } from './settings.ts';
+import { readApiKeys } from './auth/api-keys.ts';
 import { createClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
 
@@ -11,9 +12,10 @@ Usage: npm start            (or: node --import tsx src/server.ts)
 
 `;
 
-function readSettings(): Settings {
+/** Runs a configuration step; a wrong setting ends the process with its message, before any work. */
+function configure<T>(step: () => T): T {
   try {
-    return loadSettings();
+    return step();
   } catch (err) {
     if (err instanceof SettingsError) {
       process.stderr.write(`${err.message}\n`);
@@ -28,28 +30,29 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE + settingsHelp());
     return;
   }
-  const settings = readSettings();
+  const settings = configure(() => loadSettings());
+  const apiKeys = configure(() => readApiKeys(settings));
   const loading = createClipDetector(settings, (msg) => process.stderr.write(`${msg}\n`));
   const detector = new DeferredDetector(loading);
-  const app = await buildApp({
-    detector,
-    defaultThreshold: settings.threshold,
-    maxBodyBytes: settings.maxBodyBytes,
-    logLevel: settings.logLevel,
-  });
+  const app = await buildApp(appOptionsFromSettings(settings, detector, apiKeys));
 
+  // Graceful shutdown: stop accepting at once (the listening socket closes; requests on open
+  // keep-alive connections get 503), let in-flight requests finish, flush webhooks, close the
+  // workers, exit 0. Past SHUTDOWN_TIMEOUT_MS the process exits 1 with requests unfinished.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    const deadline = setTimeout(() => {
-      app.log.warn('shutdown deadline passed; exiting');
-      process.exit(1);
-    }, 30_000);
-    deadline.unref();
+    app.log.info({ signal, timeoutMs: settings.shutdownTimeoutMs }, 'shutting down: no new connections; finishing in-flight requests');
+    if (settings.shutdownTimeoutMs > 0) {
+      setTimeout(() => {
+        app.log.error('shutdown deadline passed; exiting with requests unfinished');
+        process.exit(1);
+      }, settings.shutdownTimeoutMs).unref();
+    }
     await app.close();
     await detector.close();
+    app.log.info('shut down cleanly');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

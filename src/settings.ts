@@ -1,5 +1,7 @@
-// Service settings: every one from an environment variable, validated with zod at start-up.
-// A wrong value stops start-up with a message that names the variable and what it allows.
+// Service settings: every one from an environment variable (or CONFIG_FILE, a JSON file with
+// the same names as keys; the environment wins), validated with zod at start-up. A wrong value
+// stops start-up with a message that names the variable and what it allows.
+import { readFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -13,6 +15,12 @@ const intList = z
   .string()
   .regex(/^\d+(,\d+)*$/, 'a comma-separated list of whole numbers, e.g. 6,9,12')
   .transform((s) => s.split(',').map(Number));
+// Keys are compared as opaque strings; 16+ characters keeps them out of guessing range.
+const keyList = z
+  .string()
+  .regex(/^[\w.~+/=-]{16,256}(,[\w.~+/=-]{16,256})*$/, 'a comma-separated list of keys, each 16-256 characters of letters, digits and . _ ~ + / = -')
+  .transform((s) => s.split(','));
+const httpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
 interface SettingSpec {
   env: string;
@@ -50,6 +58,12 @@ export const SETTINGS = {
   },
   denseStart: { env: 'DENSE_START', schema: int(1, 64), help: 'first block of the dense path (default: start of the last third)' },
   denseAttention: { env: 'DENSE_ATTENTION', schema: z.enum(['vv', 'qqkk']), default: 'vv', help: 'dense path attention: V-V or q-q + k-k' },
+  winclip: {
+    env: 'WINCLIP',
+    schema: bool,
+    default: '1',
+    help: 'offer method=winclip (anomalib WinCLIP): builds and loads its window graph beside the image graph',
+  },
   workers: { env: 'WORKERS', schema: int(1, 64), default: '1', help: 'inference worker threads' },
   intraOpThreads: {
     env: 'INTRA_OP_THREADS',
@@ -59,10 +73,40 @@ export const SETTINGS = {
   maxQueue: { env: 'MAX_QUEUE', schema: int(0, 100_000), default: '16', help: 'inference jobs that may wait; beyond it requests get 503' },
   jobTimeoutMs: { env: 'JOB_TIMEOUT_MS', schema: int(0, 3_600_000), default: '120000', help: 'a worker running one job longer is replaced (0 = never)' },
   promptCacheSize: { env: 'PROMPT_CACHE_SIZE', schema: int(1, 100_000), default: '256', help: 'text embeddings kept per (category, prompts)' },
+  promptsDir: {
+    env: 'PROMPTS_DIR',
+    schema: z.string().min(1),
+    default: 'models/prompts',
+    help: 'folder of learned prompt files (npm run train) served as prompts=learned:<name>; prompts=learned uses default.json or the only file',
+  },
   maxBodyBytes: { env: 'MAX_BODY_BYTES', schema: int(1024, 1 << 30), default: String(25 * 1024 * 1024), help: 'largest request body' },
   maxPixels: { env: 'MAX_PIXELS', schema: int(1, 1 << 30), default: String(50_000_000), help: 'largest image (width × height) decoded' },
+  maxSide: { env: 'MAX_SIDE', schema: int(1, 1 << 20), default: '16384', help: 'longest image width or height decoded' },
+  requestTimeoutMs: {
+    env: 'REQUEST_TIMEOUT_MS',
+    schema: int(0, 3_600_000),
+    default: '60000',
+    help: 'a detection not answered within this gets 504, queued or running (0 = never)',
+  },
   threshold: { env: 'THRESHOLD', schema: num(0, 1), default: '0.5', help: 'default anomaly threshold on the score and the map' },
   logLevel: { env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level' },
+  shutdownTimeoutMs: {
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    schema: int(0, 3_600_000),
+    default: '30000',
+    help: 'on SIGTERM/SIGINT, how long in-flight requests may take before the process exits anyway (0 = wait for them)',
+  },
+  apiKeys: { env: 'API_KEYS', schema: keyList, help: 'comma-separated API keys; set (or API_KEYS_FILE) to require one on /v1/* and /metrics' },
+  apiKeysFile: { env: 'API_KEYS_FILE', schema: z.string().min(1), help: 'file with one API key per line (# comments); adds to API_KEYS' },
+  rateLimitMax: { env: 'RATE_LIMIT_MAX', schema: int(0, 1_000_000_000), default: '0', help: 'requests per key (per client address without keys) per window; 0 = no limit' },
+  rateLimitWindowMs: { env: 'RATE_LIMIT_WINDOW_MS', schema: int(1000, 86_400_000), default: '60000', help: 'rate limit window' },
+  webhookUrl: { env: 'WEBHOOK_URL', schema: httpUrl, help: 'POST an event here for every anomalous detection (needs WEBHOOK_SECRET)' },
+  webhookSecret: { env: 'WEBHOOK_SECRET', schema: z.string().min(16, 'at least 16 characters'), help: 'HMAC-SHA256 key for the X-Signature-256 header' },
+  webhookIncludeOverlay: { env: 'WEBHOOK_INCLUDE_OVERLAY', schema: bool, default: '0', help: 'attach the overlay PNG (base64) when the request produced an image map' },
+  webhookMaxAttempts: { env: 'WEBHOOK_MAX_ATTEMPTS', schema: int(1, 50), default: '5', help: 'delivery attempts per event before it is given up' },
+  webhookBackoffMs: { env: 'WEBHOOK_BACKOFF_MS', schema: int(1, 3_600_000), default: '1000', help: 'first retry delay; doubled per attempt, with jitter' },
+  webhookTimeoutMs: { env: 'WEBHOOK_TIMEOUT_MS', schema: int(100, 600_000), default: '10000', help: 'time the receiver has to answer one attempt' },
+  webhookQueueSize: { env: 'WEBHOOK_QUEUE_SIZE', schema: int(1, 1_000_000), default: '1000', help: 'events waiting for delivery; beyond it new events are dropped (and counted)' },
 } satisfies Record<string, SettingSpec>;
 
 type Specs = typeof SETTINGS;
@@ -77,12 +121,14 @@ export class SettingsError extends Error {
   }
 }
 
-/** Reads and validates every setting; `overrides` (by setting key) win over the environment. */
+/** Reads and validates every setting; `overrides` (by setting key) win over the environment,
+ * which wins over CONFIG_FILE, which wins over the defaults. */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Specs, unknown>> = {}): Settings {
+  const file = env.CONFIG_FILE ? readConfigFile(env.CONFIG_FILE) : {};
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, spec] of Object.entries(SETTINGS) as [keyof Specs, SettingSpec][]) {
-    const raw = key in overrides ? overrides[key] : (env[spec.env] ?? spec.default);
+    const raw = key in overrides ? overrides[key] : (env[spec.env] ?? file[spec.env] ?? spec.default);
     if (raw === undefined || raw === '') {
       out[key] = undefined;
       continue;
@@ -91,8 +137,34 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     if (parsed.success) out[key] = parsed.data;
     else problems.push(`${spec.env}=${JSON.stringify(raw)}: ${describeAllowed(spec, parsed.error)}`);
   }
+  // Signing is what lets a receiver trust an event, so there are no unsigned webhooks.
+  if (out.webhookUrl && !out.webhookSecret) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
   if (problems.length) throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}\nRun with --help for every setting.`);
   return out as Settings;
+}
+
+/** CONFIG_FILE: a JSON object keyed by the variable names; values as strings, numbers, booleans or lists. */
+function readConfigFile(path: string): Record<string, string> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new SettingsError(`CONFIG_FILE=${JSON.stringify(path)}: cannot be read as JSON (${(err as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new SettingsError(`CONFIG_FILE=${JSON.stringify(path)}: must hold a JSON object such as {"PORT": 8080}`);
+  }
+  const known = new Set(Object.values(SETTINGS as Record<string, SettingSpec>).map((s) => s.env));
+  const out: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (!known.has(name)) problems.push(`${name}: not a setting (allowed: ${[...known].join(', ')})`);
+    else if (Array.isArray(value)) out[name] = value.join(',');
+    else if (['string', 'number', 'boolean'].includes(typeof value)) out[name] = String(value);
+    else problems.push(`${name}: must be a string, number, boolean or list`);
+  }
+  if (problems.length) throw new SettingsError(`invalid settings in CONFIG_FILE=${JSON.stringify(path)}:\n  ${problems.join('\n  ')}`);
+  return out;
 }
 
 function describeAllowed(spec: SettingSpec, error: z.ZodError): string {
@@ -103,7 +175,8 @@ function describeAllowed(spec: SettingSpec, error: z.ZodError): string {
 
 export function settingsHelp(): string {
   const rows = Object.values(SETTINGS as Record<string, SettingSpec>).map(
-    (s) => `  ${s.env.padEnd(18)} ${s.help}${s.default !== undefined ? ` (default: ${s.default})` : ''}`,
+    (s) => `  ${s.env.padEnd(24)} ${s.help}${s.default !== undefined ? ` (default: ${s.default})` : ''}`,
   );
-  return `Settings (environment variables):\n${rows.join('\n')}\n`;
+  const file = `  ${'CONFIG_FILE'.padEnd(24)} optional JSON file with any of the variables below as keys; the environment wins`;
+  return `Settings (environment variables):\n${file}\n${rows.join('\n')}\n`;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ClipWeights, ImageGraphOptions } from './types.ts';
 import { buildImageGraph, validateImageGraphOptions } from './onnx/image-graph.ts';
 import { buildTextGraph } from './onnx/text-graph.ts';
+import { buildWindowGraph, validateWindowGraphOptions, type WindowGraphOptions } from './onnx/window-graph.ts';
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 export const GRAPH_FORMAT_VERSION = 1;
@@ -67,4 +68,45 @@ export async function ensureGraphs(
     throw err;
   }
   return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
+}
+
+export interface BuiltWindowGraph {
+  path: string;
+  key: string;
+  built: boolean;
+  buildMs: number;
+}
+
+/**
+ * The WinCLIP window graph (onnx/window-graph.ts), cached like the towers but in its own keyed
+ * folder beside them, so turning WinCLIP on or off never rebuilds the text and image graphs.
+ */
+export async function ensureWindowGraph(
+  folder: string,
+  cacheDir: string,
+  options: WindowGraphOptions,
+  loadWeights: () => Promise<ClipWeights>,
+): Promise<BuiltWindowGraph> {
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: 'winclip', files: checkpointFingerprint(folder), options });
+  const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
+  const dir = join(cacheDir, 'graphs', key);
+  const path = join(dir, 'winclip.onnx');
+  if (existsSync(join(dir, 'complete.json'))) return { path, key, built: false, buildMs: 0 };
+
+  const started = performance.now();
+  const weights = await loadWeights();
+  validateWindowGraphOptions(weights, options);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    buildWindowGraph(weights, options, join(tmp, 'winclip.onnx'));
+    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ folder, graph: 'winclip', options, version: GRAPH_FORMAT_VERSION }, null, 2));
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return { path, key, built: true, buildMs: performance.now() - started };
 }

@@ -36,6 +36,8 @@ export class ImageTooLargeError extends Error {
 
 /** 100 megapixels: far above any real photo, far below what would exhaust memory. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
+/** Longest width or height decoded when the caller sets no limit: JPEG's own ceiling. */
+export const DEFAULT_MAX_SIDE = 65_535;
 
 export const CLIP_IMAGE_SIZE = 224;
 export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
@@ -92,11 +94,12 @@ function formatName(meta: Metadata): string {
  *   like a dark object, and whatever colour hides under alpha 0 is arbitrary;
  * - CMYK, grayscale and 16-bit inputs are converted to 8-bit sRGB (ICC profile if embedded);
  * - only the first frame of an animated GIF/WebP or multi-page TIFF is read.
- * The pixel limit is checked against the header before any pixel is decoded.
+ * The pixel and side limits are checked against the header before any pixel is decoded.
  */
-export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number } = {}): Promise<DecodedImage> {
+export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; maxSide?: number } = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxSide = limits.maxSide ?? DEFAULT_MAX_SIDE;
   let meta: Metadata;
   try {
     // Header only: no pixels are decoded here, so no limit is needed yet.
@@ -107,6 +110,10 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number } 
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > maxPixels) {
     throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; the limit is ${maxPixels} pixels`);
+  }
+  // A 1×10⁸ strip passes the pixel count but not the side limit.
+  if ((meta.width ?? 0) > maxSide || (meta.height ?? 0) > maxSide) {
+    throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; each side is limited to ${maxSide} pixels`);
   }
   const format = formatName(meta);
   try {

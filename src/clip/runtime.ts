@@ -8,7 +8,8 @@ import type { ClipConfig, DenseAttention, ImageGraphOptions } from './types.ts';
 import { resolveCheckpoint } from './checkpoint-source.ts';
 import { readClipConfig, type GeneratedModelInfo } from './config.ts';
 import { findWeightFile, loadClipWeights } from './weights.ts';
-import { ensureGraphs, type BuiltGraphs } from './graph-cache.ts';
+import { ensureGraphs, ensureWindowGraph, type BuiltGraphs, type BuiltWindowGraph } from './graph-cache.ts';
+import { DEFAULT_WINDOW_SIZES, type WindowGraphOptions } from './onnx/window-graph.ts';
 import { loadClipTokenizer, type ClipTokenizer } from './tokenizer.ts';
 import { readPreprocessorConfig, type PreprocessConfig } from './preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
@@ -30,6 +31,8 @@ export interface ClipRuntimeOptions {
   jobTimeoutMs: number;
   /** Task modules (file URLs) that run inside the workers, next to the sessions. */
   taskModules?: string[];
+  /** Also build and open the WinCLIP window graph (model `winclip` in the workers). */
+  winclip?: boolean;
   log?: (message: string) => void;
 }
 
@@ -56,6 +59,8 @@ export class ClipRuntime {
     readonly tokenizer: ClipTokenizer,
     readonly pool: WorkerPool,
     readonly timings: RuntimeTimings,
+    /** The WinCLIP window graph, when `winclip` was asked for. */
+    readonly windowGraph?: { options: WindowGraphOptions; graph: BuiltWindowGraph },
   ) {}
 
   static async load(opts: ClipRuntimeOptions): Promise<ClipRuntime> {
@@ -87,17 +92,30 @@ export class ClipRuntime {
       denseAttention: opts.denseAttention,
     };
     t = performance.now();
+    // Read the weights at most once, whichever graphs need building.
+    let weights: ReturnType<typeof loadClipWeights> | undefined;
+    const loadWeights = async () => (await (weights ??= loadClipWeights(folder))).weights;
     const graphs = await ensureGraphs(folder, opts.cacheDir, graphOptions, async () => {
       log(`building ONNX graphs for ${opts.model} (first start with these settings)`);
-      return (await loadClipWeights(folder)).weights;
+      return loadWeights();
     });
+    let windowGraph: ClipRuntime['windowGraph'];
+    if (opts.winclip) {
+      const options: WindowGraphOptions = { imageSize, windowSizes: [...DEFAULT_WINDOW_SIZES] };
+      const graph = await ensureWindowGraph(folder, opts.cacheDir, options, async () => {
+        log(`building the WinCLIP window graph for ${opts.model}`);
+        return loadWeights();
+      });
+      windowGraph = { options, graph };
+    }
+    weights = undefined;
     const graphMs = performance.now() - t;
     const tokenizer = await loadClipTokenizer(folder);
 
     t = performance.now();
     const workers = opts.workers;
     const pool = await WorkerPool.start({
-      models: { text: graphs.textPath, image: graphs.imagePath },
+      models: { text: graphs.textPath, image: graphs.imagePath, ...(windowGraph ? { winclip: windowGraph.graph.path } : {}) },
       taskModules: opts.taskModules,
       size: workers,
       intraOpThreads: opts.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
@@ -109,9 +127,9 @@ export class ClipRuntime {
     return new ClipRuntime(modelId, checkpoint.source, folder, config, generated, graphOptions, graphs, preprocess, tokenizer, pool, {
       resolveMs,
       graphMs,
-      graphsBuilt: graphs.built,
+      graphsBuilt: graphs.built || Boolean(windowGraph?.graph.built),
       sessionsMs,
-    });
+    }, windowGraph);
   }
 
   get grid(): number {

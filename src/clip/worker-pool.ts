@@ -49,6 +49,7 @@ interface Job {
   resolve: (out: any) => void;
   reject: (err: Error) => void;
   signal?: AbortSignal;
+  onAbort?: () => void;
 }
 
 interface Slot {
@@ -106,7 +107,12 @@ export class WorkerPool extends EventEmitter {
       const job: Job = { id: this.nextId++, task, payload, transfer, resolve, reject, signal };
       if (idle) this.dispatch(idle, job);
       else this.queue.push(job);
-      signal?.addEventListener('abort', () => this.dropQueued(job), { once: true });
+      if (signal && !idle) {
+        // Only a queued job can be dropped; the listener goes when the job leaves the queue,
+        // so long-lived signals do not keep finished jobs alive.
+        job.onAbort = () => this.dropQueued(job);
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
     });
   }
 
@@ -170,6 +176,7 @@ export class WorkerPool extends EventEmitter {
   }
 
   private dispatch(slot: Slot, job: Job): void {
+    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
     slot.job = job;
     if (this.opts.jobTimeoutMs > 0) {
       slot.timer = setTimeout(() => this.replace(slot, '', new JobTimeoutError(this.opts.jobTimeoutMs)), this.opts.jobTimeoutMs);

@@ -3,17 +3,26 @@
 // call detect-style functions from here, so there is one scoring path.
 import type { Settings } from '../settings.ts';
 import { ClipRuntime } from '../clip/runtime.ts';
-import { decodeImage, toPixelValues, type DecodedImage } from '../clip/preprocess.ts';
+import { decodeImage, ImageDecodeError, ImageTooLargeError, toPixelValues, type DecodedImage } from '../clip/preprocess.ts';
 import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
-import { uniformBranchText } from '../scoring/branches.ts';
+import { applyLearnedScoring, checkpointIdentity, LearnedPromptsError, LearnedPromptsRegistry, type LearnedPrompts } from '../prompts/learned-prompts.ts';
+import { uniformBranchText, type BranchText } from '../scoring/branches.ts';
 import { defaultScoringSettings, type ScoringSettings } from '../scoring/pipeline.ts';
 import type { ScoreImageOutcome, ScoreImagePayload } from '../scoring/worker-task.ts';
 import { summarize } from '../scoring/summary.ts';
 import { renderHeatmapPng, renderOverlayPng } from '../render/heatmap.ts';
-import type { DetectOptions, DetectResponse, Detector, MapKind, MapPayload, ModelInfo, PromptChoice } from './types.ts';
+import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../winclip/prompting.ts';
+import { WINCLIP_TEMPERATURE } from '../winclip/scoring.ts';
+import { WINCLIP_TASK_NAME, type WinclipOutcome, type WinclipPayload } from '../winclip/worker-task.ts';
+import { HttpError } from '../routes/errors.ts';
+import type { DetectionMethod, DetectOptions, DetectResponse, Detector, MapKind, MapPayload, ModelInfo, PromptChoice } from './types.ts';
 
 const SCORING_TASK = new URL('../scoring/worker-task.ts', import.meta.url).href;
+const WINCLIP_TASK = new URL('../winclip/worker-task.ts', import.meta.url).href;
+
+/** Scoring settings plus the method (default `ours`): what a caller of scoreDecoded picks per run. */
+export type ScoringChoice = ScoringSettings & { method?: DetectionMethod };
 
 const RANDOM_MODEL_WARNING =
   'This is a generated model with random weights: the scores and maps show that the service works, not whether the part is defective.';
@@ -28,12 +37,15 @@ export interface ScoredImage {
 export class ClipDetector implements Detector {
   private warmedUp = false;
   readonly prompts: EmbeddingCache;
+  /** Learned prompt files (PROMPTS_DIR, loaded by createClipDetector); the evaluation may add one. */
+  learned = new LearnedPromptsRegistry();
 
   constructor(
     readonly runtime: ClipRuntime,
     readonly scoring: ScoringSettings = defaultScoringSettings,
     promptCacheSize = 256,
     private readonly maxPixels?: number,
+    private readonly maxSide?: number,
   ) {
     this.prompts = new EmbeddingCache({ capacity: promptCacheSize });
   }
@@ -54,8 +66,20 @@ export class ClipDetector implements Detector {
       denseStart: r.graphOptions.denseStart,
       denseAttention: r.graphOptions.denseAttention,
       projectionDim: r.dim,
-      promptModes: ['templated', 'custom'],
+      promptModes: this.learned.size ? ['templated', 'custom', 'learned'] : ['templated', 'custom'],
+      methods: r.windowGraph ? ['ours', 'winclip'] : ['ours'],
+      learnedPrompts: { folder: this.learned.folder, available: this.learned.summaries(), refused: this.learned.refused() },
     };
+  }
+
+  /** A learned prompt file by name (the default without one); an unknown name is a 400 listing the names. */
+  learnedPrompts(name?: string): LearnedPrompts {
+    try {
+      return this.learned.resolve(name);
+    } catch (err) {
+      if (err instanceof LearnedPromptsError) throw new HttpError(400, 'bad_request', err.message);
+      throw err;
+    }
   }
 
   /** Runs every stage once so the first real request does not pay for lazy initialisation. */
@@ -64,6 +88,11 @@ export class ClipDetector implements Detector {
     const size = this.runtime.graphOptions.imageSize;
     const blank: DecodedImage = { width: size, height: size, rgb: Buffer.alloc(size * size * 3, 128), format: 'raw' };
     await this.scoreDecoded(blank, 'object', { mode: 'templated' }, 0.5, false);
+    // The window session too, with placeholder text: its prompts would cost a second text pass.
+    if (this.runtime.windowGraph) {
+      const placeholder = new Float32Array(this.runtime.dim).fill(1);
+      await this.runWinclip(blank, [], { normal: placeholder, abnormal: placeholder }, 0.5);
+    }
     this.warmedUp = true;
   }
 
@@ -87,7 +116,30 @@ export class ClipDetector implements Detector {
     });
   }
 
-  /** Scores one decoded image: the path shared by the service and the evaluation tool. */
+  /**
+   * WinCLIP's class embeddings (src/winclip/prompting.ts): anomalib's ensemble for templated
+   * prompts, the plain mean of the raw prompt embeddings; cached beside ours under its own key.
+   */
+  winclipClassEmbeddings(category: string, prompts: PromptChoice, signal?: AbortSignal): Promise<ClassEmbeddings> {
+    const set = prompts.mode === 'custom' ? customPromptSet(prompts.normal, prompts.abnormal, category) : winclipPromptSet(category);
+    const key = promptCacheKey({ model: this.runtime.graphs.key, category, mode: `winclip-${prompts.mode}`, normal: set.normal, abnormal: set.abnormal });
+    return this.prompts.getOrCompute(key, async () => {
+      // The duplicated template gives equal strings: encode each once, count it as often as listed.
+      const { texts, indexOf } = distinctPrompts([...set.normal, ...set.abnormal]);
+      const embeds = await this.runtime.encodeTexts(texts, signal);
+      const dim = this.runtime.dim;
+      return {
+        normal: meanPromptEmbedding(embeds, indexOf.subarray(0, set.normal.length), dim),
+        abnormal: meanPromptEmbedding(embeds, indexOf.subarray(set.normal.length), dim),
+      };
+    });
+  }
+
+  /**
+   * Scores one decoded image: the path shared by the service and the evaluation tool.
+   * `scoring.method` picks the method (default ours); `references` (normal images) make
+   * WinCLIP few-shot and are refused by ours.
+   */
   async scoreDecoded(
     image: DecodedImage,
     category: string,
@@ -95,10 +147,24 @@ export class ClipDetector implements Detector {
     threshold: number,
     branchMaps: boolean,
     signal?: AbortSignal,
-    scoring: ScoringSettings = this.scoring,
+    scoring: ScoringChoice = this.scoring,
+    references: DecodedImage[] = [],
   ): Promise<{ outcome: ScoreImageOutcome; textMs: number }> {
+    if (scoring.method === 'winclip' && prompts.mode === 'learned') {
+      throw new HttpError(400, 'bad_request', 'prompts=learned is trained for method=ours; WinCLIP uses its own prompt ensemble');
+    }
+    if (scoring.method === 'winclip') return this.scoreDecodedWinclip(image, references, category, prompts, threshold, signal);
+    if (references.length) throw new RangeError('reference images are only used by method winclip');
     const t0 = performance.now();
-    const text = await this.classEmbeddings(category, prompts, signal);
+    let text: BranchText;
+    if (prompts.mode === 'learned') {
+      // A learned file brings its branch text and its trained scoring parameters.
+      const learned = this.learnedPrompts(prompts.name);
+      text = learned.text;
+      scoring = { ...scoring, ...applyLearnedScoring(scoring, learned.scoring) };
+    } else {
+      text = uniformBranchText(await this.classEmbeddings(category, prompts, signal));
+    }
     const textMs = performance.now() - t0;
     const r = this.runtime;
     const pixels = await toPixelValues([image], r.preprocess);
@@ -108,7 +174,7 @@ export class ClipDetector implements Detector {
       layers: r.graphOptions.denseLayers.length,
       grid: r.grid,
       dim: r.dim,
-      text: uniformBranchText(text),
+      text,
       width: image.width,
       height: image.height,
       settings: scoring,
@@ -119,12 +185,64 @@ export class ClipDetector implements Detector {
     return { outcome, textMs };
   }
 
+  /** WinCLIP (anomalib) on one decoded image; WinCLIP+ when normal reference images are given. */
+  async scoreDecodedWinclip(
+    image: DecodedImage,
+    references: DecodedImage[],
+    category: string,
+    prompts: PromptChoice,
+    threshold: number,
+    signal?: AbortSignal,
+  ): Promise<{ outcome: WinclipOutcome; textMs: number }> {
+    if (!this.runtime.windowGraph) throw new HttpError(400, 'bad_request', 'method=winclip is turned off on this server (WINCLIP=0)');
+    const t0 = performance.now();
+    const text = await this.winclipClassEmbeddings(category, prompts, signal);
+    const textMs = performance.now() - t0;
+    return { outcome: await this.runWinclip(image, references, text, threshold, signal), textMs };
+  }
+
+  /** The window graph and WinCLIP's scoring in a worker for one image and its references. */
+  private async runWinclip(image: DecodedImage, references: DecodedImage[], text: ClassEmbeddings, threshold: number, signal?: AbortSignal): Promise<WinclipOutcome> {
+    const r = this.runtime;
+    const windows = r.windowGraph!;
+    // The query and its references in one batch: one session run for all of them.
+    const pixels = await toPixelValues([image, ...references], r.preprocess);
+    const payload: WinclipPayload = {
+      pixels,
+      references: references.length,
+      inputSize: windows.options.imageSize,
+      grid: r.grid,
+      dim: r.dim,
+      width: r.config.vision.width,
+      windowSizes: windows.options.windowSizes,
+      text,
+      temperature: WINCLIP_TEMPERATURE,
+      imageWidth: image.width,
+      imageHeight: image.height,
+      threshold,
+    };
+    return r.pool.runTask<WinclipOutcome>(WINCLIP_TASK_NAME, payload, [pixels.buffer as ArrayBuffer], signal);
+  }
+
   async detect(bytes: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
     const started = performance.now();
-    const image = await decodeImage(bytes, { maxPixels: this.maxPixels });
+    const method = options.method ?? 'ours';
+    if (options.references?.length && method !== 'winclip') throw new HttpError(400, 'bad_request', 'reference images are only used with method=winclip');
+    const limits = { maxPixels: this.maxPixels, maxSide: this.maxSide };
+    const image = await decodeImage(bytes, limits);
+    const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
     const wantBranchMaps = options.branches && options.map !== 'none';
-    const { outcome, textMs } = await this.scoreDecoded(image, options.category, options.prompts, options.threshold, wantBranchMaps, signal);
+    const { outcome, textMs } = await this.scoreDecoded(
+      image,
+      options.category,
+      options.prompts,
+      options.threshold,
+      wantBranchMaps,
+      signal,
+      { ...this.scoring, method },
+      references,
+    );
 
     const t = performance.now();
     const map = await this.renderMap(options.map, image, outcome.map, outcome.grid.fused);
@@ -146,6 +264,7 @@ export class ClipDetector implements Detector {
     const regions = outcome.regions.map((r) => ({ bbox: r.bbox, areaFraction: r.areaFraction, peak: r.peak, meanScore: r.meanScore }));
     const response: DetectResponse = {
       category: options.category,
+      method,
       score: outcome.score,
       isAnomalous,
       threshold: options.threshold,
@@ -191,6 +310,18 @@ export class ClipDetector implements Detector {
   }
 }
 
+/** decodeImage for a reference image, its errors naming which reference failed. */
+async function decodeReference(bytes: Buffer, index: number, limits: { maxPixels?: number; maxSide?: number }): Promise<DecodedImage> {
+  try {
+    return await decodeImage(bytes, limits);
+  } catch (err) {
+    const what = `reference ${index + 1}: `;
+    if (err instanceof ImageDecodeError) throw new ImageDecodeError(what + err.message, { cause: err });
+    if (err instanceof ImageTooLargeError) throw new ImageTooLargeError(what + err.message, { cause: err });
+    throw err;
+  }
+}
+
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
@@ -211,11 +342,13 @@ export async function createClipDetector(settings: Settings, log: (msg: string) 
     intraOpThreads: settings.intraOpThreads,
     maxQueue: settings.maxQueue,
     jobTimeoutMs: settings.jobTimeoutMs,
-    taskModules: [SCORING_TASK],
+    taskModules: settings.winclip ? [SCORING_TASK, WINCLIP_TASK] : [SCORING_TASK],
+    winclip: settings.winclip,
     log,
   });
   try {
-    const detector = new ClipDetector(runtime, defaultScoringSettings, settings.promptCacheSize, settings.maxPixels);
+    const detector = new ClipDetector(runtime, defaultScoringSettings, settings.promptCacheSize, settings.maxPixels, settings.maxSide);
+    detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
     await detector.warmUp();
     return detector;
   } catch (err) {

@@ -7,7 +7,11 @@ export class DeferredDetector implements Detector {
   private inner?: Detector;
   private failure?: Error;
 
+  /** Settles when loading does: lets the app watch the loaded detector's pool and cache. */
+  readonly loading: Promise<Detector>;
+
   constructor(loading: Promise<Detector>) {
+    this.loading = loading;
     loading.then(
       (d) => (this.inner = d),
       (err: Error) => (this.failure = err),

@@ -1,8 +1,16 @@
 // What the HTTP layer asks of a detector and what it gets back.
+import type { LearnedPromptsSummary, RefusedPrompts } from '../prompts/learned-prompts.ts';
 
 export type MapKind = 'none' | 'grid' | 'png' | 'overlay';
 
-export type PromptChoice = { mode: 'templated' } | { mode: 'custom'; normal: string[]; abnormal: string[] };
+/** `ours`: dense features, frequency branches, fusion. `winclip`: anomalib's WinCLIP (src/winclip). */
+export type DetectionMethod = 'ours' | 'winclip';
+
+/** `learned`: a prompt file from PROMPTS_DIR (src/prompts/learned-prompts.ts); no name = the default file. */
+export type PromptChoice =
+  | { mode: 'templated' }
+  | { mode: 'custom'; normal: string[]; abnormal: string[] }
+  | { mode: 'learned'; name?: string };
 
 export interface DetectOptions {
   category: string;
@@ -10,6 +18,10 @@ export interface DetectOptions {
   map: MapKind;
   threshold: number;
   branches: boolean;
+  /** Scoring method; `ours` when absent. */
+  method?: DetectionMethod;
+  /** Encoded normal reference images for few-shot WinCLIP+ (method `winclip` only). */
+  references?: Buffer[];
 }
 
 export interface Region {
@@ -39,10 +51,16 @@ export interface ModelInfo {
   denseAttention: string;
   projectionDim: number;
   promptModes: string[];
+  /** Scoring methods this server offers. */
+  methods?: DetectionMethod[];
+  /** Learned prompt files served (prompts=learned[:<name>]) and those refused at start-up. */
+  learnedPrompts?: { folder?: string; available: LearnedPromptsSummary[]; refused: RefusedPrompts[] };
 }
 
 export interface DetectResponse {
   category: string;
+  /** The scoring method that produced the result. */
+  method?: DetectionMethod;
   score: number;
   isAnomalous: boolean;
   threshold: number;

@@ -1,5 +1,5 @@
 // Runs one configuration over the categories through the service's own path: decodeImage →
-// ClipDetector.scoreDecoded (templated prompts with the category name) → image score and map.
+// ClipDetector.scoreDecoded (templated prompts with the category name, or learned prompts) → image score and map.
 // Nothing here scores; it collects what the detector returns and hands it to metrics.ts.
 //
 // Pixel metrics are computed at a fixed PIXEL_SIZE × PIXEL_SIZE (default 256), as anomalib and
@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { decodeImage, type DecodedImage } from '../clip/preprocess.ts';
 import type { ClipDetector } from '../detection/clip-detector.ts';
-import type { ModelInfo } from '../detection/types.ts';
+import type { ModelInfo, PromptChoice } from '../detection/types.ts';
 import type { ScoringSettings } from '../scoring/pipeline.ts';
 import type { ScoreImageOutcome } from '../scoring/worker-task.ts';
 import { upsampleBilinear } from '../scoring/resize.ts';
@@ -43,6 +43,8 @@ export interface EvaluateOptions {
   extremes?: number;
   progress?: Progress;
   signal?: AbortSignal;
+  /** Prompts to score with; default templated (with the category name). */
+  prompts?: PromptChoice;
   /** Called after each category (e.g. to write its overlays) while the detector is open. */
   onCategory?: (evaluation: CategoryEvaluation) => Promise<void>;
 }
@@ -151,7 +153,7 @@ export async function scoreImageFile(
   image: DatasetImage,
   categoryName: string,
   scoring: ScoringSettings,
-  options: { maxPixels?: number; signal?: AbortSignal } = {},
+  options: { maxPixels?: number; signal?: AbortSignal; prompts?: PromptChoice } = {},
 ): Promise<{ decoded: DecodedImage; outcome: ScoreImageOutcome; decodeMs: number; textMs: number }> {
   const t0 = performance.now();
   let decoded: DecodedImage;
@@ -164,7 +166,7 @@ export async function scoreImageFile(
   const { outcome, textMs } = await detector.scoreDecoded(
     decoded,
     categoryName,
-    { mode: 'templated' },
+    options.prompts ?? { mode: 'templated' },
     REGION_THRESHOLD,
     false,
     options.signal,

@@ -45,6 +45,8 @@ export interface RunInfo {
   concurrency: number;
   totalMs: number;
   detectorLoads: { configurations: string[]; detector: Record<string, string>; ms: number }[];
+  /** The --prompts choice as given (templated, learned, learned:<name> or a file); default templated. */
+  prompts?: string;
 }
 
 export interface CategoryReport {
@@ -84,7 +86,7 @@ export interface EvalReport {
   warning?: string;
   dataset: { root: string; categories: ReturnType<typeof describeCategory>[] };
   method: {
-    prompts: 'templated';
+    prompts: string;
     pixelSize: number;
     mapResize: string;
     maskResize: string;
@@ -143,7 +145,7 @@ export function buildReport(run: RunInfo, categories: readonly Category[], evalu
     ...(generated ? { warning: RANDOM_MODEL_WARNING.replace(/\*\*/g, '') } : {}),
     dataset: { root: run.dataRoot, categories: categories.map(describeCategory) },
     method: {
-      prompts: 'templated',
+      prompts: run.prompts ?? 'templated',
       pixelSize: run.pixelSize,
       mapResize: `fused map at the image size resized bilinearly (align_corners=false) to ${run.pixelSize}×${run.pixelSize}`,
       maskResize: `mask resized nearest-neighbour to ${run.pixelSize}×${run.pixelSize}; value > 127 = defect`,

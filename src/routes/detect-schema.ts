@@ -1,11 +1,13 @@
 // Validation of /v1/detect's options, the same for multipart fields and query parameters.
 import { z } from 'zod';
-import type { DetectOptions } from '../detection/types.ts';
+import type { DetectOptions, PromptChoice } from '../detection/types.ts';
 
 export const LIMITS = {
   categoryLength: 100,
   promptCount: 32,
   promptLength: 200,
+  /** Normal reference images (file fields `reference`) for few-shot WinCLIP+. */
+  references: 8,
 };
 
 // Letters and digits of any script, spaces and a little punctuation: enough for
@@ -41,6 +43,17 @@ const booleanText = z.preprocess(
   z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1')]),
 );
 
+// `learned:<name>` names a file in PROMPTS_DIR (src/prompts/learned-prompts.ts); whether it
+// exists is the detector's answer (400 with the available names).
+const LEARNED_OR_FIXED = /^(templated|custom|learned(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$/;
+
+function promptChoice(prompts: string, normal?: string[], abnormal?: string[]): PromptChoice {
+  if (prompts === 'custom') return { mode: 'custom', normal: normal!, abnormal: abnormal! };
+  if (prompts === 'learned') return { mode: 'learned' };
+  if (prompts.startsWith('learned:')) return { mode: 'learned', name: prompts.slice('learned:'.length) };
+  return { mode: 'templated' };
+}
+
 export function detectOptionsSchema(defaultThreshold: number) {
   return z
     .strictObject({
@@ -52,12 +65,19 @@ export function detectOptionsSchema(defaultThreshold: number) {
           .max(LIMITS.categoryLength, `category is longer than ${LIMITS.categoryLength} characters`)
           .regex(CATEGORY_CHARS, 'category may hold letters, digits, spaces and - _ \' . , ( ) & + /'),
       ),
-      prompts: single(z.enum(['templated', 'custom']).default('templated')),
+      prompts: single(
+        z
+          .string()
+          .trim()
+          .regex(LEARNED_OR_FIXED, 'prompts must be templated, custom, learned or learned:<name> (letters, digits, . _ -)')
+          .default('templated'),
+      ),
       normal: phrases,
       abnormal: phrases,
       map: single(z.enum(['none', 'grid', 'png', 'overlay']).default('png')),
       threshold: single(z.coerce.number().min(0).max(1).default(defaultThreshold)),
       branches: single(booleanText.default(false)),
+      method: single(z.enum(['ours', 'winclip']).default('ours')),
     })
     .superRefine((o, ctx) => {
       if (o.prompts === 'custom' && (!o.normal || !o.abnormal)) {
@@ -66,14 +86,21 @@ export function detectOptionsSchema(defaultThreshold: number) {
       if (o.prompts !== 'custom' && (o.normal || o.abnormal)) {
         ctx.addIssue({ code: 'custom', path: ['prompts'], message: 'normal/abnormal phrases are only used with prompts=custom' });
       }
+      if (o.method === 'winclip' && o.prompts.startsWith('learned')) {
+        ctx.addIssue({ code: 'custom', path: ['prompts'], message: 'learned prompts are trained for method=ours; WinCLIP uses its own prompt ensemble' });
+      }
+      if (o.method === 'winclip' && o.branches) {
+        ctx.addIssue({ code: 'custom', path: ['branches'], message: 'branches are part of method=ours; WinCLIP has none' });
+      }
     })
     .transform(
       (o): DetectOptions => ({
         category: o.category.replace(/\s+/g, ' '),
-        prompts: o.prompts === 'custom' ? { mode: 'custom', normal: o.normal!, abnormal: o.abnormal! } : { mode: 'templated' },
+        prompts: promptChoice(o.prompts, o.normal, o.abnormal),
         map: o.map,
         threshold: o.threshold,
         branches: o.branches,
+        method: o.method,
       }),
     );
 }

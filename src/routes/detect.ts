@@ -3,37 +3,61 @@
 // bytes with an image/* content type and the options as query parameters.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
+import type { WebhookSender } from '../webhooks/sender.ts';
 import { sniffImageType } from '../clip/preprocess.ts';
 import { HttpError, badRequest } from './errors.ts';
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
+import { detectRouteSchema } from './detect-docs.ts';
+import { withDeadline } from './deadline.ts';
 
 export interface DetectRouteOptions {
   detector: Detector;
   defaultThreshold: number;
   maxBodyBytes: number;
+  /** Time from the request's arrival to its answer before a 504; 0 = none. */
+  requestTimeoutMs?: number;
+  metrics?: ServiceMetrics;
+  webhooks?: WebhookSender;
 }
 
 const FIELD_LIMITS = {
   fields: 2 * LIMITS.promptCount + 8,
   fieldSize: 16 * 1024,
-  files: 1,
+  // The image, the references, and one more so too many references get a clear 400.
+  files: 2 + LIMITS.references,
 };
 
 interface Upload {
   image: Buffer;
   fields: Record<string, unknown>;
+  /** Normal reference images (few-shot WinCLIP+). */
+  references: Buffer[];
 }
 
 async function readMultipart(request: FastifyRequest, maxBytes: number): Promise<Upload> {
   const fields: Record<string, string[]> = {};
   let image: Buffer | undefined;
+  const references: Buffer[] = [];
   const parts = request.parts({ limits: { ...FIELD_LIMITS, fileSize: maxBytes } });
   for await (const part of parts) {
     if (part.type === 'file') {
+      if (part.fieldname === 'reference') {
+        if (references.length === LIMITS.references) {
+          part.file.resume();
+          throw badRequest(`at most ${LIMITS.references} reference images (file fields "reference")`);
+        }
+        references.push(await part.toBuffer());
+        continue;
+      }
       if (part.fieldname !== 'image') {
         // Drain it so the stream can go on, then refuse the request.
         part.file.resume();
-        throw badRequest(`unexpected file field "${part.fieldname}"; send the image in a file field named "image"`);
+        throw badRequest(`unexpected file field "${part.fieldname}"; send the image in a file field named "image" (normal reference images in "reference")`);
+      }
+      if (image) {
+        part.file.resume();
+        throw new HttpError(413, 'payload_too_large', 'more than one file field "image"; send one image per request');
       }
       image = await part.toBuffer();
     } else {
@@ -42,13 +66,21 @@ async function readMultipart(request: FastifyRequest, maxBytes: number): Promise
     }
   }
   if (!image) throw badRequest('missing file field "image" (multipart/form-data with image=@file)');
-  return { image, fields };
+  return { image, fields, references };
 }
 
-function checkImageBytes(image: Buffer): void {
-  if (image.length === 0) throw badRequest('the image is empty (0 bytes)');
+/** busboy's parse errors (a body cut short, a broken boundary) carry no status, but they are the client's. */
+function rethrowMalformedMultipart(err: unknown): never {
+  if (err instanceof Error && !(err instanceof HttpError) && typeof (err as { statusCode?: unknown }).statusCode !== 'number') {
+    throw badRequest(`the multipart body could not be read: ${err.message}`);
+  }
+  throw err;
+}
+
+function checkImageBytes(image: Buffer, what = 'the image'): void {
+  if (image.length === 0) throw badRequest(`${what} is empty (0 bytes)`);
   if (!sniffImageType(image)) {
-    throw new HttpError(415, 'unsupported_media_type', 'the upload is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)');
+    throw new HttpError(415, 'unsupported_media_type', `${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)`);
   }
 }
 
@@ -60,12 +92,12 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     done(null, body),
   );
 
-  app.post('/v1/detect', async (request, reply) => {
+  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold) }, async (request, reply) => {
     let upload: Upload;
     if (request.isMultipart()) {
-      upload = await readMultipart(request, opts.maxBodyBytes);
+      upload = await readMultipart(request, opts.maxBodyBytes).catch(rethrowMalformedMultipart);
     } else if (Buffer.isBuffer(request.body)) {
-      upload = { image: request.body, fields: request.query as Record<string, unknown> };
+      upload = { image: request.body, fields: request.query as Record<string, unknown>, references: [] };
     } else {
       throw new HttpError(
         415,
@@ -75,11 +107,21 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     }
     const options = schema.parse(upload.fields);
     checkImageBytes(upload.image);
+    if (upload.references.length) {
+      if (options.method !== 'winclip') throw badRequest('reference images are only used with method=winclip');
+      upload.references.forEach((r, i) => checkImageBytes(r, `reference ${i + 1}`));
+      options.references = upload.references;
+    }
     const abort = new AbortController();
     // A client that hangs up while its job is still queued frees the queue slot.
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
-    return opts.detector.detect(upload.image, options, abort.signal);
+    const remainingMs = opts.requestTimeoutMs ? Math.max(1, opts.requestTimeoutMs - reply.elapsedTime) : 0;
+    const result = await withDeadline(remainingMs, abort, (signal) => opts.detector.detect(upload.image, options, signal));
+    opts.metrics?.observeDetection(result.timingsMs);
+    // Queued only: the receiver is called in the background and never delays this answer.
+    opts.webhooks?.notify(result, { requestId: request.id, image: upload.image });
+    return result;
   });
 }

@@ -38,7 +38,17 @@ export function toHttpError(err: unknown): HttpError {
   const fe = err as FastifyError;
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const code = fe.statusCode;
-    const names: Record<number, string> = { 400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 406: 'not_acceptable', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+    const names: Record<number, string> = {
+      400: 'bad_request',
+      401: 'unauthorized',
+      404: 'not_found',
+      405: 'method_not_allowed',
+      406: 'not_acceptable',
+      408: 'request_timeout',
+      413: 'payload_too_large',
+      415: 'unsupported_media_type',
+      429: 'rate_limited',
+    };
     return new HttpError(code, names[code] ?? 'client_error', fe.message);
   }
   return new HttpError(500, 'internal_error', 'An internal error occurred.');

@@ -29,6 +29,20 @@ export interface FsamSettings {
 
 export const defaultFsamSettings: FsamSettings = { k: 3, beta: 1.0, tau: 0.1, includeSelf: false };
 
+/**
+ * Optional record of the attention, for the training backward pass (src/training): the
+ * temperature's gradient needs the weights and cosines, which the output alone does not give.
+ * Patch i's neighbours sit in slots [i·k², i·k² + count[i]); the caller allocates n·k² slots.
+ */
+export interface FsamTrace {
+  count: Int32Array;
+  neighbour: Int32Array;
+  /** Softmax weights a_ij. */
+  weight: Float64Array;
+  /** Cosines <Ĥ_i, Ĥ_j>. */
+  cosine: Float64Array;
+}
+
 /** Enhanced high-frequency features H' ([h*w, D]); a patch without neighbours is left as is. */
 export function fsam(
   high: Float32Array,
@@ -37,6 +51,7 @@ export function fsam(
   dim: number,
   settings: Partial<FsamSettings> = {},
   out: Float32Array = new Float32Array(h * w * dim),
+  trace?: FsamTrace,
 ): Float32Array {
   const { k, beta, tau, includeSelf } = { ...defaultFsamSettings, ...settings };
   if (!Number.isInteger(k) || k < 1 || k % 2 === 0) throw new RangeError(`fsam: k must be an odd integer >= 1, got ${k}`);
@@ -66,12 +81,14 @@ export function fsam(
           let s = 0;
           for (let c = 0; c < dim; c++) s += unit[bi + c] * unit[bj + c];
           const logit = s * invTau;
+          if (trace) trace.cosine[i * k * k + count] = s;
           neighbour[count] = j;
           weight[count] = logit;
           if (logit > maxLogit) maxLogit = logit;
           count++;
         }
       }
+      if (trace) trace.count[i] = count;
       if (count === 0) {
         for (let c = 0; c < dim; c++) out[bi + c] = high[bi + c];
         continue;
@@ -85,6 +102,10 @@ export function fsam(
       for (let c = 0; c < dim; c++) out[bi + c] = (1 + beta) * high[bi + c];
       for (let q = 0; q < count; q++) {
         const a = (beta * weight[q]) / total;
+        if (trace) {
+          trace.neighbour[i * k * k + q] = neighbour[q];
+          trace.weight[i * k * k + q] = weight[q] / total;
+        }
         const bj = neighbour[q] * dim;
         for (let c = 0; c < dim; c++) out[bi + c] -= a * high[bj + c];
       }

@@ -401,7 +401,8 @@ describe('npm run eval', () => {
       [[], /--data is required/],
       [['--data', join(dir, 'missing')], /data folder .*missing does not exist/],
       [['--data', data, '--categories', 'bottle'], /unknown category bottle; found: synth\/plain_board, synth\/widget/],
-      [['--data', data, '--prompts', 'learned'], /only "templated" is available/],
+      [['--data', data, '--prompts', 'frozen'], /--prompts frozen: expected templated, learned, learned:<name> or the path of a prompt file/],
+      [['--data', data, '--prompts', join(dir, 'missing.json')], /prompts file .*missing\.json cannot be read/],
       [['--data', data, '--set', 'fsam.k=2'], /fsam.k must be odd/],
       [['--data', data, '--frobnicate'], /Unknown option '--frobnicate'/],
     ];

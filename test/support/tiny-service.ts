@@ -20,7 +20,8 @@ export async function startTinyService(overrides: Record<string, unknown> = {}):
   const dir = mkdtempSync(join(tmpdir(), 'tiny-service-'));
   const model = join(dir, 'tiny');
   generateModel({ arch: 'tiny', seed: 1, out: model });
-  const settings = loadSettings({}, { model, cacheDir: join(dir, 'cache'), offline: '1', logLevel: 'silent', ...overrides });
+  // Its own (empty) prompt folder: the repository's models/prompts must not change what tests see.
+  const settings = loadSettings({}, { model, cacheDir: join(dir, 'cache'), offline: '1', logLevel: 'silent', promptsDir: join(dir, 'prompts'), ...overrides });
   const detector = await createClipDetector(settings);
   const app = await buildApp({ detector, defaultThreshold: settings.threshold, maxBodyBytes: settings.maxBodyBytes, logLevel: settings.logLevel });
   return {

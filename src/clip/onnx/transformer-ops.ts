@@ -56,18 +56,31 @@ export function mergeHeads(g: GraphBuilder, x: string, width: number): string {
   return g.op('Reshape', [t, g.constI64([0, 0, width])]);
 }
 
+/** Identity objects for a block's fused q/k/v tensors, so a graph that runs a block several times stores them once. */
+const fusedQkvKeys = new WeakMap<Block, { weight: object; bias: object }>();
+
+function fusedQkv(block: Block, width: number): { weight: Float32Array; bias: Float32Array } {
+  const weight = new Float32Array(width * 3 * width);
+  const bias = new Float32Array(3 * width);
+  [block.q, block.k, block.v].forEach((lin, part) => {
+    const t = transpose2d(lin.weight);
+    for (let r = 0; r < width; r++) weight.set(t.subarray(r * width, (r + 1) * width), r * 3 * width + part * width);
+    if (lin.bias) bias.set(lin.bias.data, part * width);
+  });
+  return { weight, bias };
+}
+
 export function qkvHeads(g: GraphBuilder, x: string, block: Block, heads: number, prefix: string): Heads {
   const width = block.q.weight.shape[1];
   const headDim = width / heads;
   // One [W, 3W] matmul instead of three: fewer, larger kernels run faster on CPU.
-  const fused = new Float32Array(width * 3 * width);
-  const bias = new Float32Array(3 * width);
-  [block.q, block.k, block.v].forEach((lin, part) => {
-    const t = transpose2d(lin.weight);
-    for (let r = 0; r < width; r++) fused.set(t.subarray(r * width, (r + 1) * width), r * 3 * width + part * width);
-    if (lin.bias) bias.set(lin.bias.data, part * width);
-  });
-  const y = g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}_qkv_w`, fused, [width, 3 * width])]), g.weight(`${prefix}_qkv_b`, bias, [3 * width])]);
+  let keys = fusedQkvKeys.get(block);
+  if (!keys) fusedQkvKeys.set(block, (keys = { weight: {}, bias: {} }));
+  let fused: { weight: Float32Array; bias: Float32Array } | undefined;
+  const made = () => (fused ??= fusedQkv(block, width));
+  const w = g.sharedWeight(keys.weight, `${prefix}_qkv_w`, () => ({ data: made().weight, dims: [width, 3 * width] }));
+  const b = g.sharedWeight(keys.bias, `${prefix}_qkv_b`, () => ({ data: made().bias, dims: [3 * width] }));
+  const y = g.op('Add', [g.op('MatMul', [x, w]), b]);
   const [q, k, v] = g.opN('Split', [y], 3, { axis: -1 });
   return { q: splitHeads(g, q, heads, headDim), k: splitHeads(g, k, heads, headDim), v: splitHeads(g, v, heads, headDim) };
 }

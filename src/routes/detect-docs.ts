@@ -1,0 +1,67 @@
+// The OpenAPI description of POST /v1/detect, generated from the same zod schemas that
+// validate the request (detect-schema.ts) and describe the response (response-schemas.ts).
+import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
+import { detectResponseSchema, errorSchema, jsonSchema } from './response-schemas.ts';
+
+const binary = (description: string) => ({ type: 'string', format: 'binary', description });
+
+// What each option means; the types, limits and defaults come from the zod schema.
+const OPTION_DOCS: Record<string, string> = {
+  category: 'what the part is, e.g. "metal plate"',
+  prompts: 'templated (WinCLIP states × templates for the category) or custom (your normal/abnormal phrases)',
+  normal: 'with prompts=custom: phrases for a good part ({} becomes the category); repeat the field or send one JSON array',
+  abnormal: 'with prompts=custom: phrases for a defective part',
+  map: 'none, grid (low-resolution floats), png (heatmap at image size) or overlay (heatmap over the image)',
+  threshold: 'isAnomalous = score ≥ threshold; regions are the map above it',
+  branches: 'true adds per-branch (full, high, low) scores and maps',
+  method: 'ours (dense features, frequency branches, fusion) or winclip (anomalib WinCLIP)',
+};
+const error = (description: string) => ({ description, ...jsonSchema(errorSchema) });
+
+export function detectRouteSchema(defaultThreshold: number) {
+  const generated = jsonSchema(detectOptionsSchema(defaultThreshold), 'input') as { properties: Record<string, object> };
+  const options = {
+    properties: Object.fromEntries(Object.entries(generated.properties).map(([name, schema]) => [name, { description: OPTION_DOCS[name], ...schema }])),
+  };
+  return {
+    summary: 'Score an image for anomalies',
+    description:
+      'Send the image as multipart/form-data (file field `image`, options as text fields) or as the raw body with an image/* ' +
+      'content type (options as query parameters). Images are JPEG, PNG, WebP, TIFF, GIF or AVIF.',
+    tags: ['detection'],
+    querystring: {
+      type: 'object',
+      description: 'Options of the raw-body form (the multipart form sends them as fields).',
+      properties: options.properties,
+    },
+    body: {
+      content: {
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            properties: {
+              image: binary('the image to score (exactly one)'),
+              reference: { type: 'array', maxItems: LIMITS.references, items: binary('a normal reference image (method=winclip only)') },
+              ...options.properties,
+            },
+            required: ['image', 'category'],
+          },
+        },
+        'image/*': { schema: binary('the image bytes; options in the query') },
+        'application/octet-stream': { schema: binary('the image bytes; options in the query') },
+      },
+    },
+    response: {
+      200: { description: 'The anomaly score, verdict, regions, summary and map', ...jsonSchema(detectResponseSchema) },
+      400: error('A missing, unknown or invalid field (the message names it), an empty image'),
+      401: error('No valid API key (only when API keys are configured)'),
+      413: error('Body over MAX_BODY_BYTES, too many files, image over MAX_PIXELS or MAX_SIDE'),
+      415: error('Neither multipart nor an image type, or bytes that are no supported image'),
+      422: error('An image that does not decode (truncated or damaged)'),
+      429: error('Rate limit reached (Retry-After says when to come back)'),
+      500: error('The inference worker failed; it has been replaced'),
+      503: error('The inference queue is full or the model is loading (Retry-After)'),
+      504: error('No answer within REQUEST_TIMEOUT_MS'),
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// The API's answers as zod schemas: the OpenAPI document is generated from them, and the type
+// checks below tie them to the TypeScript types the detector returns, so the documentation
+// cannot drift from what is sent. Tests also parse real responses with them.
+import { z } from 'zod';
+import type { DetectResponse, ModelInfo } from '../detection/types.ts';
+
+const method = z.enum(['ours', 'winclip']);
+
+export const regionSchema = z.strictObject({
+  bbox: z.strictObject({ x: z.number().int(), y: z.number().int(), w: z.number().int(), h: z.number().int() }).meta({ description: 'box in image pixels' }),
+  areaFraction: z.number().meta({ description: 'share of the image the region covers' }),
+  peak: z.number(),
+  meanScore: z.number(),
+});
+
+const gridMap = z.strictObject({
+  type: z.literal('grid'),
+  width: z.number().int(),
+  height: z.number().int(),
+  values: z.array(z.number()).meta({ description: 'row-major floats in 0-1' }),
+});
+const imageMap = z.strictObject({
+  type: z.enum(['png', 'overlay']),
+  width: z.number().int(),
+  height: z.number().int(),
+  encoding: z.literal('base64'),
+  mime: z.literal('image/png'),
+  data: z.string(),
+});
+export const mapSchema = z.discriminatedUnion('type', [gridMap, imageMap]).nullable();
+
+const branchSchema = z.strictObject({ score: z.number(), map: mapSchema.optional() });
+
+export const detectResponseSchema = z.strictObject({
+  category: z.string(),
+  method: method.optional(),
+  score: z.number().min(0).max(1).meta({ description: 'fused image anomaly score' }),
+  isAnomalous: z.boolean().meta({ description: 'score ≥ threshold' }),
+  threshold: z.number(),
+  regions: z.array(regionSchema).meta({ description: 'connected regions of the map above the threshold, by peak, at most 10' }),
+  summary: z.string().meta({ description: 'one sentence a ticketing bot can post as it is' }),
+  image: z.strictObject({ width: z.number().int(), height: z.number().int() }),
+  map: mapSchema,
+  branches: z.strictObject({ full: branchSchema, high: branchSchema, low: branchSchema }).optional(),
+  model: z.strictObject({ id: z.string(), generatedRandomModel: z.boolean(), warning: z.string().optional() }),
+  timingsMs: z.strictObject({ decode: z.number(), encode: z.number(), score: z.number(), render: z.number(), total: z.number() }),
+});
+
+// Learned prompt files from PROMPTS_DIR (src/prompts/learned-prompts.ts).
+const nullableNumber = z.number().nullable();
+const learnedPromptsSchema = z
+  .strictObject({
+    folder: z.string().optional(),
+    available: z.array(
+      z.strictObject({
+        name: z.string().meta({ description: 'use it as prompts=learned:<name>' }),
+        default: z.boolean().meta({ description: 'what prompts=learned without a name uses' }),
+        checkpoint: z.string(),
+        createdAt: z.string().nullable(),
+        categories: z.array(z.string()).meta({ description: 'categories it was trained on' }),
+        images: nullableNumber,
+        epochs: nullableNumber,
+        bestEpoch: nullableNumber,
+        losses: z.strictObject({ train: nullableNumber, validation: nullableNumber }),
+      }),
+    ),
+    refused: z.array(z.strictObject({ name: z.string(), file: z.string(), reason: z.string() })).meta({ description: 'files left out at start-up and why' }),
+  })
+  .meta({ description: 'learned prompt files (npm run train) this server offers' });
+
+export const modelInfoSchema = z.strictObject({
+  id: z.string(),
+  source: z.enum(['local', 'hub']),
+  generatedRandomModel: z.boolean(),
+  inputSize: z.number().int(),
+  grid: z.number().int(),
+  denseLayers: z.array(z.number().int()),
+  denseStart: z.number().int(),
+  denseAttention: z.string(),
+  projectionDim: z.number().int(),
+  promptModes: z.array(z.string()),
+  methods: z.array(method).optional(),
+  learnedPrompts: learnedPromptsSchema.optional(),
+});
+
+export const modelsResponseSchema = z.strictObject({ models: z.array(modelInfoSchema) });
+
+export const errorSchema = z.strictObject({
+  error: z.string().meta({ description: 'machine-readable code, e.g. bad_request, image_too_large, overloaded' }),
+  message: z.string().meta({ description: 'what went wrong, naming the field or limit' }),
+});
+
+export const healthSchema = z.strictObject({ status: z.string(), message: z.string().optional() });
+
+// Both directions: the schema accepts every value of the type and describes nothing the type lacks.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const documented: [Same<z.infer<typeof detectResponseSchema>, DetectResponse>, Same<z.infer<typeof modelInfoSchema>, ModelInfo>] = [true, true];
+void documented;
+
+/** JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) for route documentation. */
+export function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: 'any',
+    // zod spells .int() as ±2^53 bounds: true, but noise to a reader of the API docs.
+    override: ({ jsonSchema: s }) => {
+      if (s.type === 'integer' && s.minimum === Number.MIN_SAFE_INTEGER) delete s.minimum;
+      if (s.type === 'integer' && s.maximum === Number.MAX_SAFE_INTEGER) delete s.maximum;
+    },
+  }) as Record<string, unknown>;
+  return rest;
+}

@@ -1,0 +1,65 @@
+// The JSON event a ticketing bot receives for an anomalous detection: what was found, where,
+// one sentence to post, and optionally the overlay PNG to attach.
+import { randomUUID } from 'node:crypto';
+import sharp from 'sharp';
+import { decodeImage } from '../clip/preprocess.ts';
+import type { DetectResponse, Region } from '../detection/types.ts';
+
+export interface AnomalyEvent {
+  id: string;
+  type: 'detection.anomalous';
+  /** ISO 8601 time of the detection. */
+  time: string;
+  /** The x-request-id of the API request, to find it in the logs. */
+  requestId: string;
+  category: string;
+  method?: string;
+  score: number;
+  threshold: number;
+  summary: string;
+  regions: Region[];
+  image: { width: number; height: number };
+  model: { id: string; generatedRandomModel: boolean };
+  overlay?: { mime: 'image/png'; encoding: 'base64'; width: number; height: number; data: string };
+}
+
+export function anomalyEvent(response: DetectResponse, requestId: string, overlay?: AnomalyEvent['overlay']): AnomalyEvent {
+  return {
+    id: randomUUID(),
+    type: 'detection.anomalous',
+    time: new Date().toISOString(),
+    requestId,
+    category: response.category,
+    ...(response.method ? { method: response.method } : {}),
+    score: response.score,
+    threshold: response.threshold,
+    summary: response.summary,
+    regions: response.regions,
+    image: response.image,
+    model: { id: response.model.id, generatedRandomModel: response.model.generatedRandomModel },
+    ...(overlay ? { overlay } : {}),
+  };
+}
+
+/**
+ * The overlay PNG for the event, from what the request already produced: the overlay itself,
+ * or the heatmap blended (half and half, like map=overlay) over the image. Grid and no map
+ * give none: there is no image-size map to draw without scoring again.
+ */
+export async function eventOverlay(
+  response: DetectResponse,
+  imageBytes: Buffer,
+  limits: { maxPixels?: number; maxSide?: number } = {},
+): Promise<AnomalyEvent['overlay']> {
+  const map = response.map;
+  if (!map || map.type === 'grid') return undefined;
+  const png = (data: string) => ({ mime: 'image/png' as const, encoding: 'base64' as const, width: map.width, height: map.height, data });
+  if (map.type === 'overlay') return png(map.data);
+  const image = await decodeImage(imageBytes, limits);
+  const heat = await sharp(Buffer.from(map.data, 'base64')).removeAlpha().raw().toBuffer();
+  if (heat.length !== image.rgb.length) return undefined;
+  const blended = Buffer.alloc(heat.length);
+  for (let i = 0; i < heat.length; i++) blended[i] = (heat[i] + image.rgb[i] + 1) >> 1;
+  const out = await sharp(blended, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+  return png(out.toString('base64'));
+}

@@ -1,0 +1,77 @@
+// The WinCLIP task that runs inside an inference worker, next to the window-graph session
+// (model `winclip`): the query image and its reference images go through the graph in one
+// batched run, then the scores of scoring.ts, the upsampled map and the regions. The outcome
+// has the shape of the `score-image` task's, so the detector and the evaluation tool treat both
+// methods alike.
+import type { TaskHandler, TensorOut, WorkerContext } from '../clip/worker-protocol.ts';
+import { windowOutputName } from '../clip/onnx/window-graph.ts';
+import { upsampleBilinear } from '../scoring/resize.ts';
+import { findRegions } from '../scoring/regions.ts';
+import type { ScoreImageOutcome } from '../scoring/worker-task.ts';
+import { makeMasks } from './masks.ts';
+import { scoreWinclip, type WinclipEmbeddings, type WinclipReferences, type WinclipText } from './scoring.ts';
+
+export const WINCLIP_TASK_NAME = 'winclip-score';
+
+export interface WinclipPayload {
+  /** [1 + references, 3, S, S]: the query image first, then the reference images. */
+  pixels: Float32Array;
+  references: number;
+  inputSize: number;
+  grid: number;
+  dim: number;
+  /** Vision width (size of the patch tokens). */
+  width: number;
+  windowSizes: number[];
+  text: WinclipText;
+  temperature: number;
+  /** The query image's size: the map is produced at it. */
+  imageWidth: number;
+  imageHeight: number;
+  threshold: number;
+}
+
+/** ScoreImageOutcome; grid.full and grid.fused are both the WinCLIP grid map. */
+export type WinclipOutcome = ScoreImageOutcome;
+
+/** Rows [from, from + count) of a [batch, rows…] output as one block. */
+function images(t: TensorOut, from: number, count: number): Float32Array {
+  const per = t.data.length / t.dims[0];
+  return t.data.subarray(from * per, (from + count) * per);
+}
+
+async function winclipTask(ctx: WorkerContext, p: WinclipPayload) {
+  const t0 = performance.now();
+  const batch = 1 + p.references;
+  const out = await ctx.infer('winclip', { pixel_values: { type: 'float32', data: p.pixels, dims: [batch, 3, p.inputSize, p.inputSize] } });
+  const t1 = performance.now();
+
+  const masks = p.windowSizes.map((k) => makeMasks(p.grid, p.grid, k, 1));
+  const windows = p.windowSizes.map((k) => out[windowOutputName(k)]);
+  const embeddings: WinclipEmbeddings = {
+    imageEmbed: images(out.image_embeds, 0, 1),
+    windowEmbeds: windows.map((t) => images(t, 0, 1)),
+    patchTokens: images(out.patch_tokens, 0, 1),
+  };
+  const references: WinclipReferences | undefined = p.references
+    ? { windowEmbeds: windows.map((t) => images(t, 1, p.references)), patchTokens: images(out.patch_tokens, 1, p.references) }
+    : undefined;
+  const scored = scoreWinclip({ embeddings, references, text: p.text, masks, dim: p.dim, width: p.width, temperature: p.temperature });
+
+  // forward(): interpolate(mode='bilinear') of the grid map to the image size, no smoothing.
+  const grid = Float32Array.from(scored.map);
+  const map = upsampleBilinear(grid, p.grid, p.grid, p.imageWidth, p.imageHeight);
+  const regions = findRegions(map, p.imageWidth, p.imageHeight, p.threshold);
+  const result: WinclipOutcome = {
+    score: scored.imageScore,
+    pImage: scored.pImage,
+    map,
+    grid: { full: grid, fused: grid },
+    regions,
+    encodeMs: t1 - t0,
+    scoreMs: performance.now() - t1,
+  };
+  return { result, transfer: [map.buffer as ArrayBuffer] };
+}
+
+export const tasks: Record<string, TaskHandler> = { [WINCLIP_TASK_NAME]: winclipTask };

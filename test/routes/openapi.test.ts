@@ -1,0 +1,105 @@
+// The OpenAPI document and the docs UI, and the check that the documented schemas are what the
+// service really sends: real responses are parsed with the same zod schemas.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
+import { ApiKeys } from '../../src/auth/api-keys.ts';
+import { detectResponseSchema, errorSchema, jsonSchema, modelsResponseSchema } from '../../src/routes/response-schemas.ts';
+import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { partPng } from './test-images.ts';
+
+let svc: TinyService;
+let png: Buffer;
+let doc: any;
+
+beforeAll(async () => {
+  svc = await startTinyService();
+  png = await partPng();
+  doc = (await svc.app.inject({ url: '/openapi.json' })).json();
+});
+afterAll(() => svc?.close());
+
+const detect = (fields: Record<string, string>) => {
+  const form = multipart([{ name: 'image', value: png, filename: 'part.png', type: 'image/png' }, ...Object.entries(fields).map(([name, value]) => ({ name, value }))]);
+  return svc.app.inject({ method: 'POST', url: '/v1/detect', ...form });
+};
+
+describe('GET /openapi.json', () => {
+  it('is an OpenAPI 3.1 document of every public route', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info).toMatchObject({ title: 'clip-anomaly-service', version: expect.any(String) });
+    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/detect', '/v1/models']);
+  });
+
+  it('describes both request forms of POST /v1/detect from the zod option schema', () => {
+    const op = doc.paths['/v1/detect'].post;
+    const content = op.requestBody.content;
+    expect(Object.keys(content)).toEqual(['multipart/form-data', 'image/*', 'application/octet-stream']);
+    const form = content['multipart/form-data'].schema;
+    expect(form.required).toEqual(['image', 'category']);
+    expect(form.properties.image).toMatchObject({ type: 'string', format: 'binary' });
+    expect(form.properties.category).toMatchObject({ type: 'string', maxLength: 100, pattern: expect.any(String) });
+    expect(form.properties.map.enum).toEqual(['none', 'grid', 'png', 'overlay']);
+    expect(form.properties.normal).toMatchObject({ type: 'array', maxItems: 32, items: { maxLength: 200 } });
+    expect(form.properties.threshold).toMatchObject({ minimum: 0, maximum: 1, default: 0.5 });
+    const query = Object.fromEntries(op.parameters.filter((p: any) => p.in === 'query').map((p: any) => [p.name, p]));
+    expect(query.category.schema.maxLength).toBe(100);
+    expect(query.map.schema.default).toBe('png');
+  });
+
+  it('documents the response and every error status with the zod schemas', () => {
+    const responses = doc.paths['/v1/detect'].post.responses;
+    expect(Object.keys(responses).sort()).toEqual(['200', '400', '401', '413', '415', '422', '429', '500', '503', '504']);
+    const ok = responses['200'].content['application/json'].schema;
+    const generated = jsonSchema(detectResponseSchema) as { properties: object; required: string[] };
+    expect(Object.keys(ok.properties)).toEqual(Object.keys(detectResponseSchema.shape));
+    expect(ok.required).toEqual(generated.required);
+    expect(ok.additionalProperties).toBe(false);
+    expect(ok.properties.score).toMatchObject({ type: 'number', minimum: 0, maximum: 1, description: expect.any(String) });
+    expect(ok.required).toEqual(expect.arrayContaining(['score', 'isAnomalous', 'regions', 'summary', 'map', 'timingsMs']));
+    expect(responses['413'].content['application/json'].schema.properties).toHaveProperty('error');
+    expect(doc.paths['/metrics'].get.responses['200'].content).toHaveProperty('text/plain');
+  });
+
+  it('matches what the service sends: real answers parse with the documented schemas', async () => {
+    const variants: Record<string, string>[] = [{ category: 'pcb' }, { category: 'pcb', map: 'grid', branches: 'true' }, { category: 'pcb', map: 'overlay' }, { category: 'pcb', map: 'none' }];
+    for (const fields of variants) {
+      const res = await detect(fields);
+      expect(res.statusCode).toBe(200);
+      expect(() => detectResponseSchema.parse(res.json())).not.toThrow();
+    }
+    const models = (await svc.app.inject({ url: '/v1/models' })).json();
+    expect(() => modelsResponseSchema.parse(models)).not.toThrow();
+    const bad = await detect({ category: 'pcb', map: 'jpeg' });
+    expect(bad.statusCode).toBe(400);
+    expect(() => errorSchema.parse(bad.json())).not.toThrow();
+    // And the schema is strict enough to notice drift.
+    const real = (await detect({ category: 'pcb', map: 'none' })).json();
+    expect(() => detectResponseSchema.parse({ ...real, extra: 1 })).toThrow();
+  });
+
+  it('names the API key schemes when keys are on, and leaves the probes open', async () => {
+    const secured = await buildApp({ detector: svc.detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'silent', apiKeys: new ApiKeys(['k'.repeat(20)]) });
+    const d = (await secured.inject({ url: '/openapi.json' })).json();
+    expect(d.security).toEqual([{ bearer: [] }, { apiKey: [] }]);
+    expect(d.components.securitySchemes.apiKey).toEqual({ type: 'apiKey', in: 'header', name: 'x-api-key' });
+    expect(d.paths['/healthz'].get.security).toEqual([]);
+    expect(d.paths['/v1/detect'].post.security).toBeUndefined();
+    await secured.close();
+  });
+});
+
+describe('GET /docs', () => {
+  it('serves the browsable UI and its assets from the package (no network)', async () => {
+    const page = await svc.app.inject({ url: '/docs' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.body).toMatch(/Swagger UI/);
+    const bundle = await svc.app.inject({ url: '/docs/static/swagger-ui-bundle.js' });
+    expect(bundle.statusCode).toBe(200);
+    expect(bundle.body.length).toBeGreaterThan(100_000);
+    const init = await svc.app.inject({ url: '/docs/static/swagger-initializer.js' });
+    expect(init.statusCode).toBe(200);
+    const json = await svc.app.inject({ url: '/docs/json' });
+    expect(json.json().paths).toHaveProperty('/v1/detect');
+  });
+});

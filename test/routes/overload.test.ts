@@ -1,0 +1,122 @@
+// Overload and inference faults through a real listening server, with 1 worker and a queue
+// of 2: bursts get 200 or an immediate 503 with Retry-After, the request deadline answers 504
+// even for a queued job, and a hung or crashed worker is replaced while the server keeps serving.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import { ServiceMetrics } from '../../src/observability/metrics.ts';
+import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { LEVEL, LogCapture } from '../observability/log-capture.ts';
+import { partPng } from './test-images.ts';
+
+let svc: TinyService;
+let app: FastifyInstance;
+let base: string;
+const logs = new LogCapture();
+const metrics = new ServiceMetrics();
+let png: Buffer;
+
+beforeAll(async () => {
+  svc = await startTinyService({ workers: 1, maxQueue: 2, jobTimeoutMs: 1500 });
+  app = await buildApp({ detector: svc.detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'info', logStream: logs, metrics, requestTimeoutMs: 30_000 });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  png = await partPng();
+  // Text embeddings for the category are cached, so each request is one image job.
+  expect((await detect(base)).status).toBe(200);
+});
+afterAll(async () => {
+  await app?.close();
+  await svc?.close();
+});
+
+const pool = () => svc.detector.runtime.pool;
+
+async function detect(at: string) {
+  const form = multipart([{ name: 'image', value: png, filename: 'part.png', type: 'image/png' }, { name: 'category', value: 'bottle' }, { name: 'map', value: 'none' }]);
+  const res = await fetch(`${at}/v1/detect`, { method: 'POST', headers: form.headers, body: new Uint8Array(form.payload) });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
+}
+
+async function metricValue(name: string): Promise<number> {
+  const line = (await metrics.render()).split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('overload', () => {
+  it('a burst of 20 gets only 200s and immediate 503s with Retry-After; every accepted request completes', async () => {
+    // The worker is busy for a moment, so the burst meets a full queue.
+    pool().sabotage('hang', 1000);
+    const started = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const a = await detect(base);
+        return { ...a, ms: performance.now() - started };
+      }),
+    );
+    const ok = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 503);
+    expect(ok.length + refused.length).toBe(20);
+    expect(ok.length).toBeGreaterThanOrEqual(3); // one running, two queued
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    for (const r of refused) {
+      expect(r.retryAfter).toMatch(/^\d+$/);
+      expect(r.body).toEqual({ error: 'overloaded', message: expect.stringMatching(/busy/) });
+    }
+    // Refused at once: every 503 is out before the busy worker finishes anything.
+    expect(Math.max(...refused.map((r) => r.ms))).toBeLessThan(Math.min(...ok.map((a) => a.ms)));
+    expect(Math.min(...ok.map((a) => a.ms))).toBeGreaterThan(900);
+    for (const a of ok) expect(a.body.category).toBe('bottle');
+    expect(pool().queued).toBe(0);
+    expect(await metricValue('http_requests_total{method="POST",route="/v1/detect",status="503"}')).toBe(refused.length);
+  });
+
+  it('REQUEST_TIMEOUT_MS answers 504 for a running and a queued job, and the queued one leaves the queue', async () => {
+    const strict = await buildApp({ detector: svc.detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'silent', requestTimeoutMs: 200 });
+    const at = await strict.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      pool().sabotage('hang', 700);
+      const started = performance.now();
+      const [running, queued] = await Promise.all([detect(at), new Promise((r) => setTimeout(r, 30)).then(() => detect(at))]);
+      const elapsed = performance.now() - started;
+      expect(running).toMatchObject({ status: 504, body: { error: 'timeout' } });
+      expect(queued).toMatchObject({ status: 504, body: { error: 'timeout' } });
+      expect(elapsed).toBeLessThan(650);
+      expect(pool().queued).toBe(0);
+    } finally {
+      await strict.close();
+    }
+    // The worker comes back on its own; nothing was replaced.
+    const restarts = pool().restarts;
+    expect((await detect(base)).status).toBe(200);
+    expect(pool().restarts).toBe(restarts);
+  });
+});
+
+describe('worker faults', () => {
+  it('a hung worker is replaced after JOB_TIMEOUT_MS: 504 for its request, then the next one succeeds', async () => {
+    const restarts = pool().restarts;
+    pool().sabotage('hang', 60_000);
+    const hung = await detect(base);
+    expect(hung).toMatchObject({ status: 504, body: { error: 'timeout' } });
+    expect(pool().restarts).toBe(restarts + 1);
+    expect((await detect(base)).status).toBe(200);
+    expect(await metricValue('inference_worker_restarts_total')).toBeGreaterThanOrEqual(1);
+    expect(logs.lines.some((l) => l.msg === 'inference worker replaced' && l.level === LEVEL.warn)).toBe(true);
+  });
+
+  it('a worker killed mid-request: 500 JSON for that request, replaced, and the next request succeeds', async () => {
+    const restarts = pool().restarts;
+    logs.clear();
+    pool().sabotage('crash');
+    const crashed = await detect(base);
+    expect(crashed.status).toBe(500);
+    expect(crashed.body).toEqual({ error: 'inference_failed', message: expect.stringMatching(/restarted/) });
+    expect(pool().restarts).toBe(restarts + 1);
+    // The service's own fault is the one thing logged at error level.
+    expect(logs.atOrAbove(LEVEL.error).map((l) => l.msg)).toEqual(['request failed']);
+    const next = await detect(base);
+    expect(next.status).toBe(200);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect(await metricValue('inference_worker_restarts_total')).toBe(pool().restarts);
+  });
+});
