@@ -1,0 +1,65 @@
+// The training loop on small random cases (no model): it learns a planted defect direction,
+// is deterministic for a seed, and early stopping returns the best epoch's parameters.
+import { describe, expect, it } from 'vitest';
+import { defaultScoringSettings } from '../../src/scoring/pipeline.ts';
+import { defaultLossSettings } from '../../src/training/loss.ts';
+import { seededRandom } from '../../src/training/random.ts';
+import { sampleArray } from '../../src/training/sample-store.ts';
+import { defaultTrainerSettings, setLoss, trainParameters } from '../../src/training/trainer.ts';
+import { randomSample, randomSpace, unitVector } from './random-samples.ts';
+
+const dim = 16;
+const grid = 6;
+
+function dataset(seed: number, count: number) {
+  const random = seededRandom(seed);
+  const defect = unitVector(dim, seededRandom(99)); // the same defect direction in every set
+  return sampleArray(Array.from({ length: count }, (_, i) => randomSample(random, (i % 2) as 0 | 1, grid, dim, 2, 24, defaultScoringSettings.cutoff, defect)));
+}
+
+const space = randomSpace(dim, defaultScoringSettings, seededRandom(5));
+const train = dataset(1, 32);
+const validation = dataset(2, 12);
+
+describe('trainer', () => {
+  it('lowers the validation loss on a planted defect direction', () => {
+    const outcome = trainParameters(space, train, validation, { ...defaultTrainerSettings, epochs: 10, batch: 4, lr: 0.05, patience: 0 });
+    const h = outcome.history;
+    expect(h.map((r) => r.epoch)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(outcome.steps).toBe(80); // 32 images in batches of 4, 10 epochs
+    expect(h[outcome.bestEpoch].validation!.total).toBeLessThan(0.8 * h[0].validation!.total);
+    // The returned θ is the best epoch's: its validation loss is the one recorded.
+    expect(setLoss(space, outcome.theta, validation, defaultLossSettings, 4).total).toBeCloseTo(h[outcome.bestEpoch].validation!.total, 10);
+  });
+
+  it('is deterministic for a seed and changes with it', () => {
+    const settings = { ...defaultTrainerSettings, epochs: 2, batch: 3, lr: 0.05 };
+    // No validation set: the last epoch's θ comes back, whatever the losses did.
+    const none = sampleArray([]);
+    const a = trainParameters(space, train, none, { ...settings, seed: 7 });
+    const b = trainParameters(space, train, none, { ...settings, seed: 7 });
+    const c = trainParameters(space, train, none, { ...settings, seed: 8 });
+    expect(a.bestEpoch).toBe(2);
+    expect(b.theta).toEqual(a.theta);
+    expect(b.history.map((r) => r.train)).toEqual(a.history.map((r) => r.train));
+    expect(c.theta).not.toEqual(a.theta);
+  });
+
+  it('stops early and keeps the best epoch when validation stops improving', () => {
+    // A step size far too large: the validation loss jumps around and soon stops improving.
+    const outcome = trainParameters(space, train, validation, { ...defaultTrainerSettings, epochs: 30, batch: 4, lr: 3, patience: 2 });
+    expect(outcome.stoppedEarly).toBe(true);
+    const last = outcome.history[outcome.history.length - 1].epoch;
+    expect(last).toBe(outcome.bestEpoch + 2);
+    const best = Math.min(...outcome.history.map((r) => r.validation!.total));
+    expect(outcome.history[outcome.bestEpoch].validation!.total).toBe(best);
+    expect(setLoss(space, outcome.theta, validation, defaultLossSettings, 4).total).toBeCloseTo(best, 10);
+  });
+
+  it('with zero epochs returns the starting point', () => {
+    const outcome = trainParameters(space, train, validation, { ...defaultTrainerSettings, epochs: 0 });
+    expect(outcome.theta).toEqual(space.initial());
+    expect(outcome.history).toHaveLength(1);
+    expect(outcome.steps).toBe(0);
+  });
+});
