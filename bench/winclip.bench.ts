@@ -6,7 +6,7 @@
 //   graph's weight file (what each worker loads on top of the image graph);
 // - per-image latency, median and p95 over --runs runs: ours, WinCLIP zero-shot, WinCLIP 1-shot.
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
@@ -33,6 +33,7 @@ if (!existsSync(join(modelDir, 'config.json')) && !existsSync(join(modelDir, 'op
   generateModel({ arch, seed: 1, out: modelDir });
 }
 
+const loadBefore = loadavg()[0];
 const cacheDirs: string[] = [];
 async function load(winclip: boolean, cacheDir?: string): Promise<{ detector: ClipDetector; ms: number; cacheDir: string }> {
   const dir = cacheDir ?? mkdtempSync(join(tmpdir(), 'bench-winclip-'));
@@ -95,6 +96,8 @@ const f = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.
 const g = detector.runtime.grid;
 console.log(`\nWinCLIP benchmark: ${arch} (random weights), ${size}px, grid ${g}×${g}, windows 2 and 3 (${(g - 1) ** 2} + ${(g - 2) ** 2} sequences)`);
 console.log(`machine: ${availableParallelism()} cores, 1 worker, ONNX Runtime threads: ${threads}, runs: ${runs}`);
+// Other processes on the machine inflate every figure; the load average says how much.
+console.log(`load average (1 min) at start ${loadBefore.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}`);
 console.log(`start-up, fresh cache (build + sessions + warm-up): WINCLIP=0 ${f(startup.freshOurs)}, WINCLIP=1 ${f(startup.freshWinclip)} (window graph build ${f(startup.windowGraphMs)})`);
 console.log(`start-up, cached graphs:                            WINCLIP=0 ${f(cachedOursMs)}, WINCLIP=1 ${f(cachedWinclipMs)}`);
 console.log(`graph weight files per worker:                      image ${imageWeightsMb.toFixed(0)} MB, window graph ${windowWeightsMb.toFixed(0)} MB more with WINCLIP=1`);
