@@ -1,6 +1,7 @@
 // Image bytes → model input, with sharp: decode any common format to 8-bit sRGB (EXIF
-// orientation applied), then resize the whole image to S×S and normalise.
+// orientation applied); then (resize.ts) resize the whole image to S×S and normalise.
 import sharp, { type Metadata } from 'sharp';
+import { resizeRgbToPlanes } from './resize.ts';
 
 export interface DecodedImage {
   /** Displayed size: EXIF orientation already applied. */
@@ -138,33 +139,38 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
   }
 }
 
+/** What toPixelValues needs of an image: 8-bit sRGB, interleaved (a DecodedImage is one). */
+export interface RgbImage {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
 /**
- * NCHW float32 [B, 3, S, S]: each whole image resized to S×S (bicubic, aspect ratio not kept,
- * no crop, so the anomaly map covers every pixel), scaled to 0..1 and normalised per channel.
+ * NCHW float32 [B, 3, S, S]: each whole image resized to S×S (aspect ratio not kept, no crop,
+ * so the anomaly map covers every pixel) with torchvision's antialiased bicubic (resize.ts),
+ * scaled to 0..1 and normalised per channel. Synchronous CPU work: the service calls it inside
+ * its inference workers.
  */
-export async function toPixelValues(images: DecodedImage[], cfg: PreprocessConfig): Promise<Float32Array> {
+export function toPixelValues(images: readonly RgbImage[], cfg: PreprocessConfig): Float32Array {
   const S = cfg.size;
   const plane = S * S;
   const out = new Float32Array(images.length * 3 * plane);
-  await Promise.all(
-    images.map(async (img, b) => {
-      if (img.rgb.length !== img.width * img.height * 3) {
-        throw new RangeError(`image ${b}: ${img.rgb.length} bytes is not ${img.width}×${img.height}×3`);
-      }
-      const resized = await sharp(img.rgb, { raw: { width: img.width, height: img.height, channels: 3 } })
-        .resize(S, S, { fit: 'fill', kernel: 'cubic' })
-        .raw()
-        .toBuffer();
-      const base = b * 3 * plane;
-      for (let c = 0; c < 3; c++) {
-        // (v / 255 - mean) / std, folded into one multiply-add.
-        const scale = 1 / (255 * cfg.std[c]);
-        const shift = cfg.mean[c] / cfg.std[c];
-        const dst = base + c * plane;
-        for (let i = 0; i < plane; i++) out[dst + i] = resized[i * 3 + c] * scale - shift;
-      }
-    }),
-  );
+  images.forEach((img, b) => {
+    if (img.rgb.length !== img.width * img.height * 3) {
+      throw new RangeError(`image ${b}: ${img.rgb.length} bytes is not ${img.width}×${img.height}×3`);
+    }
+    const planes = resizeRgbToPlanes(img.rgb, img.width, img.height, S, S);
+    const base = b * 3 * plane;
+    for (let c = 0; c < 3; c++) {
+      // (v / 255 - mean) / std, folded into one multiply-add.
+      const scale = 1 / (255 * cfg.std[c]);
+      const shift = cfg.mean[c] / cfg.std[c];
+      const src = c * plane;
+      const dst = base + c * plane;
+      for (let i = 0; i < plane; i++) out[dst + i] = planes[src + i] * scale - shift;
+    }
+  });
   return out;
 }
 

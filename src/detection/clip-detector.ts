@@ -3,7 +3,7 @@
 // call detect-style functions from here, so there is one scoring path.
 import type { Settings } from '../settings.ts';
 import { ClipRuntime } from '../clip/runtime.ts';
-import { decodeImage, ImageDecodeError, ImageTooLargeError, toPixelValues, type DecodedImage } from '../clip/preprocess.ts';
+import { decodeImage, ImageDecodeError, ImageTooLargeError, type DecodedImage, type RgbImage } from '../clip/preprocess.ts';
 import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
 import { applyLearnedScoring, checkpointIdentity, LearnedPromptsError, LearnedPromptsRegistry, type LearnedPrompts } from '../prompts/learned-prompts.ts';
@@ -167,21 +167,18 @@ export class ClipDetector implements Detector {
     }
     const textMs = performance.now() - t0;
     const r = this.runtime;
-    const pixels = await toPixelValues([image], r.preprocess);
     const payload: ScoreImagePayload = {
-      pixels,
-      inputSize: r.graphOptions.imageSize,
+      image: rgbForWorker(image),
+      preprocess: r.preprocess,
       layers: r.graphOptions.denseLayers.length,
       grid: r.grid,
       dim: r.dim,
       text,
-      width: image.width,
-      height: image.height,
       settings: scoring,
       threshold,
       branchMaps,
     };
-    const outcome = await r.pool.runTask<ScoreImageOutcome>('score-image', payload, [pixels.buffer as ArrayBuffer], signal);
+    const outcome = await r.pool.runTask<ScoreImageOutcome>('score-image', payload, [], signal);
     return { outcome, textMs };
   }
 
@@ -206,22 +203,18 @@ export class ClipDetector implements Detector {
     const r = this.runtime;
     const windows = r.windowGraph!;
     // The query and its references in one batch: one session run for all of them.
-    const pixels = await toPixelValues([image, ...references], r.preprocess);
     const payload: WinclipPayload = {
-      pixels,
-      references: references.length,
-      inputSize: windows.options.imageSize,
+      images: [image, ...references].map(rgbForWorker),
+      preprocess: { ...r.preprocess, size: windows.options.imageSize },
       grid: r.grid,
       dim: r.dim,
       width: r.config.vision.width,
       windowSizes: windows.options.windowSizes,
       text,
       temperature: WINCLIP_TEMPERATURE,
-      imageWidth: image.width,
-      imageHeight: image.height,
       threshold,
     };
-    return r.pool.runTask<WinclipOutcome>(WINCLIP_TASK_NAME, payload, [pixels.buffer as ArrayBuffer], signal);
+    return r.pool.runTask<WinclipOutcome>(WINCLIP_TASK_NAME, payload, [], signal);
   }
 
   async detect(bytes: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
@@ -355,4 +348,15 @@ export async function createClipDetector(settings: Settings, log: (msg: string) 
     await runtime.close();
     throw err;
   }
+}
+
+/**
+ * The image as posted to a worker. Posting copies the whole ArrayBuffer behind a view, so a
+ * Buffer that is a slice of a larger one is copied to its own first. The image keeps its
+ * pixels (rendering needs them after scoring), so nothing is transferred.
+ */
+function rgbForWorker(image: RgbImage): RgbImage {
+  const { rgb, width, height } = image;
+  const own = rgb.byteOffset === 0 && rgb.byteLength === rgb.buffer.byteLength;
+  return { width, height, rgb: own ? rgb : new Uint8Array(rgb) };
 }

@@ -1,6 +1,8 @@
 // The scoring task that runs inside an inference worker, next to the image session: one
-// message in (pixels + text embeddings), one out (score, maps, regions). Keeping the scoring
-// in the worker keeps the O(N²·D) branch maths and the full-size map work off the HTTP thread.
+// message in (decoded RGB + text embeddings), one out (score, maps, regions). Keeping the
+// resizing and scoring in the worker keeps the O(N²·D) branch maths and the full-size pixel
+// work off the HTTP thread.
+import { toPixelValues, type PreprocessConfig, type RgbImage } from '../clip/preprocess.ts';
 import type { TaskHandler, WorkerContext } from '../clip/worker-protocol.ts';
 import type { BranchText } from './branches.ts';
 import { scoreImage, outputSigma, type ScoringSettings } from './pipeline.ts';
@@ -8,14 +10,14 @@ import { upsampleAndBlur } from './resize.ts';
 import { findRegions, type Region } from './regions.ts';
 
 export interface ScoreImagePayload {
-  pixels: Float32Array; // [1, 3, S, S]
-  inputSize: number;
+  /** The decoded image (sRGB, interleaved); its size is the map's size. */
+  image: RgbImage;
+  /** Input size S, mean and std. */
+  preprocess: PreprocessConfig;
   layers: number;
   grid: number;
   dim: number;
   text: BranchText;
-  width: number;
-  height: number;
   settings: ScoringSettings;
   threshold: number;
   /** Also upsample each branch map to the image size. */
@@ -36,7 +38,10 @@ export interface ScoreImageOutcome {
 
 async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
   const t0 = performance.now();
-  const out = await ctx.infer('image', { pixel_values: { type: 'float32', data: p.pixels, dims: [1, 3, p.inputSize, p.inputSize] } });
+  const S = p.preprocess.size;
+  const { width, height } = p.image;
+  const pixels = toPixelValues([p.image], p.preprocess);
+  const out = await ctx.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [1, 3, S, S] } });
   const t1 = performance.now();
   const scored = scoreImage({
     imageEmbed: out.image_embeds.data,
@@ -46,18 +51,18 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
     gridW: p.grid,
     dim: p.dim,
     text: p.text,
-    width: p.width,
-    height: p.height,
-    inputSize: p.inputSize,
+    width,
+    height,
+    inputSize: S,
     settings: p.settings,
   });
   let branchMaps: ScoreImageOutcome['branchMaps'];
   if (p.branchMaps && scored.grid.high && scored.grid.low) {
-    const sigma = outputSigma(p.settings.sigma, p.width, p.height, p.inputSize);
-    const up = (g: Float32Array) => upsampleAndBlur(g, p.grid, p.grid, p.width, p.height, sigma);
+    const sigma = outputSigma(p.settings.sigma, width, height, S);
+    const up = (g: Float32Array) => upsampleAndBlur(g, p.grid, p.grid, width, height, sigma);
     branchMaps = { full: up(scored.grid.full), high: up(scored.grid.high), low: up(scored.grid.low) };
   }
-  const regions = findRegions(scored.map, p.width, p.height, p.threshold);
+  const regions = findRegions(scored.map, width, height, p.threshold);
   const result: ScoreImageOutcome = {
     score: scored.score,
     pImage: scored.pImage,

@@ -18,7 +18,8 @@ import type { Progress } from '../eval/progress.ts';
 import type { ImageFeatures } from './sample.ts';
 
 const MAGIC = 'CAFC';
-const CACHE_VERSION = 1;
+// 2: images resized with the antialiased bicubic of resize.ts (1: sharp's cubic).
+const CACHE_VERSION = 2;
 
 /** The runtime parts the cache uses (a ClipRuntime has them). */
 export interface FeatureRuntime {
@@ -134,7 +135,7 @@ export async function cacheFeatures(
         }
       }),
     );
-    const pixels = await toPixelValues(decoded, runtime.preprocess);
+    const pixels = toPixelValues(decoded, runtime.preprocess);
     const out = await runtime.encodeImages(pixels, chunk.length, options.signal);
     for (let b = 0; b < chunk.length; b++) {
       const item = items[chunk[b]];

@@ -1,8 +1,9 @@
 // The WinCLIP task that runs inside an inference worker, next to the window-graph session
-// (model `winclip`): the query image and its reference images go through the graph in one
-// batched run, then the scores of scoring.ts, the upsampled map and the regions. The outcome
+// (model `winclip`): the query image and its reference images are resized (resize.ts, as
+// anomalib's torchvision transform does) and go through the graph in one batched run, then the scores of scoring.ts, the upsampled map and the regions. The outcome
 // has the shape of the `score-image` task's, so the detector and the evaluation tool treat both
 // methods alike.
+import { toPixelValues, type PreprocessConfig, type RgbImage } from '../clip/preprocess.ts';
 import type { TaskHandler, TensorOut, WorkerContext } from '../clip/worker-protocol.ts';
 import { windowOutputName } from '../clip/onnx/window-graph.ts';
 import { upsampleBilinear } from '../scoring/resize.ts';
@@ -14,10 +15,10 @@ import { scoreWinclip, type WinclipEmbeddings, type WinclipReferences, type Winc
 export const WINCLIP_TASK_NAME = 'winclip-score';
 
 export interface WinclipPayload {
-  /** [1 + references, 3, S, S]: the query image first, then the reference images. */
-  pixels: Float32Array;
-  references: number;
-  inputSize: number;
+  /** The query image first, then the reference images (decoded sRGB, interleaved). */
+  images: RgbImage[];
+  /** The window graph's input size S, mean and std. */
+  preprocess: PreprocessConfig;
   grid: number;
   dim: number;
   /** Vision width (size of the patch tokens). */
@@ -25,9 +26,6 @@ export interface WinclipPayload {
   windowSizes: number[];
   text: WinclipText;
   temperature: number;
-  /** The query image's size: the map is produced at it. */
-  imageWidth: number;
-  imageHeight: number;
   threshold: number;
 }
 
@@ -42,8 +40,12 @@ function images(t: TensorOut, from: number, count: number): Float32Array {
 
 async function winclipTask(ctx: WorkerContext, p: WinclipPayload) {
   const t0 = performance.now();
-  const batch = 1 + p.references;
-  const out = await ctx.infer('winclip', { pixel_values: { type: 'float32', data: p.pixels, dims: [batch, 3, p.inputSize, p.inputSize] } });
+  const batch = p.images.length;
+  const references = batch - 1;
+  const S = p.preprocess.size;
+  const { width: imageWidth, height: imageHeight } = p.images[0];
+  const pixels = toPixelValues(p.images, p.preprocess);
+  const out = await ctx.infer('winclip', { pixel_values: { type: 'float32', data: pixels, dims: [batch, 3, S, S] } });
   const t1 = performance.now();
 
   const masks = p.windowSizes.map((k) => makeMasks(p.grid, p.grid, k, 1));
@@ -53,15 +55,15 @@ async function winclipTask(ctx: WorkerContext, p: WinclipPayload) {
     windowEmbeds: windows.map((t) => images(t, 0, 1)),
     patchTokens: images(out.patch_tokens, 0, 1),
   };
-  const references: WinclipReferences | undefined = p.references
-    ? { windowEmbeds: windows.map((t) => images(t, 1, p.references)), patchTokens: images(out.patch_tokens, 1, p.references) }
+  const refs: WinclipReferences | undefined = references
+    ? { windowEmbeds: windows.map((t) => images(t, 1, references)), patchTokens: images(out.patch_tokens, 1, references) }
     : undefined;
-  const scored = scoreWinclip({ embeddings, references, text: p.text, masks, dim: p.dim, width: p.width, temperature: p.temperature });
+  const scored = scoreWinclip({ embeddings, references: refs, text: p.text, masks, dim: p.dim, width: p.width, temperature: p.temperature });
 
   // forward(): interpolate(mode='bilinear') of the grid map to the image size, no smoothing.
   const grid = Float32Array.from(scored.map);
-  const map = upsampleBilinear(grid, p.grid, p.grid, p.imageWidth, p.imageHeight);
-  const regions = findRegions(map, p.imageWidth, p.imageHeight, p.threshold);
+  const map = upsampleBilinear(grid, p.grid, p.grid, imageWidth, imageHeight);
+  const regions = findRegions(map, imageWidth, imageHeight, p.threshold);
   const result: WinclipOutcome = {
     score: scored.imageScore,
     pImage: scored.pImage,

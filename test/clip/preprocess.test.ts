@@ -362,7 +362,7 @@ describe('toPixelValues', () => {
 
   it('normalises a constant image to hand-computed CLIP values, after resizing', async () => {
     const img = await decodeImage(await solid(10, 6, '#ff8000').png().toBuffer());
-    const px = await toPixelValues([img], { ...CLIP, size: 4 });
+    const px = toPixelValues([img], { ...CLIP, size: 4 });
     expect(px).toBeInstanceOf(Float32Array);
     expect(px.length).toBe(3 * 16);
     // (255/255 − 0.48145466) / 0.26862954, (128/255 − 0.4578275) / 0.26130258, (0 − 0.40821073) / 0.27577711
@@ -376,7 +376,7 @@ describe('toPixelValues', () => {
     const at = (b: number) => (x: number, y: number): Triple => [10 * y + x + b, 100 + 10 * y + x, 200 + b];
     const images = [rawImage(S, S, at(0)), rawImage(S, S, at(1))];
     const cfg = { size: S, mean: [0, 0, 0] as Triple, std: [1 / 255, 1 / 255, 1 / 255] as Triple };
-    const px = await toPixelValues(images, cfg);
+    const px = toPixelValues(images, cfg);
     expect(px.length).toBe(2 * 3 * S * S);
     for (let b = 0; b < 2; b++)
       for (let c = 0; c < 3; c++)
@@ -386,10 +386,9 @@ describe('toPixelValues', () => {
 
   it('squashes the whole image into the square (no crop), so every region reaches the model', async () => {
     // Three vertical bands, red | green | blue, 3:1: a centre crop would see only green.
-    // (Both axes shrink here: libvips shifts upsampled axes by up to half an output pixel.)
     const bands = rawImage(36, 12, (x) => (x < 12 ? [255, 0, 0] : x < 24 ? [0, 255, 0] : [0, 0, 255]));
     const cfg = { size: 6, mean: [0, 0, 0] as Triple, std: [1, 1, 1] as Triple };
-    const px = await toPixelValues([bands], cfg);
+    const px = toPixelValues([bands], cfg);
     const at = (c: number, x: number, y: number) => px[c * 36 + y * 6 + x];
     for (let y = 0; y < 6; y++) {
       expect(at(0, 0, y)).toBeGreaterThan(0.9); // left column red
@@ -408,7 +407,7 @@ describe('toPixelValues', () => {
     const white = rawImage(9, 5, () => [255, 255, 255]);
     const black = rawImage(3, 7, () => [0, 0, 0]);
     const cfg = { size: 4, mean: [0.5, 0.25, 0.75] as Triple, std: [0.5, 0.25, 0.125] as Triple };
-    const px = await toPixelValues([white, black], cfg);
+    const px = toPixelValues([white, black], cfg);
     expect(px.length).toBe(2 * 3 * 16);
     const plane = (b: number, c: number) => Array.from(px.subarray((b * 3 + c) * 16, (b * 3 + c + 1) * 16));
     const expected = [
@@ -419,9 +418,9 @@ describe('toPixelValues', () => {
   });
 
   it('returns an empty tensor for an empty batch and refuses an inconsistent image', async () => {
-    expect((await toPixelValues([], CLIP)).length).toBe(0);
+    expect(toPixelValues([], CLIP).length).toBe(0);
     const broken = { width: 4, height: 4, rgb: Buffer.alloc(10), format: 'raw' };
-    await expect(toPixelValues([broken], CLIP)).rejects.toThrow(RangeError);
+    expect(() => toPixelValues([broken], CLIP)).toThrow(RangeError);
   });
 });
 

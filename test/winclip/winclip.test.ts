@@ -57,7 +57,7 @@ async function reference(category: string, image: DecodedImage, refs: DecodedIma
     const embed = (prompts: string[]) => referenceTextEmbeds(weights, runtime.tokenizer.encode(prompts), runtime.tokenizer.contextLength);
     referenceText.set(category, (text = textEmbeddingsReference(embed(normal), embed(anomalous))));
   }
-  const pixels = await toPixelValues([image, ...refs], runtime.preprocess);
+  const pixels = toPixelValues([image, ...refs], runtime.preprocess);
   const encodings = [image, ...refs].map((_, b) => encodeImageReference(weights, pixels, b, S, SCALES));
   const result = winclipReference(encodings[0], text, g, SCALES, encodings.slice(1));
   return { ...result, map: bilinearReference(result.grid, g, image.width, image.height) };
@@ -116,7 +116,7 @@ describe('stability', () => {
     const masks = SCALES.map((k) => makeMasks(g, g, k));
     const text = await svc.detector.winclipClassEmbeddings('pcb', { mode: 'templated' });
     const images = [query, ...normals];
-    const pixels = await toPixelValues(images, runtime.preprocess);
+    const pixels = toPixelValues(images, runtime.preprocess);
     const plane = 3 * S * S;
     const infer = async (from: number, count: number) =>
       runtime.pool.infer('winclip', { pixel_values: { type: 'float32', data: pixels.slice(from * plane, (from + count) * plane), dims: [count, 3, S, S] } });
