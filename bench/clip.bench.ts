@@ -1,7 +1,9 @@
 // `npm run bench:clip [-- --arch vit-b-16 --runs 20 --size 224]`: speed of the CLIP runtime on
 // a full-size model with random weights (real shapes; the numbers say nothing of accuracy).
 // Prints graph build time, session creation time and image-tower latency (median, p95) at
-// batch 1 and 8, run in a worker thread as the service runs it.
+// batch 1 and 8, run in a worker thread as the service runs it; and the text tower on one
+// category's prompt ensemble (what the first request for a new category waits for), with ids
+// cut after the last end-of-text token as the service sends them and padded to 77 as before.
 import { existsSync, rmSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +14,8 @@ import { readClipConfig } from '../src/clip/config.ts';
 import { ensureGraphs } from '../src/clip/graph-cache.ts';
 import { WorkerPool } from '../src/clip/worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../src/clip/dense-defaults.ts';
+import { loadClipTokenizer, trimToPooling } from '../src/clip/tokenizer.ts';
+import { buildPromptSet } from '../src/prompts/ensemble.ts';
 
 const { values } = parseArgs({
   options: {
@@ -82,6 +86,33 @@ async function latency(batch: number): Promise<{ median: number; p95: number }> 
 
 const b1 = await latency(1);
 const b8 = await latency(8);
+
+// One category's templated ensemble, in the service's batches of 64 prompts.
+const tokenizer = await loadClipTokenizer(modelDir);
+const prompts = buildPromptSet('metal plate');
+const texts = [...prompts.normal, ...prompts.abnormal];
+async function textLatency(cut: boolean): Promise<{ median: number; p95: number; length: number }> {
+  let longest = 0;
+  const run = async () => {
+    for (let start = 0; start < texts.length; start += 64) {
+      const chunk = texts.slice(start, start + 64);
+      const full = tokenizer.encode(chunk);
+      const { ids, length } = cut ? trimToPooling(full, chunk.length) : { ids: full, length: tokenizer.contextLength };
+      longest = Math.max(longest, length);
+      await pool.infer('text', { input_ids: { type: 'int64', data: ids, dims: [chunk.length, length] } });
+    }
+  };
+  await run(); // warm-up
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const start = performance.now();
+    await run();
+    samples.push(performance.now() - start);
+  }
+  return { ...stats(samples), length: longest };
+}
+const textCut = await textLatency(true);
+const textFull = await textLatency(false);
 await pool.close();
 rmSync(cacheDir, { recursive: true, force: true });
 
@@ -93,3 +124,6 @@ console.log(`graph build (text + image):   ${f(buildMs)}`);
 console.log(`session creation (worker):    ${f(sessionMs)}`);
 console.log(`image tower, batch 1:         median ${f(b1.median)}, p95 ${f(b1.p95)}`);
 console.log(`image tower, batch 8:         median ${f(b8.median)}, p95 ${f(b8.p95)} (${f(b8.median / 8)} per image)`);
+console.log(`text tower, ${texts.length} prompts (one category), median of 3:`);
+console.log(`  ids cut at ${textCut.length} tokens:      ${f(textCut.median)}`);
+console.log(`  ids padded to ${textFull.length}:          ${f(textFull.median)}`);

@@ -10,7 +10,8 @@ import { buildTextGraph } from './onnx/text-graph.ts';
 import { buildWindowGraph, validateWindowGraphOptions, type WindowGraphOptions } from './onnx/window-graph.ts';
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
-export const GRAPH_FORMAT_VERSION = 1;
+// 2: the text graph takes input_ids of any length up to the context length.
+export const GRAPH_FORMAT_VERSION = 2;
 
 export interface BuiltGraphs {
   textPath: string;

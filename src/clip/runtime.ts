@@ -10,7 +10,7 @@ import { readClipConfig, type GeneratedModelInfo } from './config.ts';
 import { findWeightFile, loadClipWeights } from './weights.ts';
 import { ensureGraphs, ensureWindowGraph, type BuiltGraphs, type BuiltWindowGraph } from './graph-cache.ts';
 import { DEFAULT_WINDOW_SIZES, type WindowGraphOptions } from './onnx/window-graph.ts';
-import { loadClipTokenizer, type ClipTokenizer } from './tokenizer.ts';
+import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from './tokenizer.ts';
 import { readPreprocessorConfig, type PreprocessConfig } from './preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from './dense-defaults.ts';
@@ -145,8 +145,8 @@ export class ClipRuntime {
     const out = new Float32Array(texts.length * this.dim);
     for (let start = 0; start < texts.length; start += TEXT_BATCH) {
       const chunk = texts.slice(start, start + TEXT_BATCH);
-      const ids = this.tokenizer.encode(chunk);
-      const result = await this.pool.infer('text', { input_ids: { type: 'int64', data: ids, dims: [chunk.length, this.tokenizer.contextLength] } }, signal);
+      const { ids, length } = trimToPooling(this.tokenizer.encode(chunk), chunk.length);
+      const result = await this.pool.infer('text', { input_ids: { type: 'int64', data: ids, dims: [chunk.length, length] } }, signal);
       out.set(result.text_embeds.data, start * this.dim);
     }
     return out;

@@ -8,6 +8,7 @@ import ort from 'onnxruntime-node';
 import { ARCHS, generateClipWeights, generateModel } from '../../src/clip/generate.ts';
 import { loadClipWeights } from '../../src/clip/weights.ts';
 import { buildTextGraph } from '../../src/clip/onnx/text-graph.ts';
+import { trimToPooling } from '../../src/clip/tokenizer.ts';
 import { buildImageGraph } from '../../src/clip/onnx/image-graph.ts';
 import type { ClipConfig, ClipWeights, ImageGraphOptions } from '../../src/clip/types.ts';
 import { referenceImageForward, referenceTextEmbeds } from '../support/reference-clip.ts';
@@ -55,12 +56,11 @@ function sampleIds(config: ClipConfig): BigInt64Array {
   return ids;
 }
 
-async function runText(weights: ClipWeights, ids: BigInt64Array, name: string): Promise<Float32Array> {
+async function runText(weights: ClipWeights, ids: BigInt64Array, name: string, length = weights.config.text.contextLength): Promise<Float32Array> {
   const path = join(dir, `${name}.onnx`);
   buildTextGraph(weights, path);
   const session = await ort.InferenceSession.create(path);
-  const T = weights.config.text.contextLength;
-  const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [ids.length / T, T]) });
+  const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [ids.length / length, length]) });
   await session.release();
   return out.text_embeds.data as Float32Array;
 }
@@ -102,6 +102,20 @@ describe.each([
     const onnx = await runText(weights, ids, `text-${act}`);
     const ref = concat(referenceTextEmbeds(weights, ids, config.text.contextLength));
     expect(relativeError(onnx, ref)).toBeLessThan(1e-4);
+  });
+
+  it('text tower on ids cut after the last end-of-text token gives the full-length embeddings', async () => {
+    const ids = sampleIds(config);
+    const full = await runText(weights, ids, `text-full-${act}`);
+    const cut = trimToPooling(ids, 3);
+    expect(cut.length).toBe(42); // the longest row: BOS, 40 tokens, EOT
+    const short = await runText(weights, cut.ids, `text-cut-${act}`, cut.length);
+    expect(relativeError(short, Float64Array.from(full))).toBeLessThan(1e-5);
+    // One short row alone (length 3) too, against the reference.
+    const one = trimToPooling(ids.slice(config.text.contextLength, 2 * config.text.contextLength), 1);
+    expect(one.length).toBe(3);
+    const ref = referenceTextEmbeds(weights, ids.slice(config.text.contextLength, 2 * config.text.contextLength), config.text.contextLength)[0];
+    expect(relativeError(await runText(weights, one.ids, `text-one-${act}`, 3), ref)).toBeLessThan(1e-4);
   });
 
   it.each([

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { AutoTokenizer } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSyntheticTokenizer, generateModel, TINY_VOCAB } from '../../src/clip/generate.ts';
-import { eotPositions, loadClipTokenizer, type ClipTokenizer } from '../../src/clip/tokenizer.ts';
+import { eotPositions, loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../../src/clip/tokenizer.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const reference = path.resolve(repoRoot, '../shared/clip-reference');
@@ -128,5 +128,18 @@ describe('eotPositions', () => {
     const hfStyle = BigInt64Array.from([5n, 7n, 9n, 9n, 9n, 5n, 9n, 9n, 9n, 9n]);
     expect(Array.from(eotPositions(hfStyle, 2))).toEqual([2, 1]);
     expect(() => eotPositions(openai, 3)).toThrow(/do not split into 3 rows/);
+  });
+});
+
+describe('trimToPooling', () => {
+  it('keeps the columns up to the last pooling position of the batch, row by row', () => {
+    const ids = BigInt64Array.from([5n, 7n, 9n, 0n, 0n, 5n, 9n, 0n, 0n, 0n]);
+    const { ids: cut, length } = trimToPooling(ids, 2);
+    expect(length).toBe(3);
+    expect(Array.from(cut)).toEqual([5n, 7n, 9n, 5n, 9n, 0n]);
+    // Nothing to cut: the same array back.
+    const full = BigInt64Array.from([5n, 9n, 5n, 9n]);
+    expect(trimToPooling(full, 2).ids).toBe(full);
+    expect(trimToPooling(new BigInt64Array(0), 0).length).toBe(0);
   });
 });
