@@ -2,7 +2,7 @@
 // only the first start with a given checkpoint and options pays for reading weights and
 // writing graphs.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync, writeFileSync, mkdirSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync, rmSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClipWeights, ImageGraphOptions } from './types.ts';
 import { buildImageGraph, validateImageGraphOptions } from './onnx/image-graph.ts';
@@ -68,6 +68,7 @@ export async function ensureGraphs(
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+  pruneStaleGraphs(cacheDir);
   return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
 }
 
@@ -109,5 +110,49 @@ export async function ensureWindowGraph(
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+  pruneStaleGraphs(cacheDir);
   return { path, key, built: true, buildMs: performance.now() - started };
+}
+
+/**
+ * Removes what no run of this version can use, after a build (graphs are hundreds of MB each):
+ * cached graphs of an older format version, and temporary build folders of processes that are
+ * gone. Graphs of other checkpoints or options are kept: another service may share the cache.
+ * Returns the names removed.
+ */
+export function pruneStaleGraphs(cacheDir: string): string[] {
+  const root = join(cacheDir, 'graphs');
+  if (!existsSync(root)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    const tmp = /\.tmp-(\d+)$/.exec(name);
+    let stale = false;
+    if (tmp) {
+      stale = !processAlive(Number(tmp[1]));
+    } else {
+      try {
+        const { version } = JSON.parse(readFileSync(join(path, 'complete.json'), 'utf8')) as { version?: unknown };
+        stale = typeof version === 'number' && version < GRAPH_FORMAT_VERSION;
+      } catch {
+        // Not a complete graph folder (or not ours): leave it alone.
+      }
+    }
+    if (stale) {
+      rmSync(path, { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -1,11 +1,11 @@
 // The worker pool with real ONNX Runtime sessions in real worker threads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateModel } from '../../src/clip/generate.ts';
 import { loadClipWeights } from '../../src/clip/weights.ts';
-import { ensureGraphs, type BuiltGraphs } from '../../src/clip/graph-cache.ts';
+import { ensureGraphs, GRAPH_FORMAT_VERSION, pruneStaleGraphs, type BuiltGraphs } from '../../src/clip/graph-cache.ts';
 import { JobTimeoutError, QueueFullError, WorkerFailedError, WorkerPool } from '../../src/clip/worker-pool.ts';
 
 let dir: string;
@@ -52,6 +52,24 @@ describe('graph cache', () => {
     expect(other.built).toBe(true);
     expect(other.key).not.toBe(graphs.key);
     expect(loads).toBe(1);
+  });
+
+  it('prunes graphs of older format versions and dead builds, and keeps the rest', () => {
+    const cache = join(dir, 'prune');
+    const root = join(cache, 'graphs');
+    const entry = (name: string, complete?: object) => {
+      mkdirSync(join(root, name), { recursive: true });
+      writeFileSync(join(root, name, 'image.onnx'), 'x');
+      if (complete) writeFileSync(join(root, name, 'complete.json'), JSON.stringify(complete));
+    };
+    entry('old', { version: GRAPH_FORMAT_VERSION - 1 });
+    entry('current', { version: GRAPH_FORMAT_VERSION });
+    entry('not-ours');
+    entry('abc.tmp-999999999'); // no such process
+    entry(`abc.tmp-${process.pid}`); // a build in progress in this process
+    expect(pruneStaleGraphs(cache).sort()).toEqual(['abc.tmp-999999999', 'old']);
+    expect(readdirSync(root).sort()).toEqual([`abc.tmp-${process.pid}`, 'current', 'not-ours']);
+    expect(pruneStaleGraphs(join(dir, 'no-cache-here'))).toEqual([]);
   });
 });
 
