@@ -5,11 +5,14 @@ import path from 'node:path';
 export const CONFIG_FILES = ['config.json', 'open_clip_config.json'] as const;
 
 export const WEIGHTS_INDEX_FILE = 'model.safetensors.index.json';
+/** Safetensors first (no code, fast to open); PyTorch's pickled zips through torch-checkpoint.ts. */
 export const WEIGHTS_FILES = [
   'model.safetensors',
   WEIGHTS_INDEX_FILE,
   'open_clip_model.safetensors',
   'open_clip_pytorch_model.safetensors',
+  'pytorch_model.bin',
+  'open_clip_pytorch_model.bin',
 ] as const;
 
 /** Tokenizer and preprocessing files; open_clip repos lack them and built-in defaults apply. */
@@ -24,7 +27,10 @@ export const OPTIONAL_FILES = [
 export const ESSENTIAL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'] as const;
 
 /** Weights in a format this service cannot read, named in errors so people know why. */
-export const UNSUPPORTED_WEIGHTS_FILES = ['pytorch_model.bin', 'open_clip_pytorch_model.bin', 'model.onnx'] as const;
+export const UNSUPPORTED_WEIGHTS_FILES = ['pytorch_model.bin.index.json', 'model.onnx', 'tf_model.h5', 'flax_model.msgpack'] as const;
+
+/** What the errors say can be read. */
+export const READABLE_WEIGHTS = 'safetensors files and PyTorch zip checkpoints (.bin)';
 
 /** The first candidate that exists, in order. */
 export async function firstExisting(

@@ -25,7 +25,7 @@ export interface BuiltGraphs {
 /** Identity of a checkpoint folder: names, sizes and times of its weight and config files. */
 export function checkpointFingerprint(folder: string): string {
   const files = readdirSync(folder)
-    .filter((f) => /\.(safetensors|json)$/.test(f))
+    .filter((f) => /\.(safetensors|json|bin)$/.test(f))
     .sort()
     .map((f) => {
       const st = statSync(join(folder, f));

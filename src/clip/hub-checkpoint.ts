@@ -12,6 +12,7 @@ import {
   firstExisting,
   OPTIONAL_FILES,
   shardsOfIndex,
+  READABLE_WEIGHTS,
   UNSUPPORTED_WEIGHTS_FILES,
   WEIGHTS_FILES,
   WEIGHTS_INDEX_FILE,
@@ -117,7 +118,7 @@ async function downloadRepo(context: Context, options: HubCheckpointOptions): Pr
   const weightsFile = await firstExisting(WEIGHTS_FILES, exists);
   if (!weightsFile) {
     const unsupported = listing ? UNSUPPORTED_WEIGHTS_FILES.filter((f) => listing.files.has(f)) : [];
-    const note = unsupported.length ? ` It has ${unsupported.join(', ')}, but only .safetensors weights can be read.` : '';
+    const note = unsupported.length ? ` It has ${unsupported.join(', ')}, but only ${READABLE_WEIGHTS} can be read.` : '';
     throw new CheckpointError(
       'repo-incomplete',
       `Model "${context.model}" on the Hugging Face Hub has no weights: looked for ${WEIGHTS_FILES.join(', ')} ` +

@@ -10,6 +10,7 @@ import {
   firstExisting,
   OPTIONAL_FILES,
   shardsOfIndex,
+  READABLE_WEIGHTS,
   UNSUPPORTED_WEIGHTS_FILES,
   WEIGHTS_FILES,
   WEIGHTS_INDEX_FILE,
@@ -61,7 +62,7 @@ export async function resolveLocalCheckpoint(
   if (!weightsFile) {
     const unsupported = UNSUPPORTED_WEIGHTS_FILES.filter(has);
     const note = unsupported.length
-      ? ` It has ${unsupported.join(', ')}, but only .safetensors weights can be read.`
+      ? ` It has ${unsupported.join(', ')}, but only ${READABLE_WEIGHTS} can be read.`
       : '';
     throw new CheckpointError(
       'local-incomplete',

@@ -15,7 +15,7 @@ const DTYPE_BYTES: Record<string, number> = {
 };
 
 /** dtypes that get() converts to float32. */
-const DECODABLE = new Set(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL']);
+export const DECODABLE_DTYPES: ReadonlySet<string> = new Set(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL']);
 
 /** The reference implementation refuses headers above 100 MB; so do we (guards against garbage). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -124,7 +124,7 @@ export function floatToBf16Bits(value: number): number {
 }
 
 /** Decodes little-endian bytes (a fresh buffer, offset 0) of a decodable dtype to float32. */
-function decode(dtype: string, bytes: Uint8Array, count: number): Float32Array {
+export function decodeToFloat32(dtype: string, bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
   switch (dtype) {
     case 'F32':
@@ -299,7 +299,7 @@ class SingleFileSource implements TensorSource {
 
   get(name: string): Tensor32 {
     const t = this.info(name);
-    if (!DECODABLE.has(t.dtype)) {
+    if (!DECODABLE_DTYPES.has(t.dtype)) {
       throw new Error(`${this.file}: tensor "${name}" has dtype ${t.dtype}, which this reader cannot decode`);
     }
     if (this.fd === undefined) throw new Error(`${this.file}: already closed`);
@@ -312,7 +312,7 @@ class SingleFileSource implements TensorSource {
     }
     const bytes = new Uint8Array(t.end - t.begin);
     readFully(this.fd, bytes, t.begin, this.file);
-    return { shape: t.shape.slice(), data: decode(t.dtype, bytes, count) };
+    return { shape: t.shape.slice(), data: decodeToFloat32(t.dtype, bytes, count) };
   }
 
   close(): void {

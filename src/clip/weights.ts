@@ -4,21 +4,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readClipConfig } from './config.ts';
-import { openTensorSource } from './safetensors.ts';
+import { WEIGHTS_FILES } from './checkpoint-files.ts';
+import { openTensorSource, type TensorSource } from './safetensors.ts';
+import { openTorchCheckpoint } from './torch-checkpoint.ts';
 import type { Block, ClipConfig, ClipWeights, LayerNorm, Linear, Tensor32, TextWeights, VisionWeights } from './types.ts';
 
 export type WeightLayout = 'hf' | 'open_clip';
 
 /** Weight files looked for, in order of preference. */
-export const WEIGHT_FILES = [
-  'model.safetensors',
-  'model.safetensors.index.json',
-  'open_clip_model.safetensors',
-  'open_clip_pytorch_model.safetensors',
-] as const;
+export const WEIGHT_FILES = WEIGHTS_FILES;
 
-/** Pickled checkpoints we refuse to read: unpickling can run arbitrary code. */
-export const PICKLE_FILES = ['pytorch_model.bin', 'open_clip_pytorch_model.bin'] as const;
+/** A weights file as a name → tensor source: safetensors (single or sharded) or a PyTorch zip. */
+export function openWeightFile(file: string): TensorSource {
+  return /\.(bin|pt|pth)$/.test(file) ? openTorchCheckpoint(file) : openTensorSource(file);
+}
 
 /** The minimal name → tensor lookup the mapping needs (a TensorSource satisfies it). */
 export interface TensorLookup {
@@ -54,15 +53,6 @@ export function findWeightFile(folder: string): string {
   for (const name of WEIGHT_FILES) {
     const file = path.join(dir, name);
     if (fs.existsSync(file)) return file;
-  }
-  for (const name of PICKLE_FILES) {
-    const file = path.join(dir, name);
-    if (fs.existsSync(file)) {
-      throw new Error(
-        `${file}: only a pickled PyTorch checkpoint was found; a safetensors file ` +
-          `(${WEIGHT_FILES.join(', ')}) is needed, because loading pickles can run arbitrary code`,
-      );
-    }
   }
   throw new Error(`${dir}: no weight file found (looked for ${WEIGHT_FILES.join(', ')})`);
 }
@@ -238,7 +228,7 @@ export function mapClipWeights(lookup: TensorLookup, config: ClipConfig, layout:
  */
 export async function loadClipWeights(folder: string): Promise<LoadedClipWeights> {
   const weightFile = findWeightFile(folder);
-  const source = openTensorSource(weightFile);
+  const source = openWeightFile(weightFile);
   try {
     const layout = detectLayout(source.names(), weightFile);
     const { config, file: configFile } = readClipConfig(folder, layout);

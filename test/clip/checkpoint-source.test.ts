@@ -462,17 +462,28 @@ describe('resolveCheckpoint from the Hub', () => {
     expect(readFileSync(path.join(result.folder, 'model-00002-of-00002.safetensors')).equals(shard2)).toBe(true);
   });
 
-  it('reports a repo without safetensors weights, naming the files looked for', async () => {
+  it('takes a PyTorch .bin when the repo has no safetensors', async () => {
+    const weights = randomBytes(5_000);
     hub.repos.set('acme/bin-only', {
       sha: '1'.repeat(40),
-      files: { 'config.json': { bytes: json({}) }, 'pytorch_model.bin': { bytes: randomBytes(100), lfs: true } },
+      files: { 'config.json': { bytes: json({}) }, 'pytorch_model.bin': { bytes: weights, lfs: true } },
     });
-    const error = await rejection(resolveCheckpoint('acme/bin-only', options()));
+    const result = await resolveCheckpoint('acme/bin-only', options());
+    expect(result.weights).toEqual(['pytorch_model.bin']);
+    expect(readFileSync(path.join(result.folder, 'pytorch_model.bin')).equals(weights)).toBe(true);
+  });
+
+  it('reports a repo without readable weights, naming the files looked for and the ones it has', async () => {
+    hub.repos.set('acme/onnx-only', {
+      sha: '1'.repeat(40),
+      files: { 'config.json': { bytes: json({}) }, 'model.onnx': { bytes: randomBytes(100), lfs: true } },
+    });
+    const error = await rejection(resolveCheckpoint('acme/onnx-only', options()));
     expect(error.kind).toBe('repo-incomplete');
     expect(error.message).toContain(
-      'looked for model.safetensors, model.safetensors.index.json, open_clip_model.safetensors, open_clip_pytorch_model.safetensors',
+      'looked for model.safetensors, model.safetensors.index.json, open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, open_clip_pytorch_model.bin',
     );
-    expect(error.message).toContain('It has pytorch_model.bin');
+    expect(error.message).toContain('It has model.onnx, but only safetensors files and PyTorch zip checkpoints (.bin) can be read');
   });
 });
 
@@ -505,7 +516,7 @@ describe('resolveCheckpoint from a local folder', () => {
     expect(error.folder).toBe(folder);
     expect(error.message).toBe(
       `Model folder ${folder} has no weights: looked for model.safetensors, model.safetensors.index.json, ` +
-        `open_clip_model.safetensors, open_clip_pytorch_model.safetensors. Put the checkpoint's files (config.json, ` +
+        `open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, open_clip_pytorch_model.bin. Put the checkpoint's files (config.json, ` +
         `model.safetensors, tokenizer.json, preprocessor_config.json) there, or set MODEL to a Hugging Face repo id ` +
         `such as openai/clip-vit-base-patch16.`,
     );

@@ -153,11 +153,11 @@ describe('errors', () => {
     await expect(loadClipWeights(dir('deep'))).rejects.toThrow(/block "text_model.encoder.layers.3" beyond the 3 layers/);
   });
 
-  it('refuses pickle-only folders, naming the file', () => {
+  it('takes a PyTorch .bin when there is no safetensors file, and names what it looked for otherwise', () => {
     const p = dir('pickle');
     fs.mkdirSync(p);
     fs.writeFileSync(path.join(p, 'open_clip_pytorch_model.bin'), 'PK');
-    expect(() => findWeightFile(p)).toThrow(/open_clip_pytorch_model\.bin: only a pickled PyTorch checkpoint.*safetensors file.*run arbitrary code/);
+    expect(findWeightFile(p)).toBe(path.join(p, 'open_clip_pytorch_model.bin'));
     const none = dir('none');
     fs.mkdirSync(none);
     expect(() => findWeightFile(none)).toThrow(/no weight file found \(looked for model.safetensors, model.safetensors.index.json/);
