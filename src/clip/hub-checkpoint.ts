@@ -18,6 +18,7 @@ import {
   WEIGHTS_INDEX_FILE,
 } from './checkpoint-files.ts';
 import { createDownloadProgress, type DownloadProgressEvent } from './download-progress.ts';
+import { withFolderLock } from './folder-lock.ts';
 import { DownloadError, downloadFile, sha256OfFile } from './download.ts';
 import { HubHttpError, HubNetworkError, type HubHttp } from './hub-http.ts';
 import { fileUrl, headRepoFile, listRepoFiles, repoPageUrl, type HubRepoRef, type RemoteFile } from './hub-repo.ts';
@@ -61,8 +62,9 @@ export async function resolveHubCheckpoint(
     tries: options.http.tries,
   };
 
-  const cached = await readCompleteManifest(folder, setting.repo, setting.revision);
-  if (cached.complete) {
+  const fromCache = async (): Promise<ResolvedCheckpoint | undefined> => {
+    const cached = await readCompleteManifest(folder, setting.repo, setting.revision);
+    if (!cached.complete) return undefined;
     const { manifest } = cached;
     return {
       folder,
@@ -74,7 +76,9 @@ export async function resolveHubCheckpoint(
       weights: manifest.weights,
       missing: manifest.missing,
     };
-  }
+  };
+  const cached = await fromCache();
+  if (cached) return cached;
 
   if (options.offline) {
     throw new CheckpointError(
@@ -86,7 +90,16 @@ export async function resolveHubCheckpoint(
   }
 
   try {
-    return await downloadRepo(context, options);
+    const log = options.http.log;
+    return await withFolderLock(
+      folder,
+      // Whoever held the lock may have completed the folder meanwhile.
+      async () => (await fromCache()) ?? (await downloadRepo(context, options)),
+      {
+        onWait: () => log(`Waiting for another process that is downloading model "${model}" into ${folder} (lock ${folder}.lock)`),
+        onCompromised: (err) => log(`Warning: the download lock on ${folder} was lost (${err.message}); continuing`),
+      },
+    );
   } catch (err) {
     throw describeFailure(err, context);
   }

@@ -2,12 +2,14 @@
 // file endpoints: the model API, `resolve` with ETag / x-linked-etag / x-linked-size, a redirect
 // of LFS files to a "CDN" path, Range requests, gated repos, and injected faults.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { cacheFolder } from '../../src/clip/checkpoint-cache.ts';
+import { withFolderLock } from '../../src/clip/folder-lock.ts';
 import {
   CheckpointError,
   MANIFEST_FILE,
@@ -484,6 +486,49 @@ describe('resolveCheckpoint from the Hub', () => {
       'looked for model.safetensors, model.safetensors.index.json, open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, open_clip_pytorch_model.bin',
     );
     expect(error.message).toContain('It has model.onnx, but only safetensors files and PyTorch zip checkpoints (.bin) can be read');
+  });
+});
+
+describe('two processes on one cache folder', () => {
+  const weightGets = () => hub.requests.filter((r) => r.method === 'GET' && r.path === '/cdn/acme/tiny-clip/model.safetensors').length;
+
+  it('waits while another holder has the folder lock, without touching the network, then downloads', async () => {
+    const folder = cacheFolder(cacheDir, 'acme', 'tiny-clip', 'main');
+    let letGo!: () => void;
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const other = withFolderLock(folder, () => {
+      held();
+      return new Promise<void>((resolve) => (letGo = resolve));
+    });
+    await holding;
+    const resolving = resolveCheckpoint('acme/tiny-clip', options());
+    await new Promise((r) => setTimeout(r, 300));
+    expect(logs.some((l) => l.startsWith('Waiting for another process that is downloading model "acme/tiny-clip"'))).toBe(true);
+    expect(hub.requests).toHaveLength(0);
+    letGo();
+    await other;
+    const result = await resolving;
+    expect(result.weights).toEqual(['model.safetensors']);
+    expect(weightGets()).toBe(1);
+    expect(existsSync(`${folder}.lock`)).toBe(false);
+  });
+
+  it('two concurrent starts download the weights once; the second takes the finished folder', async () => {
+    const [a, b] = await Promise.all([resolveCheckpoint('acme/tiny-clip', options()), resolveCheckpoint('acme/tiny-clip', options())]);
+    expect(a.folder).toBe(b.folder);
+    expect(weightGets()).toBe(1);
+    expect(readFileSync(path.join(a.folder, 'model.safetensors')).equals(hub.repos.get('acme/tiny-clip')!.files['model.safetensors'].bytes)).toBe(true);
+  });
+
+  it('takes over the lock of a process that died (not refreshed for over a minute)', async () => {
+    const folder = cacheFolder(cacheDir, 'acme', 'tiny-clip', 'main');
+    mkdirSync(`${folder}.lock`, { recursive: true });
+    const old = new Date(Date.now() - 5 * 60_000);
+    utimesSync(`${folder}.lock`, old, old);
+    const result = await resolveCheckpoint('acme/tiny-clip', options());
+    expect(result.weights).toEqual(['model.safetensors']);
+    expect(logs.some((l) => l.startsWith('Waiting'))).toBe(false);
   });
 });
 
