@@ -1,6 +1,6 @@
 // Evaluation tool: scores MVTec-layout data with the service's own detector and writes a report.
 // Usage: npm run eval -- --data <root> [options]   (npm run eval -- --help for all of them)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClipDetector } from '../src/detection/clip-detector.ts';
@@ -185,6 +185,42 @@ const evaluations: ConfigurationEvaluation[] = [];
 const files: Record<string, ConfigurationFiles> = {};
 const detectorLoads: RunInfo['detectorLoads'] = [];
 const started = performance.now();
+
+/**
+ * report.json and report.md from the configurations done so far. Written after each one, so a
+ * long sweep that fails or is interrupted keeps what it finished; the last write is the whole run.
+ */
+function writeReport(error?: string): { markdown: string; totalMs: number } {
+  // Grid order, whatever order the detector groups ran in.
+  evaluations.sort((a, b) => configurations.indexOf(a.configuration) - configurations.indexOf(b.configuration));
+  const done = new Set(evaluations.map((e) => e.configuration.id));
+  const pending = configurations.filter((c) => !done.has(c.id)).map((c) => c.id);
+  const report = buildReport(
+    {
+      command: ['npm run eval --', ...argv.map(shellQuote)].join(' '),
+      dataRoot,
+      startedAt,
+      pixelSize,
+      workers,
+      concurrency,
+      totalMs: performance.now() - started,
+      detectorLoads,
+      prompts: values.prompts,
+      ...(pending.length || error ? { incomplete: { pending, ...(error ? { error } : {}) } } : {}),
+    },
+    categories,
+    evaluations,
+    files,
+  );
+  const markdown = renderMarkdown(report);
+  // Each file replaced whole (write, then rename), so a reader never sees half a report.
+  for (const [name, text] of [['report.json', `${JSON.stringify(report, null, 2)}\n`], ['report.md', markdown]] as const) {
+    writeFileSync(join(outDir, `${name}.tmp`), text);
+    renameSync(join(outDir, `${name}.tmp`), join(outDir, name));
+  }
+  return { markdown, totalMs: report.timings.totalMs };
+}
+
 try {
   await forEachDetector(
     groups,
@@ -232,37 +268,23 @@ try {
         const plots = await writeConfigurationPlots(join(outDir, 'plots', configuration.id), evaluation, configurations.length > 1 ? ` (${configuration.id})` : '');
         files[configuration.id] = { plots: plots.map(rel), overlays, scores: rel(scores) };
         evaluations.push(evaluation);
+        if (evaluations.length < configurations.length) writeReport();
       }
     },
   );
 } catch (err) {
   progress.done();
-  if (err instanceof SettingsError) fail(err.message);
-  console.error(`eval: ${(err as Error).message}`);
+  if (err instanceof SettingsError && evaluations.length === 0) fail(err.message);
+  const message = (err as Error).message;
+  console.error(`eval: ${message}`);
+  if (evaluations.length) {
+    writeReport(message);
+    console.error(`eval: the ${evaluations.length} finished configuration(s) of ${configurations.length} are in ${join(outDir, 'report.json')} and report.md`);
+  }
   process.exit(1);
 }
 progress.done();
 
-// Grid order, whatever order the detector groups ran in.
-evaluations.sort((a, b) => configurations.indexOf(a.configuration) - configurations.indexOf(b.configuration));
-const report = buildReport(
-  {
-    command: ['npm run eval --', ...argv.map(shellQuote)].join(' '),
-    dataRoot,
-    startedAt,
-    pixelSize,
-    workers,
-    concurrency,
-    totalMs: performance.now() - started,
-    detectorLoads,
-    prompts: values.prompts,
-  },
-  categories,
-  evaluations,
-  files,
-);
-const markdown = renderMarkdown(report);
-writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(join(outDir, 'report.md'), markdown);
+const { markdown, totalMs } = writeReport();
 console.log(markdown);
-log(`eval: wrote ${join(outDir, 'report.json')} and report.md in ${(report.timings.totalMs / 1000).toFixed(1)} s`);
+log(`eval: wrote ${join(outDir, 'report.json')} and report.md in ${(totalMs / 1000).toFixed(1)} s`);

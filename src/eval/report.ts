@@ -47,6 +47,16 @@ export interface RunInfo {
   detectorLoads: { configurations: string[]; detector: Record<string, string>; ms: number }[];
   /** The --prompts choice as given (templated, learned, learned:<name> or a file); default templated. */
   prompts?: string;
+  /** Set while the run is still going or after it failed: what is missing and why. */
+  incomplete?: Incomplete;
+}
+
+/** A report written before every configuration finished: during the run, or after a failure. */
+export interface Incomplete {
+  /** Configuration ids not (yet) in the report. */
+  pending: string[];
+  /** Why the run stopped; absent while it is still running. */
+  error?: string;
 }
 
 export interface CategoryReport {
@@ -98,6 +108,7 @@ export interface EvalReport {
   machine: { node: string; platform: string; cpus: number; cpuModel: string; workers: number; concurrency: number };
   configurations: ConfigurationReport[];
   timings: { totalMs: number; detectorLoads: RunInfo['detectorLoads'] };
+  incomplete?: Incomplete;
 }
 
 const round = (v: number, digits = 6) => Math.round(v * 10 ** digits) / 10 ** digits;
@@ -164,6 +175,7 @@ export function buildReport(run: RunInfo, categories: readonly Category[], evalu
     },
     configurations,
     timings: { totalMs: round(run.totalMs, 1), detectorLoads: run.detectorLoads.map((d) => ({ ...d, ms: round(d.ms, 1) })) },
+    ...(run.incomplete ? { incomplete: run.incomplete } : {}),
   };
 }
 
@@ -234,6 +246,15 @@ export function renderMarkdown(report: EvalReport): string {
   }
   const lines: string[] = ['# Anomaly detection evaluation', ''];
   if (report.generatedRandomModel) lines.push(RANDOM_MODEL_WARNING, '');
+  if (report.incomplete) {
+    const missing = report.incomplete.pending.join(', ');
+    lines.push(
+      report.incomplete.error
+        ? `**Incomplete run: it stopped with an error (${report.incomplete.error}); ${missing} ${report.incomplete.pending.length === 1 ? 'is' : 'are'} missing below.**`
+        : `**Run in progress: ${missing} ${report.incomplete.pending.length === 1 ? 'is' : 'are'} still to come.**`,
+      '',
+    );
+  }
   lines.push(
     `- Command: \`${report.command}\``,
     ...[...models.values()].map(({ model, ids }) => `- Model${models.size > 1 ? ` (${ids.join(', ')})` : ''}: ${describeModel(model)}`),

@@ -391,6 +391,23 @@ describe('npm run eval', () => {
     expect(md).toMatch(/^- Model \(c2\): .*dense layers 4 /m);
   });
 
+  it('keeps the finished configurations of a sweep whose later configuration fails', async () => {
+    const out = join(dir, 'out-partial');
+    // The tiny model has 4 blocks: c1 runs, c2's model cannot be built.
+    const run = await runCli(['--data', data, '--categories', 'widget', '--model', model, '--out', out, '--set', 'denseLayers=4,9', '--overlays', '0']);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/eval: .*9/);
+    expect(run.stderr).toContain(`the 1 finished configuration(s) of 2 are in ${join(out, 'report.json')}`);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(report.configurations.map((c: { id: string }) => c.id)).toEqual(['c1']);
+    expect(report.configurations[0].categories[0].metrics.imageAuroc).toBeGreaterThanOrEqual(0);
+    expect(report.incomplete.pending).toEqual(['c2']);
+    expect(report.incomplete.error).toMatch(/9/);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/^\*\*Incomplete run: it stopped with an error \(.*\); c2 is missing below\.\*\*$/m);
+    expect(existsSync(join(out, 'scores-c1.csv'))).toBe(true);
+  });
+
   it('prints its usage and explains bad arguments', async () => {
     const help = await runCli(['--help']);
     expect(help.status).toBe(0);
