@@ -142,4 +142,38 @@ describe('graceful shutdown', () => {
       server.child.kill('SIGKILL');
     }
   });
+
+  it('past SHUTDOWN_TIMEOUT_MS it exits 1 with the request unfinished, saying so at error level', async () => {
+    const server = new DemoServer({
+      DEMO_MODEL_DIR: join(dir, 'tiny'),
+      MODEL_CACHE_DIR: join(dir, 'cache'),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      WINCLIP: '0',
+      SHUTDOWN_TIMEOUT_MS: '1',
+    });
+    try {
+      const listening = await server.waitFor((l) => /^Server listening at/.test(l.msg));
+      const base = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening.msg)![1];
+      await server.waitFor((l) => l.msg === 'model loaded; ready');
+      const big = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#777777' } }).jpeg().toBuffer();
+      const slow = fetch(`${base}/v1/detect?category=bottle&map=overlay&branches=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(big),
+      }).then(
+        (res) => res.status,
+        () => 'connection closed',
+      );
+      await server.waitFor((l) => l.msg === 'incoming request' && l.req?.url?.startsWith('/v1/detect'));
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(1);
+      expect(server.lines.some((l) => l.level >= 50 && l.msg === 'shutdown deadline passed; exiting with requests unfinished')).toBe(true);
+      expect(server.lines.some((l) => l.msg === 'shut down cleanly')).toBe(false);
+      expect(await slow).toBe('connection closed');
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
 });
