@@ -165,7 +165,8 @@ function readScalar(view: DataView, dtype: string, i: number): number {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
-function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
+/** Fills `target` from `fd` at `position`; a short file is an error naming `file`. */
+export function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
   let done = 0;
   while (done < target.byteLength) {
     // readSync caps one call at ~2 GB, so loop.

@@ -10,7 +10,7 @@
 // tensor and parameter rebuild functions and the storage types. Anything else is refused with
 // its name; nothing in the file is ever executed.
 import fs from 'node:fs';
-import { decodeToFloat32, DECODABLE_DTYPES } from './safetensors.ts';
+import { decodeToFloat32, DECODABLE_DTYPES, readFully } from './safetensors.ts';
 import type { TensorSource } from './safetensors.ts';
 import type { Tensor32 } from './types.ts';
 import { readZipEntries, type ZipEntry } from './zip-entries.ts';
@@ -427,17 +427,8 @@ export function openTorchCheckpoint(file: string): TensorSource {
 
 function readEntry(fd: number, entry: ZipEntry, file: string, from = 0, length = entry.size - from): Buffer {
   const out = Buffer.alloc(length);
-  readInto(fd, out, entry.dataOffset + from, file);
+  readFully(fd, out, entry.dataOffset + from, file);
   return out;
-}
-
-function readInto(fd: number, target: Uint8Array, position: number, file: string): void {
-  let done = 0;
-  while (done < target.byteLength) {
-    const n = fs.readSync(fd, target, done, Math.min(target.byteLength - done, 1 << 30), position + done);
-    if (n === 0) throw new Error(`${file}: unexpected end of file`);
-    done += n;
-  }
 }
 
 /**
@@ -512,7 +503,7 @@ class TorchCheckpointSource implements TensorSource {
     if (contiguous && storage.dtype === 'F32') {
       // The common case: read straight into the result, no intermediate copy.
       const out = new Float32Array(count);
-      readInto(this.fd, new Uint8Array(out.buffer), entry.dataOffset + offset * 4, this.file);
+      readFully(this.fd, new Uint8Array(out.buffer), entry.dataOffset + offset * 4, this.file);
       return { shape: shape.slice(), data: out };
     }
     const raw = readEntry(this.fd, entry, this.file, offset * storage.itemBytes, span * storage.itemBytes);

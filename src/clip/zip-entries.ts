@@ -5,6 +5,7 @@
 // hand out entries as streams or whole in-memory buffers; this needs synchronous random access
 // into multi-GB files without holding them in memory. Zip64 is handled; compression is refused.
 import fs from 'node:fs';
+import { readFully } from './safetensors.ts';
 
 export interface ZipEntry {
   /** Absolute offset of the entry's data in the file. */
@@ -21,12 +22,7 @@ const MAX_CENTRAL_DIRECTORY = 256 * 1024 * 1024;
 
 function read(fd: number, position: number, length: number, file: string): Buffer {
   const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) throw new Error(`${file}: truncated zip archive (ends before byte ${position + length})`);
-    done += n;
-  }
+  readFully(fd, buf, position, file);
   return buf;
 }
 

@@ -99,30 +99,37 @@ function refusesConnections(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * The demo server, ready, with a slow detection in flight (four overlays of a 4-megapixel image
+ * take a second or two): what a shutdown test sends SIGTERM into.
+ */
+async function serverWithSlowRequest(env: Record<string, string> = {}) {
+  const server = new DemoServer({
+    DEMO_MODEL_DIR: join(dir, 'tiny'),
+    MODEL_CACHE_DIR: join(dir, 'cache'),
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    WINCLIP: '0',
+    ...env,
+  });
+  const listening = await server.waitFor((l) => /^Server listening at/.test(l.msg));
+  const base = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening.msg)![1];
+  await server.waitFor((l) => l.msg === 'model loaded; ready');
+  const big = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#777777' } }).jpeg().toBuffer();
+  const slow = fetch(`${base}/v1/detect?category=bottle&map=overlay&branches=true`, {
+    method: 'POST',
+    headers: { 'content-type': 'image/jpeg' },
+    body: new Uint8Array(big),
+  });
+  const incoming = await server.waitFor((l) => l.msg === 'incoming request' && l.req?.url?.startsWith('/v1/detect'));
+  return { server, port: Number(new URL(base).port), slow, incoming };
+}
+
 describe('graceful shutdown', () => {
   it('on SIGTERM: stops accepting, finishes the request in flight with 200, closes the workers, exits 0', async () => {
-    const server = new DemoServer({
-      DEMO_MODEL_DIR: join(dir, 'tiny'),
-      MODEL_CACHE_DIR: join(dir, 'cache'),
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      WINCLIP: '0',
-    });
+    const { server, port, slow, incoming } = await serverWithSlowRequest();
     try {
-      const listening = await server.waitFor((l) => /^Server listening at/.test(l.msg));
-      const base = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening.msg)![1];
-      const port = Number(new URL(base).port);
-      await server.waitFor((l) => l.msg === 'model loaded; ready');
-
-      // A slow detection: four overlays of a 4-megapixel image take a second or two.
-      const big = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#777777' } }).jpeg().toBuffer();
-      const slow = fetch(`${base}/v1/detect?category=bottle&map=overlay&branches=true`, {
-        method: 'POST',
-        headers: { 'content-type': 'image/jpeg' },
-        body: new Uint8Array(big),
-      });
-      const incoming = await server.waitFor((l) => l.msg === 'incoming request' && l.req?.url?.startsWith('/v1/detect'));
       server.child.kill('SIGTERM');
       await server.waitFor((l) => l.msg?.startsWith('shutting down'));
       expect(await refusesConnections(port)).toBe(true);
@@ -144,34 +151,17 @@ describe('graceful shutdown', () => {
   });
 
   it('past SHUTDOWN_TIMEOUT_MS it exits 1 with the request unfinished, saying so at error level', async () => {
-    const server = new DemoServer({
-      DEMO_MODEL_DIR: join(dir, 'tiny'),
-      MODEL_CACHE_DIR: join(dir, 'cache'),
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      WINCLIP: '0',
-      SHUTDOWN_TIMEOUT_MS: '1',
-    });
+    const { server, slow } = await serverWithSlowRequest({ SHUTDOWN_TIMEOUT_MS: '1' });
     try {
-      const listening = await server.waitFor((l) => /^Server listening at/.test(l.msg));
-      const base = /(http:\/\/127\.0\.0\.1:\d+)/.exec(listening.msg)![1];
-      await server.waitFor((l) => l.msg === 'model loaded; ready');
-      const big = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#777777' } }).jpeg().toBuffer();
-      const slow = fetch(`${base}/v1/detect?category=bottle&map=overlay&branches=true`, {
-        method: 'POST',
-        headers: { 'content-type': 'image/jpeg' },
-        body: new Uint8Array(big),
-      }).then(
+      const outcome = slow.then(
         (res) => res.status,
         () => 'connection closed',
       );
-      await server.waitFor((l) => l.msg === 'incoming request' && l.req?.url?.startsWith('/v1/detect'));
       server.child.kill('SIGTERM');
       expect(await server.exited).toBe(1);
       expect(server.lines.some((l) => l.level >= 50 && l.msg === 'shutdown deadline passed; exiting with requests unfinished')).toBe(true);
       expect(server.lines.some((l) => l.msg === 'shut down cleanly')).toBe(false);
-      expect(await slow).toBe('connection closed');
+      expect(await outcome).toBe('connection closed');
     } finally {
       server.child.kill('SIGKILL');
     }
