@@ -73,6 +73,12 @@ export const SETTINGS = {
   maxQueue: { env: 'MAX_QUEUE', schema: int(0, 100_000), default: '16', help: 'inference jobs that may wait; beyond it requests get 503' },
   jobTimeoutMs: { env: 'JOB_TIMEOUT_MS', schema: int(0, 3_600_000), default: '120000', help: 'a worker running one job longer is replaced (0 = never)' },
   promptCacheSize: { env: 'PROMPT_CACHE_SIZE', schema: int(1, 100_000), default: '256', help: 'text embeddings kept per (category, prompts)' },
+  textEmbeddingStore: {
+    env: 'TEXT_EMBEDDING_STORE',
+    schema: bool,
+    default: '1',
+    help: 'also keep class text embeddings on disk (MODEL_CACHE_DIR/text-embeddings, at most 10,000 files), so a restart does not recompute them',
+  },
   promptsDir: {
     env: 'PROMPTS_DIR',
     schema: z.string().min(1),

@@ -1,11 +1,13 @@
 // The detector: decode → class text embeddings (cached) → image tower + scoring in a worker
 // → rendering. One instance per loaded model; the HTTP layer and the evaluation tool both
 // call detect-style functions from here, so there is one scoring path.
+import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
 import { ClipRuntime } from '../clip/runtime.ts';
 import { decodeImage, ImageDecodeError, ImageTooLargeError, type DecodedImage, type RgbImage } from '../clip/preprocess.ts';
 import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
+import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { applyLearnedScoring, checkpointIdentity, LearnedPromptsError, LearnedPromptsRegistry, type LearnedPrompts } from '../prompts/learned-prompts.ts';
 import { uniformBranchText, type BranchText } from '../scoring/branches.ts';
 import { defaultScoringSettings, type ScoringSettings } from '../scoring/pipeline.ts';
@@ -46,8 +48,19 @@ export class ClipDetector implements Detector {
     promptCacheSize = 256,
     private readonly maxPixels?: number,
     private readonly maxSide?: number,
+    /** Class embeddings on disk, under the LRU: they survive restarts. */
+    private readonly store?: EmbeddingStore,
   ) {
     this.prompts = new EmbeddingCache({ capacity: promptCacheSize });
+  }
+
+  /** From the disk store when it has them, else computed (and stored). */
+  private async storedOrComputed(key: string, compute: () => Promise<ClassEmbeddings>): Promise<ClassEmbeddings> {
+    const stored = await this.store?.read(key, this.runtime.dim);
+    if (stored) return stored;
+    const value = await compute();
+    await this.store?.write(key, value);
+    return value;
   }
 
   get ready(): boolean {
@@ -106,14 +119,16 @@ export class ClipDetector implements Detector {
       normal: set.normal,
       abnormal: set.abnormal,
     });
-    return this.prompts.getOrCompute(key, async () => {
-      const dim = this.runtime.dim;
-      const embeds = await this.runtime.encodeTexts([...set.normal, ...set.abnormal], signal);
-      return {
-        normal: classEmbedding(embeds.subarray(0, set.normal.length * dim), set.normal.length, dim),
-        abnormal: classEmbedding(embeds.subarray(set.normal.length * dim), set.abnormal.length, dim),
-      };
-    });
+    return this.prompts.getOrCompute(key, () =>
+      this.storedOrComputed(key, async () => {
+        const dim = this.runtime.dim;
+        const embeds = await this.runtime.encodeTexts([...set.normal, ...set.abnormal], signal);
+        return {
+          normal: classEmbedding(embeds.subarray(0, set.normal.length * dim), set.normal.length, dim),
+          abnormal: classEmbedding(embeds.subarray(set.normal.length * dim), set.abnormal.length, dim),
+        };
+      }),
+    );
   }
 
   /**
@@ -123,16 +138,18 @@ export class ClipDetector implements Detector {
   winclipClassEmbeddings(category: string, prompts: PromptChoice, signal?: AbortSignal): Promise<ClassEmbeddings> {
     const set = prompts.mode === 'custom' ? customPromptSet(prompts.normal, prompts.abnormal, category) : winclipPromptSet(category);
     const key = promptCacheKey({ model: this.runtime.graphs.key, category, mode: `winclip-${prompts.mode}`, normal: set.normal, abnormal: set.abnormal });
-    return this.prompts.getOrCompute(key, async () => {
-      // The duplicated template gives equal strings: encode each once, count it as often as listed.
-      const { texts, indexOf } = distinctPrompts([...set.normal, ...set.abnormal]);
-      const embeds = await this.runtime.encodeTexts(texts, signal);
-      const dim = this.runtime.dim;
-      return {
-        normal: meanPromptEmbedding(embeds, indexOf.subarray(0, set.normal.length), dim),
-        abnormal: meanPromptEmbedding(embeds, indexOf.subarray(set.normal.length), dim),
-      };
-    });
+    return this.prompts.getOrCompute(key, () =>
+      this.storedOrComputed(key, async () => {
+        // The duplicated template gives equal strings: encode each once, count it as often as listed.
+        const { texts, indexOf } = distinctPrompts([...set.normal, ...set.abnormal]);
+        const embeds = await this.runtime.encodeTexts(texts, signal);
+        const dim = this.runtime.dim;
+        return {
+          normal: meanPromptEmbedding(embeds, indexOf.subarray(0, set.normal.length), dim),
+          abnormal: meanPromptEmbedding(embeds, indexOf.subarray(set.normal.length), dim),
+        };
+      }),
+    );
   }
 
   /**
@@ -340,7 +357,8 @@ export async function createClipDetector(settings: Settings, log: (msg: string) 
     log,
   });
   try {
-    const detector = new ClipDetector(runtime, defaultScoringSettings, settings.promptCacheSize, settings.maxPixels, settings.maxSide);
+    const store = settings.textEmbeddingStore ? new EmbeddingStore(join(settings.cacheDir, 'text-embeddings'), 10_000, log) : undefined;
+    const detector = new ClipDetector(runtime, defaultScoringSettings, settings.promptCacheSize, settings.maxPixels, settings.maxSide, store);
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
     await detector.warmUp();
     return detector;
