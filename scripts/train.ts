@@ -1,6 +1,7 @@
 // Training tool: fits learned prompts (every branch's normal/abnormal embeddings, the image
 // pair, temperature, FSAM β and τ, GSCM τ, fusion weights) on MVTec-layout data with masks,
 // CLIP frozen. Usage: npm run train -- --data <root>[,<root>…] --out models/prompts/<name>.json
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DatasetError } from '../src/eval/dataset.ts';
@@ -35,6 +36,8 @@ another it never saw (npm run eval -- --prompts learned:<name>).
   --seed N              seed of the split and the batch order (default ${d.seed})
   --limit N             at most N images per category (quick runs)
   --cache DIR           feature cache (default: <MODEL_CACHE_DIR>/features)
+  --threads N           worker threads for the forward and backward passes (default: the ${availableParallelism()}
+                        cores here); any N gives the same prompts, bit for bit
   -h, --help            this text
 
 Loss: focal (gamma ${defaultLossSettings.focalGamma}) + dice on the fused map upsampled to the input size, plus binary
@@ -90,6 +93,7 @@ const { values } = (() => {
         seed: { type: 'string' },
         limit: { type: 'string' },
         cache: { type: 'string' },
+        threads: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -115,6 +119,7 @@ const trainer = {
   seed: wholeNumber('seed', values.seed, d.seed, 0),
 };
 const validationFraction = realNumber('val-fraction', values['val-fraction'], 0.2, (v) => v >= 0 && v < 1, 'in [0, 1)');
+const threads = wholeNumber('threads', values.threads, availableParallelism(), 1);
 const limit = values.limit === undefined ? undefined : wholeNumber('limit', values.limit, 0, 2);
 
 let data: ReturnType<typeof collectTrainingData>;
@@ -171,9 +176,10 @@ try {
     out,
     trainer,
     validationFraction,
+    threads,
     maxPixels: settings.maxPixels,
     progress: (total, what) => {
-      log(`train: ${what}…`);
+      log(`train: ${what}${what === 'training' ? ` (${threads} thread${threads === 1 ? '' : 's'})` : ''}…`);
       return createProgress({ total });
     },
     log,

@@ -16,6 +16,7 @@ import type { LossTerms } from './loss.ts';
 import { ParameterSpace } from './parameters.ts';
 import { DEFAULT_SAMPLE_BUDGET, SampleStore, subset } from './sample-store.ts';
 import { trainParameters, type TrainerSettings, type TrainOutcome } from './trainer.ts';
+import { ParallelEvaluator } from './parallel-evaluator.ts';
 
 export interface TrainRunOptions {
   runtime: ClipRuntime;
@@ -30,6 +31,8 @@ export interface TrainRunOptions {
   scoring?: ScoringSettings;
   maxPixels?: number;
   sampleBudgetBytes?: number;
+  /** Worker threads for the forward and backward passes; 1 runs them on this thread. Same result either way. */
+  threads?: number;
   /** A progress display for `total` items (feature extraction, then training). */
   progress?: (total: number, what: string) => Progress;
   log?: (message: string) => void;
@@ -75,12 +78,31 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const all = new SampleStore(cached.files, data.images.map((i) => i.label), scoring.cutoff, options.sampleBudgetBytes ?? DEFAULT_SAMPLE_BUDGET);
   const trainSet = subset(all, split.train);
   const validationSet = subset(all, split.validation);
-  const space = new ParameterSpace({ dim: runtime.dim, text: { full: start, high: start, low: start, image: start }, scoring });
+  const base = { dim: runtime.dim, text: { full: start, high: start, low: start, image: start }, scoring };
+  const space = new ParameterSpace(base);
+  const threads = Math.max(1, Math.min(options.threads ?? 1, split.train.length));
+  const evaluator =
+    threads > 1
+      ? ParallelEvaluator.start(threads, {
+          files: cached.files,
+          labels: data.images.map((i) => i.label),
+          cutoff: scoring.cutoff,
+          budgetBytes: options.sampleBudgetBytes ?? DEFAULT_SAMPLE_BUDGET,
+          base,
+          loss: trainer.loss,
+          sets: { train: split.train, validation: split.validation },
+        })
+      : undefined;
 
   t = performance.now();
   const perEpoch = trainSet.length + validationSet.length;
   const trainProgress = options.progress?.((trainer.epochs + 1) * perEpoch, 'training');
-  const outcome = trainParameters(space, trainSet, validationSet, trainer, trainProgress);
+  let outcome: TrainOutcome;
+  try {
+    outcome = await trainParameters(space, trainSet, validationSet, trainer, trainProgress, evaluator);
+  } finally {
+    await evaluator?.close();
+  }
   trainProgress?.done();
   const trainSeconds = (performance.now() - t) / 1000;
   const best = outcome.history[outcome.bestEpoch];

@@ -7,7 +7,8 @@
 // - Early stopping: after `patience` epochs without the validation loss improving by more than
 //   `minDelta`, training stops and the best epoch's parameters are returned. Without validation
 //   images, every epoch runs and the last parameters are returned.
-// Deterministic: the batch order comes from the seeded PRNG, and all arithmetic is sequential.
+// Deterministic: the batch order comes from the seeded PRNG, and per-image results are combined in
+// batch order whether they come from this thread or from worker threads (parallel-evaluator.ts).
 import type { Progress } from '../eval/progress.ts';
 import { Adam } from './adam.ts';
 import { addTerms, defaultLossSettings, zeroTerms, type LossSettings, type LossTerms } from './loss.ts';
@@ -42,6 +43,18 @@ export const defaultTrainerSettings: TrainerSettings = {
   loss: defaultLossSettings,
 };
 
+/** Where batch losses come from: this thread (localEvaluator) or worker threads (parallel-evaluator.ts). */
+export interface LossEvaluator {
+  /** Mean terms over the images at `positions` of the train or validation set at θ; with `grad` (overwritten) also dL/dθ. */
+  loss(theta: Float64Array, set: 'train' | 'validation', positions: readonly number[], grad?: Float64Array): Promise<LossTerms>;
+}
+
+export function localEvaluator(space: ParameterSpace, sets: { train: SampleSet; validation: SampleSet }, loss: LossSettings): LossEvaluator {
+  return {
+    loss: async (theta, set, positions, grad) => batchLoss(space, theta, positions.map((p) => sets[set].get(p)), loss, grad),
+  };
+}
+
 export interface EpochRecord {
   epoch: number;
   train: LossTerms;
@@ -70,6 +83,25 @@ export function setLoss(space: ParameterSpace, theta: Float64Array, set: SampleS
   return mean;
 }
 
+/** setLoss through an evaluator: the same chunks, combined the same way. */
+async function evaluatedSetLoss(
+  evaluator: LossEvaluator,
+  theta: Float64Array,
+  set: 'train' | 'validation',
+  length: number,
+  chunk: number,
+  onImages?: (n: number) => void,
+): Promise<LossTerms> {
+  const mean = zeroTerms();
+  for (let start = 0; start < length; start += chunk) {
+    const positions: number[] = [];
+    for (let i = start; i < Math.min(length, start + chunk); i++) positions.push(i);
+    addTerms(mean, await evaluator.loss(theta, set, positions), positions.length / length);
+    onImages?.(positions.length);
+  }
+  return mean;
+}
+
 /** Learning-rate scale per parameter: text coordinates 1/√D (so a vector moves ~lr per step), scalars 1. */
 function learningRateScale(space: ParameterSpace): Float64Array {
   const scale = new Float64Array(space.size).fill(1);
@@ -77,13 +109,14 @@ function learningRateScale(space: ParameterSpace): Float64Array {
   return scale;
 }
 
-export function trainParameters(
+export async function trainParameters(
   space: ParameterSpace,
   trainSet: SampleSet,
   validationSet: SampleSet,
   settings: TrainerSettings = defaultTrainerSettings,
   progress?: Progress,
-): TrainOutcome {
+  evaluator: LossEvaluator = localEvaluator(space, { train: trainSet, validation: validationSet }, settings.loss),
+): Promise<TrainOutcome> {
   const { epochs, batch, lr, patience, minDelta, loss } = settings;
   if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs must be a whole number >= 0, got ${epochs}`);
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a whole number >= 1, got ${batch}`);
@@ -99,8 +132,8 @@ export function trainParameters(
   let t0 = performance.now();
   const start: EpochRecord = {
     epoch: 0,
-    train: setLoss(space, theta, trainSet, loss, batch, tick),
-    validation: hasValidation ? setLoss(space, theta, validationSet, loss, batch, tick) : null,
+    train: await evaluatedSetLoss(evaluator, theta, 'train', trainSet.length, batch, tick),
+    validation: hasValidation ? await evaluatedSetLoss(evaluator, theta, 'validation', validationSet.length, batch, tick) : null,
     seconds: 0,
   };
   start.seconds = (performance.now() - t0) / 1000;
@@ -117,17 +150,17 @@ export function trainParameters(
     const epochTrain = zeroTerms();
     const indices = shuffled(order, random);
     for (let s = 0; s < indices.length; s += batch) {
-      const samples = indices.slice(s, s + batch).map((i) => trainSet.get(i));
-      const terms = batchLoss(space, theta, samples, loss, grad);
-      addTerms(epochTrain, terms, samples.length / indices.length);
+      const positions = indices.slice(s, s + batch);
+      const terms = await evaluator.loss(theta, 'train', positions, grad);
+      addTerms(epochTrain, terms, positions.length / indices.length);
       adam.step(theta, grad);
       space.normalizeText(theta);
-      tick(samples.length);
+      tick(positions.length);
     }
     const record: EpochRecord = {
       epoch,
       train: epochTrain,
-      validation: hasValidation ? setLoss(space, theta, validationSet, loss, batch, tick) : null,
+      validation: hasValidation ? await evaluatedSetLoss(evaluator, theta, 'validation', validationSet.length, batch, tick) : null,
       seconds: 0,
     };
     record.seconds = (performance.now() - t0) / 1000;
