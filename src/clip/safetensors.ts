@@ -259,19 +259,27 @@ export function openSafetensors(file: string): TensorSource {
   }
 }
 
-class SingleFileSource implements TensorSource {
+/**
+ * What every one-file tensor source shares: the name → entry map, the open file and its
+ * closing. Subclasses say what an entry's shape and dtype are and how to decode it.
+ */
+export abstract class FileTensorSource<Entry> implements TensorSource {
   readonly files: string[];
-  private fd: number | undefined;
+  protected fd: number | undefined;
 
   constructor(
     readonly file: string,
     fd: number,
-    private readonly tensors: Map<string, TensorInfo>,
-    private readonly meta: Record<string, string>,
+    protected readonly tensors: Map<string, Entry>,
   ) {
     this.files = [file];
     this.fd = fd;
   }
+
+  abstract shape(name: string): number[];
+  abstract dtype(name: string): string;
+  abstract get(name: string): Tensor32;
+  abstract metadata(): Record<string, string>;
 
   names(): string[] {
     return [...this.tensors.keys()];
@@ -279,46 +287,63 @@ class SingleFileSource implements TensorSource {
   has(name: string): boolean {
     return this.tensors.has(name);
   }
-  info(name: string): TensorInfo {
+  /** The entry of `name`; an unknown name is an error naming the file. */
+  protected entry(name: string): Entry {
     const t = this.tensors.get(name);
     if (!t) throw new Error(`${this.file}: no tensor named "${name}"`);
     return t;
   }
+  fileOf(name: string): string {
+    this.entry(name);
+    return this.file;
+  }
+  /** The open file, or an error once closed. */
+  protected openFd(): number {
+    if (this.fd === undefined) throw new Error(`${this.file}: already closed`);
+    return this.fd;
+  }
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+class SingleFileSource extends FileTensorSource<TensorInfo> {
+  constructor(
+    file: string,
+    fd: number,
+    tensors: Map<string, TensorInfo>,
+    private readonly meta: Record<string, string>,
+  ) {
+    super(file, fd, tensors);
+  }
+
   shape(name: string): number[] {
-    return this.info(name).shape.slice();
+    return this.entry(name).shape.slice();
   }
   dtype(name: string): string {
-    return this.info(name).dtype;
-  }
-  fileOf(name: string): string {
-    this.info(name);
-    return this.file;
+    return this.entry(name).dtype;
   }
   metadata(): Record<string, string> {
     return { ...this.meta };
   }
 
   get(name: string): Tensor32 {
-    const t = this.info(name);
+    const t = this.entry(name);
     if (!DECODABLE_DTYPES.has(t.dtype)) {
       throw new Error(`${this.file}: tensor "${name}" has dtype ${t.dtype}, which this reader cannot decode`);
     }
-    if (this.fd === undefined) throw new Error(`${this.file}: already closed`);
+    const fd = this.openFd();
     const count = elementCount(t.shape);
     if (t.dtype === 'F32') {
       // Read straight into the result: no intermediate copy for the common case.
       const out = new Float32Array(count);
-      readFully(this.fd, new Uint8Array(out.buffer), t.begin, this.file);
+      readFully(fd, new Uint8Array(out.buffer), t.begin, this.file);
       return { shape: t.shape.slice(), data: out };
     }
     const bytes = new Uint8Array(t.end - t.begin);
-    readFully(this.fd, bytes, t.begin, this.file);
+    readFully(fd, bytes, t.begin, this.file);
     return { shape: t.shape.slice(), data: decodeToFloat32(t.dtype, bytes, count) };
-  }
-
-  close(): void {
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
   }
 }
 

@@ -10,8 +10,7 @@
 // tensor and parameter rebuild functions and the storage types. Anything else is refused with
 // its name; nothing in the file is ever executed.
 import fs from 'node:fs';
-import { decodeToFloat32, DECODABLE_DTYPES, readFully } from './safetensors.ts';
-import type { TensorSource } from './safetensors.ts';
+import { decodeToFloat32, DECODABLE_DTYPES, FileTensorSource, readFully, type TensorSource } from './safetensors.ts';
 import type { Tensor32 } from './types.ts';
 import { readZipEntries, type ZipEntry } from './zip-entries.ts';
 
@@ -448,49 +447,30 @@ function stateDictTensors(root: unknown, file: string): Map<string, TensorRef> {
   return tensors;
 }
 
-class TorchCheckpointSource implements TensorSource {
-  readonly files: string[];
-  private fd: number | undefined;
-
+class TorchCheckpointSource extends FileTensorSource<TensorRef> {
   constructor(
-    readonly file: string,
+    file: string,
     fd: number,
-    private readonly tensors: Map<string, TensorRef>,
+    tensors: Map<string, TensorRef>,
     private readonly entries: Map<string, ZipEntry>,
     private readonly prefix: string,
   ) {
-    this.files = [file];
-    this.fd = fd;
+    super(file, fd, tensors);
   }
 
-  names(): string[] {
-    return [...this.tensors.keys()];
-  }
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-  private ref(name: string): TensorRef {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`${this.file}: no tensor named "${name}"`);
-    return t;
-  }
   shape(name: string): number[] {
-    return this.ref(name).shape.slice();
+    return this.entry(name).shape.slice();
   }
   dtype(name: string): string {
-    return this.ref(name).storage.dtype;
-  }
-  fileOf(name: string): string {
-    this.ref(name);
-    return this.file;
+    return this.entry(name).storage.dtype;
   }
   metadata(): Record<string, string> {
     return { format: 'pt' };
   }
 
   get(name: string): Tensor32 {
-    const t = this.ref(name);
-    if (this.fd === undefined) throw new Error(`${this.file}: already closed`);
+    const t = this.entry(name);
+    const fd = this.openFd();
     const { storage, shape, stride, offset } = t;
     if (!DECODABLE_DTYPES.has(storage.dtype)) throw new Error(`${this.file}: tensor "${name}" has dtype ${storage.dtype}, which this reader cannot decode`);
     const count = shape.reduce((a, b) => a * b, 1);
@@ -503,10 +483,10 @@ class TorchCheckpointSource implements TensorSource {
     if (contiguous && storage.dtype === 'F32') {
       // The common case: read straight into the result, no intermediate copy.
       const out = new Float32Array(count);
-      readFully(this.fd, new Uint8Array(out.buffer), entry.dataOffset + offset * 4, this.file);
+      readFully(fd, new Uint8Array(out.buffer), entry.dataOffset + offset * 4, this.file);
       return { shape: shape.slice(), data: out };
     }
-    const raw = readEntry(this.fd, entry, this.file, offset * storage.itemBytes, span * storage.itemBytes);
+    const raw = readEntry(fd, entry, this.file, offset * storage.itemBytes, span * storage.itemBytes);
     const values = decodeToFloat32(storage.dtype, new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), span);
     if (contiguous) return { shape: shape.slice(), data: values };
     // A strided view (e.g. a transposed weight): gather it in row-major order.
@@ -524,10 +504,6 @@ class TorchCheckpointSource implements TensorSource {
     return { shape: shape.slice(), data: out };
   }
 
-  close(): void {
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
-  }
 }
 
 function isContiguous(shape: number[], stride: number[]): boolean {
