@@ -47,7 +47,7 @@ export function lookupFromRecord(tensors: Record<string, Tensor32>, label = 'in-
   };
 }
 
-/** The first weight file present in the folder, or a clear error (also for pickle-only folders). */
+/** The first weight file present in the folder, in order of preference, or an error naming what it looked for. */
 export function findWeightFile(folder: string): string {
   const dir = path.resolve(folder);
   for (const name of WEIGHT_FILES) {
