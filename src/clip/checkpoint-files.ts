@@ -5,6 +5,13 @@ import path from 'node:path';
 export const CONFIG_FILES = ['config.json', 'open_clip_config.json'] as const;
 
 export const WEIGHTS_INDEX_FILE = 'model.safetensors.index.json';
+/** transformers' index of a sharded PyTorch checkpoint (same JSON form). */
+export const BIN_WEIGHTS_INDEX_FILE = 'pytorch_model.bin.index.json';
+
+/** Whether a weights file is an index naming shard files. */
+export function isWeightsIndex(file: string): boolean {
+  return file === WEIGHTS_INDEX_FILE || file === BIN_WEIGHTS_INDEX_FILE;
+}
 /** Safetensors first (no code, fast to open); PyTorch's pickled zips through torch-checkpoint.ts. */
 export const WEIGHTS_FILES = [
   'model.safetensors',
@@ -12,6 +19,7 @@ export const WEIGHTS_FILES = [
   'open_clip_model.safetensors',
   'open_clip_pytorch_model.safetensors',
   'pytorch_model.bin',
+  BIN_WEIGHTS_INDEX_FILE,
   'open_clip_pytorch_model.bin',
 ] as const;
 
@@ -27,7 +35,7 @@ export const OPTIONAL_FILES = [
 export const ESSENTIAL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json'] as const;
 
 /** Weights in a format this service cannot read, named in errors so people know why. */
-export const UNSUPPORTED_WEIGHTS_FILES = ['pytorch_model.bin.index.json', 'model.onnx', 'tf_model.h5', 'flax_model.msgpack'] as const;
+export const UNSUPPORTED_WEIGHTS_FILES = ['model.onnx', 'tf_model.h5', 'flax_model.msgpack'] as const;
 
 /** What the errors say can be read. */
 export const READABLE_WEIGHTS = 'safetensors files and PyTorch zip checkpoints (.bin)';
@@ -41,7 +49,7 @@ export async function firstExisting(
   return undefined;
 }
 
-/** The shard files named by a `model.safetensors.index.json`, in first-mention order. */
+/** The shard files named by a `*.index.json` weights index, in first-mention order. */
 export function shardsOfIndex(indexText: string, indexFile: string = WEIGHTS_INDEX_FILE): string[] {
   let index: unknown;
   try {

@@ -15,7 +15,7 @@ import {
   READABLE_WEIGHTS,
   UNSUPPORTED_WEIGHTS_FILES,
   WEIGHTS_FILES,
-  WEIGHTS_INDEX_FILE,
+  isWeightsIndex,
 } from './checkpoint-files.ts';
 import { createDownloadProgress, type DownloadProgressEvent } from './download-progress.ts';
 import { withFolderLock } from './folder-lock.ts';
@@ -175,9 +175,9 @@ async function downloadRepo(context: Context, options: HubCheckpointOptions): Pr
   await fetchFile(config);
   let weights = [weightsFile];
   await fetchFile(weightsFile);
-  if (weightsFile === WEIGHTS_INDEX_FILE) {
+  if (isWeightsIndex(weightsFile)) {
     try {
-      weights = shardsOfIndex(await readFile(path.join(folder, WEIGHTS_INDEX_FILE), 'utf8'));
+      weights = shardsOfIndex(await readFile(path.join(folder, weightsFile), 'utf8'), weightsFile);
     } catch (err) {
       throw new CheckpointError('repo-incomplete', `Model "${context.model}": ${(err as Error).message}.`, folder, { cause: err });
     }

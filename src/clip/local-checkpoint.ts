@@ -13,7 +13,7 @@ import {
   READABLE_WEIGHTS,
   UNSUPPORTED_WEIGHTS_FILES,
   WEIGHTS_FILES,
-  WEIGHTS_INDEX_FILE,
+  isWeightsIndex,
 } from './checkpoint-files.ts';
 import { DEFAULT_MODEL } from './model-setting.ts';
 import type { ResolvedCheckpoint } from './checkpoint-source.ts';
@@ -72,9 +72,9 @@ export async function resolveLocalCheckpoint(
   }
 
   let weights = [weightsFile];
-  if (weightsFile === WEIGHTS_INDEX_FILE) {
+  if (isWeightsIndex(weightsFile)) {
     try {
-      weights = shardsOfIndex(await readFile(path.join(folder, WEIGHTS_INDEX_FILE), 'utf8'));
+      weights = shardsOfIndex(await readFile(path.join(folder, weightsFile), 'utf8'), weightsFile);
     } catch (err) {
       throw new CheckpointError('local-incomplete', `Model folder ${folder}: ${(err as Error).message}.`, folder, { cause: err });
     }
@@ -82,7 +82,7 @@ export async function resolveLocalCheckpoint(
     if (absent.length) {
       throw new CheckpointError(
         'local-incomplete',
-        `Model folder ${folder} has ${WEIGHTS_INDEX_FILE} but not its shards ${absent.join(', ')}. ` +
+        `Model folder ${folder} has ${weightsFile} but not its shards ${absent.join(', ')}. ` +
           `Copy all the shard files it names into the folder.`,
         folder,
       );

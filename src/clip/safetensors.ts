@@ -349,9 +349,10 @@ class SingleFileSource extends FileTensorSource<TensorInfo> {
 
 /**
  * Opens a sharded Hugging Face checkpoint (`model.safetensors.index.json` with a `weight_map`
- * from tensor name to shard file) as one lookup. Every shard is opened once.
+ * from tensor name to shard file) as one lookup. Every shard is opened once, by `openShard`
+ * (safetensors here; weights.ts passes the PyTorch reader for `pytorch_model.bin.index.json`).
  */
-export function openShardedSafetensors(indexFile: string): TensorSource {
+export function openShardedSafetensors(indexFile: string, openShard: (file: string) => TensorSource = openSafetensors): TensorSource {
   let index: { weight_map?: unknown; metadata?: unknown };
   try {
     index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
@@ -370,7 +371,7 @@ export function openShardedSafetensors(indexFile: string): TensorSource {
       if (!shard) {
         const shardPath = path.join(dir, shardName);
         if (!fs.existsSync(shardPath)) throw new Error(`${indexFile}: shard ${shardPath} (for "${name}") is missing`);
-        shard = openSafetensors(shardPath);
+        shard = openShard(shardPath);
         shards.set(shardName, shard);
       }
       if (!shard.has(name)) throw new Error(`${indexFile}: "${name}" is mapped to ${shard.files[0]} but is not in it`);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readClipConfig } from './config.ts';
 import { WEIGHTS_FILES } from './checkpoint-files.ts';
-import { openTensorSource, type TensorSource } from './safetensors.ts';
+import { openShardedSafetensors, openTensorSource, type TensorSource } from './safetensors.ts';
 import { openTorchCheckpoint } from './torch-checkpoint.ts';
 import type { Block, ClipConfig, ClipWeights, LayerNorm, Linear, Tensor32, TextWeights, VisionWeights } from './types.ts';
 
@@ -16,6 +16,7 @@ export const WEIGHT_FILES = WEIGHTS_FILES;
 
 /** A weights file as a name → tensor source: safetensors (single or sharded) or a PyTorch zip. */
 export function openWeightFile(file: string): TensorSource {
+  if (file.endsWith('.bin.index.json')) return openShardedSafetensors(file, openTorchCheckpoint);
   return /\.(bin|pt|pth)$/.test(file) ? openTorchCheckpoint(file) : openTensorSource(file);
 }
 

@@ -464,6 +464,22 @@ describe('resolveCheckpoint from the Hub', () => {
     expect(readFileSync(path.join(result.folder, 'model-00002-of-00002.safetensors')).equals(shard2)).toBe(true);
   });
 
+  it('downloads the shards named by pytorch_model.bin.index.json', async () => {
+    const index = { metadata: {}, weight_map: { a: 'pytorch_model-00001-of-00002.bin', b: 'pytorch_model-00002-of-00002.bin' } };
+    hub.repos.set('acme/sharded-bin', {
+      sha: '9'.repeat(40),
+      files: {
+        'config.json': { bytes: json({}) },
+        'pytorch_model.bin.index.json': { bytes: json(index) },
+        'pytorch_model-00001-of-00002.bin': { bytes: randomBytes(3_000), lfs: true },
+        'pytorch_model-00002-of-00002.bin': { bytes: randomBytes(4_000), lfs: true },
+      },
+    });
+    const result = await resolveCheckpoint('acme/sharded-bin', options());
+    expect(result.weights).toEqual(['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin']);
+    expect(existsSync(path.join(result.folder, 'pytorch_model-00002-of-00002.bin'))).toBe(true);
+  });
+
   it('takes a PyTorch .bin when the repo has no safetensors', async () => {
     const weights = randomBytes(5_000);
     hub.repos.set('acme/bin-only', {
@@ -483,7 +499,7 @@ describe('resolveCheckpoint from the Hub', () => {
     const error = await rejection(resolveCheckpoint('acme/onnx-only', options()));
     expect(error.kind).toBe('repo-incomplete');
     expect(error.message).toContain(
-      'looked for model.safetensors, model.safetensors.index.json, open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, open_clip_pytorch_model.bin',
+      'looked for model.safetensors, model.safetensors.index.json, open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, pytorch_model.bin.index.json, open_clip_pytorch_model.bin',
     );
     expect(error.message).toContain('It has model.onnx, but only safetensors files and PyTorch zip checkpoints (.bin) can be read');
   });
@@ -561,7 +577,7 @@ describe('resolveCheckpoint from a local folder', () => {
     expect(error.folder).toBe(folder);
     expect(error.message).toBe(
       `Model folder ${folder} has no weights: looked for model.safetensors, model.safetensors.index.json, ` +
-        `open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, open_clip_pytorch_model.bin. Put the checkpoint's files (config.json, ` +
+        `open_clip_model.safetensors, open_clip_pytorch_model.safetensors, pytorch_model.bin, pytorch_model.bin.index.json, open_clip_pytorch_model.bin. Put the checkpoint's files (config.json, ` +
         `model.safetensors, tokenizer.json, preprocessor_config.json) there, or set MODEL to a Hugging Face repo id ` +
         `such as openai/clip-vit-base-patch16.`,
     );

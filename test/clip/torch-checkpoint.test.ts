@@ -90,7 +90,45 @@ describe('unpickle', () => {
   });
 });
 
+/** Every array of the canonical weights, in order. */
+function flat(w: unknown, out: Float32Array[] = []): Float32Array[] {
+  if (w instanceof Float32Array) out.push(w);
+  else if (w && typeof w === 'object') for (const v of Object.values(w)) flat(v, out);
+  return out;
+}
+
+function expectSameWeights(a: Awaited<ReturnType<typeof loadClipWeights>>, b: Awaited<ReturnType<typeof loadClipWeights>>) {
+  expect(b.weights.config).toEqual(a.weights.config);
+  const [fa, fb] = [flat(a.weights), flat(b.weights)];
+  expect(fb.length).toBe(fa.length);
+  expect(fa.length).toBeGreaterThan(20);
+  fa.forEach((x, i) => expect(Buffer.from(fb[i].buffer, fb[i].byteOffset, fb[i].byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength))).toBe(true));
+}
+
 describe('a whole model from a .bin', () => {
+  it('sharded: pytorch_model.bin.index.json and its shards give the same weights', async () => {
+    const st = path.join(tmp, 'sharded-st');
+    generateModel({ arch: 'tiny', seed: 4, out: st, layout: 'hf' });
+    const bin = path.join(tmp, 'sharded-bin');
+    fs.mkdirSync(bin);
+    for (const f of fs.readdirSync(st)) if (f.endsWith('.json')) fs.copyFileSync(path.join(st, f), path.join(bin, f));
+    const source = openTensorSource(path.join(st, 'model.safetensors'));
+    const names = source.names().filter((n) => source.dtype(n) === 'F32');
+    const shards: Record<string, Tensor32>[] = [{}, {}];
+    const weightMap: Record<string, string> = {};
+    names.forEach((n, i) => {
+      const s = i < names.length / 2 ? 0 : 1;
+      shards[s][n] = source.get(n);
+      weightMap[n] = `pytorch_model-0000${s + 1}-of-00002.bin`;
+    });
+    source.close();
+    shards.forEach((t, s) => writeTorchStateDict(path.join(bin, `pytorch_model-0000${s + 1}-of-00002.bin`), t));
+    fs.writeFileSync(path.join(bin, 'pytorch_model.bin.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const b = await loadClipWeights(bin);
+    expect(b.files.filter((f) => f.endsWith('.bin'))).toHaveLength(2);
+    expectSameWeights(await loadClipWeights(st), b);
+  });
+
   it.each([
     ['open_clip', 'open_clip_model.safetensors', 'open_clip_pytorch_model.bin'],
     ['hf', 'model.safetensors', 'pytorch_model.bin'],
@@ -110,16 +148,6 @@ describe('a whole model from a .bin', () => {
     const b = await loadClipWeights(bin);
     expect(b.layout).toBe(layout);
     expect(b.files[b.files.length - 1]).toBe(path.join(bin, binName));
-    expect(b.weights.config).toEqual(a.weights.config);
-    // Every array of the canonical weights, in order.
-    const flat = (w: unknown, out: Float32Array[] = []): Float32Array[] => {
-      if (w instanceof Float32Array) out.push(w);
-      else if (w && typeof w === 'object') for (const v of Object.values(w)) flat(v, out);
-      return out;
-    };
-    const [fa, fb] = [flat(a.weights), flat(b.weights)];
-    expect(fb.length).toBe(fa.length);
-    expect(fa.length).toBeGreaterThan(20);
-    fa.forEach((x, i) => expect(Buffer.from(fb[i].buffer, fb[i].byteOffset, fb[i].byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength))).toBe(true));
+    expectSameWeights(a, b);
   });
 });
