@@ -396,6 +396,12 @@ export function openTorchCheckpoint(file: string): TensorSource {
     const pkl = [...entries.keys()].find((name) => /^[^/]+\/data\.pkl$/.test(name));
     if (!pkl) throw new Error(`${file}: no <name>/data.pkl inside; not a torch.save checkpoint`);
     const prefix = pkl.slice(0, -'data.pkl'.length);
+    if (entries.has(`${prefix}constants.pkl`) || [...entries.keys()].some((name) => name.startsWith(`${prefix}code/`))) {
+      throw new Error(
+        `${file}: a TorchScript archive (torch.jit.save, like OpenAI's original CLIP .pt files), not a state dict; ` +
+          `use the checkpoint's Hugging Face repo (e.g. openai/clip-vit-base-patch16), or in Python save torch.jit.load(...).state_dict() with torch.save`,
+      );
+    }
     const byteorder = entries.get(`${prefix}byteorder`);
     if (byteorder && readEntry(fd, byteorder, file).toString('latin1') !== 'little') {
       throw new Error(`${file}: big-endian tensors are not supported`);

@@ -60,6 +60,7 @@ describe('openTorchCheckpoint on files torch.save wrote', () => {
 
   it('names the legacy format, non-zip files and damaged archives', () => {
     expect(() => openTorchCheckpoint(path.join(fixtures, 'torch-legacy.bin'))).toThrow(/legacy \(before 1\.6\) format.*re-save it/);
+    expect(() => openTorchCheckpoint(path.join(fixtures, 'torchscript.pt'))).toThrow(/a TorchScript archive \(torch\.jit\.save.*not a state dict/);
     const text = path.join(tmp, 'text.bin');
     fs.writeFileSync(text, 'version https://git-lfs.github.com/spec/v1\n');
     expect(() => openTorchCheckpoint(text)).toThrow(/not a PyTorch checkpoint \(not a zip archive\)/);
