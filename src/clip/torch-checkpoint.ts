@@ -416,6 +416,7 @@ export function openTorchCheckpoint(file: string): TensorSource {
       const { dtype, bytes } = STORAGE_DTYPES[type.name];
       const entry = entries.get(`${prefix}data/${key}`);
       if (!entry) throw new Error(`${file}: storage ${key} is named but missing from the archive`);
+      if (entry.method !== 0) throw new Error(`${file}: storage ${key} is compressed (zip method ${entry.method}); torch.save stores entries uncompressed`);
       if (entry.size < (numel as number) * bytes) throw new Error(`${file}: storage ${key} holds ${entry.size} bytes, fewer than ${numel} × ${bytes}`);
       const ref = storages.get(key) ?? new StorageRef(key, dtype, bytes, numel as number);
       storages.set(key, ref);
@@ -431,6 +432,7 @@ export function openTorchCheckpoint(file: string): TensorSource {
 }
 
 function readEntry(fd: number, entry: ZipEntry, file: string, from = 0, length = entry.size - from): Buffer {
+  if (entry.method !== 0) throw new Error(`${file}: an entry is compressed (zip method ${entry.method}); torch.save stores entries uncompressed`);
   const out = Buffer.alloc(length);
   readFully(fd, out, entry.dataOffset + from, file);
   return out;

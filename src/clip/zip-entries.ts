@@ -3,7 +3,8 @@
 // plain byte range that can be read on demand with positioned reads, like a safetensors
 // tensor. Written here rather than with a zip library because those (yauzl, adm-zip, jszip)
 // hand out entries as streams or whole in-memory buffers; this needs synchronous random access
-// into multi-GB files without holding them in memory. Zip64 is handled; compression is refused.
+// into multi-GB files without holding them in memory. Zip64 is handled; compressed entries are
+// listed (their method says so) but cannot be read as ranges: readers refuse them.
 import fs from 'node:fs';
 import { readFully } from './safetensors.ts';
 
@@ -11,6 +12,8 @@ export interface ZipEntry {
   /** Absolute offset of the entry's data in the file. */
   dataOffset: number;
   size: number;
+  /** Compression method: 0 = stored. Only stored entries are byte ranges of their data. */
+  method: number;
 }
 
 const EOCD = 0x06054b50;
@@ -95,12 +98,11 @@ export function readZipEntries(fd: number, file: string): Map<string, ZipEntry> 
       extra += 4 + length;
     }
     at = extraEnd + commentLength;
-    if (method !== 0) throw new Error(`${file}: zip entry ${name} is compressed (method ${method}); PyTorch checkpoints store entries uncompressed`);
     const local = read(fd, localOffset, 30, file);
     if (local.readUInt32LE(0) !== LOCAL) throw new Error(`${file}: corrupt zip local header for ${name}`);
     const dataOffset = localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
     if (dataOffset + size > fileSize) throw new Error(`${file}: zip entry ${name} runs past the end of the file`);
-    entries.set(name, { dataOffset, size });
+    entries.set(name, { dataOffset, size: method === 0 ? size : compressed, method });
   }
   return entries;
 }

@@ -61,6 +61,14 @@ describe('openTorchCheckpoint on files torch.save wrote', () => {
   it('names the legacy format, non-zip files and damaged archives', () => {
     expect(() => openTorchCheckpoint(path.join(fixtures, 'torch-legacy.bin'))).toThrow(/legacy \(before 1\.6\) format.*re-save it/);
     expect(() => openTorchCheckpoint(path.join(fixtures, 'torchscript.pt'))).toThrow(/a TorchScript archive \(torch\.jit\.save.*not a state dict/);
+    // The pickle entry marked deflated in the central directory: refused, not misread.
+    const marked = Buffer.from(fs.readFileSync(path.join(fixtures, 'torch-state-dict.bin')));
+    const central = marked.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    expect(marked.toString('utf8', central + 46, central + 46 + marked.readUInt16LE(central + 28))).toBe('torch-state-dict/data.pkl');
+    marked.writeUInt16LE(8, central + 10);
+    const deflated = path.join(tmp, 'deflated.bin');
+    fs.writeFileSync(deflated, marked);
+    expect(() => openTorchCheckpoint(deflated)).toThrow(/an entry is compressed \(zip method 8\); torch.save stores entries uncompressed/);
     const text = path.join(tmp, 'text.bin');
     fs.writeFileSync(text, 'version https://git-lfs.github.com/spec/v1\n');
     expect(() => openTorchCheckpoint(text)).toThrow(/not a PyTorch checkpoint \(not a zip archive\)/);
