@@ -2,7 +2,7 @@
 // Usage: npm run eval -- --data <root> [options]   (npm run eval -- --help for all of them)
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { createCli } from './cli.ts';
 import type { ClipDetector } from '../src/detection/clip-detector.ts';
 import type { PromptChoice } from '../src/detection/types.ts';
 import { DatasetError, discoverCategories } from '../src/eval/dataset.ts';
@@ -43,28 +43,9 @@ report.json, report.md, ROC/PRO plots and overlays of the best and worst scored 
 Other settings (MODEL_CACHE_DIR, HF_HUB_OFFLINE, HF_TOKEN, …) come from the environment as for
 the service. Progress goes to stderr; the summary table to stdout.`;
 
-function fail(message: string): never {
-  console.error(`eval: ${message}\n\nRun npm run eval -- --help for the options.`);
-  process.exit(2);
-}
-
-function positiveInt(name: string, text: string | undefined, fallback: number, min = 1): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < min) fail(`--${name} must be a whole number ≥ ${min}, got "${text}"`);
-  return Number(text);
-}
-
-function parseNames(flags: string[]): Record<string, string> {
-  const names: Record<string, string> = {};
-  for (const flag of flags) {
-    for (const pair of flag.split(',')) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0 || eq === pair.length - 1) fail(`--names ${flag}: expected category=name[,category=name…]`);
-      names[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-    }
-  }
-  return names;
-}
+const cli = createCli('eval', USAGE, '\n\nRun npm run eval -- --help for the options.');
+// Annotated, so TypeScript knows a call never returns.
+const fail: (message: string) => never = cli.fail;
 
 function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -76,35 +57,19 @@ function timestamp(d: Date): string {
 }
 
 const argv = process.argv.slice(2);
-const { values } = (() => {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string' },
-        categories: { type: 'string' },
-        model: { type: 'string' },
-        set: { type: 'string', multiple: true, default: [] },
-        names: { type: 'string', multiple: true, default: [] },
-        out: { type: 'string' },
-        prompts: { type: 'string', default: 'templated' },
-        'pixel-size': { type: 'string' },
-        overlays: { type: 'string' },
-        limit: { type: 'string' },
-        workers: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    return fail((e as Error).message);
-  }
-})();
-
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const values = cli.parse(argv, {
+  data: { type: 'string' },
+  categories: { type: 'string' },
+  model: { type: 'string' },
+  set: { type: 'string', multiple: true, default: [] },
+  names: { type: 'string', multiple: true, default: [] },
+  out: { type: 'string' },
+  prompts: { type: 'string', default: 'templated' },
+  'pixel-size': { type: 'string' },
+  overlays: { type: 'string' },
+  limit: { type: 'string' },
+  workers: { type: 'string' },
+});
 // Learned prompts are checked against the model once it is loaded; the syntax and a file's format now.
 const promptFile = /^(templated|learned(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$/.test(values.prompts) ? undefined : resolve(values.prompts);
 if (promptFile !== undefined) {
@@ -122,9 +87,9 @@ const promptChoice: PromptChoice =
       ? { mode: 'templated' }
       : { mode: 'learned', ...(values.prompts.includes(':') ? { name: values.prompts.slice(values.prompts.indexOf(':') + 1) } : {}) };
 const dataRoot = values.data ?? fail('--data is required (the folder that holds the categories)');
-const pixelSize = positiveInt('pixel-size', values['pixel-size'], DEFAULT_PIXEL_SIZE, 16);
-const overlaysPerKind = positiveInt('overlays', values.overlays, 3, 0);
-const limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 0, 2);
+const pixelSize = cli.wholeNumber('pixel-size', values['pixel-size'], DEFAULT_PIXEL_SIZE, 16);
+const overlaysPerKind = cli.wholeNumber('overlays', values.overlays, 3, 0);
+const limit = values.limit === undefined ? undefined : cli.wholeNumber('limit', values.limit, 0, 2);
 
 let categories: ReturnType<typeof discoverCategories>;
 let configurations: ReturnType<typeof expandGrid>;
@@ -132,7 +97,7 @@ let baseSettings: Settings;
 try {
   categories = discoverCategories(dataRoot, {
     only: values.categories?.split(',').map((c) => c.trim()),
-    names: parseNames(values.names),
+    names: cli.names(values.names),
     limit,
   });
   configurations = expandGrid(parseSetFlags(values.set));

@@ -3,7 +3,7 @@
 //        --seed N --out DIR [--layout hf|open_clip] [--dtype f32|f16|bf16] [--synthetic-tokenizer]
 
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { createCli } from './cli.ts';
 import { ARCHS, DEFAULT_LAYOUT, generateModel, isArchName } from '../src/clip/generate.ts';
 import type { FloatDtype } from '../src/clip/safetensors.ts';
 
@@ -11,38 +11,22 @@ const USAGE =
   'usage: npm run make-model -- --arch <' + Object.keys(ARCHS).join('|') + '> --seed N --out DIR ' +
   '[--layout hf|open_clip] [--dtype f32|f16|bf16] [--synthetic-tokenizer]';
 
-function fail(message: string): never {
-  console.error(`make-model: ${message}\n${USAGE}`);
-  process.exit(2);
-}
+const cli = createCli('make-model', USAGE, `\n${USAGE}`);
+// Annotated, so TypeScript knows a call never returns.
+const fail: (message: string) => never = cli.fail;
 
 function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1)} MB`;
 }
 
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        arch: { type: 'string' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        layout: { type: 'string' },
-        dtype: { type: 'string', default: 'f32' },
-        'synthetic-tokenizer': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    return fail((e as Error).message);
-  }
-})();
-
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const values = cli.parse(process.argv.slice(2), {
+  arch: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  layout: { type: 'string' },
+  dtype: { type: 'string', default: 'f32' },
+  'synthetic-tokenizer': { type: 'boolean', default: false },
+});
 const arch = values.arch ?? fail('--arch is required');
 if (!isArchName(arch)) fail(`unknown arch "${arch}"`);
 const seedText = values.seed ?? fail('--seed is required');

@@ -3,7 +3,7 @@
 // CLIP frozen. Usage: npm run train -- --data <root>[,<root>…] --out models/prompts/<name>.json
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { createCli } from './cli.ts';
 import { DatasetError } from '../src/eval/dataset.ts';
 import { createProgress } from '../src/eval/progress.ts';
 import { loadSettings, SettingsError } from '../src/settings.ts';
@@ -44,88 +44,46 @@ Loss: focal (gamma ${defaultLossSettings.focalGamma}) + dice on the fused map up
 cross-entropy of the image probability. Other settings (MODEL_CACHE_DIR, HF_HUB_OFFLINE, …)
 come from the environment as for the service.`;
 
-function fail(message: string): never {
-  console.error(`train: ${message}\n\nRun npm run train -- --help for the options.`);
-  process.exit(2);
-}
-
-function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < min) fail(`--${name} must be a whole number ≥ ${min}, got "${text}"`);
-  return Number(text);
-}
-
-function realNumber(name: string, text: string | undefined, fallback: number, ok: (v: number) => boolean, allowed: string): number {
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) fail(`--${name} must be ${allowed}, got "${text}"`);
-  return v;
-}
-
-function parseNames(flags: string[]): Record<string, string> {
-  const names: Record<string, string> = {};
-  for (const flag of flags) {
-    for (const pair of flag.split(',')) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0 || eq === pair.length - 1) fail(`--names ${flag}: expected category=name[,category=name…]`);
-      names[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-    }
-  }
-  return names;
-}
+const cli = createCli('train', USAGE, '\n\nRun npm run train -- --help for the options.');
+// Annotated, so TypeScript knows a call never returns.
+const fail: (message: string) => never = cli.fail;
 
 const argv = process.argv.slice(2);
-const { values } = (() => {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        data: { type: 'string' },
-        out: { type: 'string' },
-        categories: { type: 'string' },
-        names: { type: 'string', multiple: true, default: [] },
-        model: { type: 'string' },
-        epochs: { type: 'string' },
-        lr: { type: 'string' },
-        batch: { type: 'string' },
-        'val-fraction': { type: 'string' },
-        patience: { type: 'string' },
-        seed: { type: 'string' },
-        limit: { type: 'string' },
-        cache: { type: 'string' },
-        threads: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    return fail((e as Error).message);
-  }
-})();
-
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const values = cli.parse(argv, {
+  data: { type: 'string' },
+  out: { type: 'string' },
+  categories: { type: 'string' },
+  names: { type: 'string', multiple: true, default: [] },
+  model: { type: 'string' },
+  epochs: { type: 'string' },
+  lr: { type: 'string' },
+  batch: { type: 'string' },
+  'val-fraction': { type: 'string' },
+  patience: { type: 'string' },
+  seed: { type: 'string' },
+  limit: { type: 'string' },
+  cache: { type: 'string' },
+  threads: { type: 'string' },
+});
 const roots = (values.data ?? fail('--data is required (the folder(s) holding the training categories)')).split(',').map((r) => r.trim()).filter(Boolean);
 const out = resolve(values.out ?? fail('--out is required, e.g. --out models/prompts/mtd.json'));
 if (!out.endsWith('.json')) fail(`--out must name a .json file, got "${values.out}"`);
 const trainer = {
   ...d,
-  epochs: wholeNumber('epochs', values.epochs, d.epochs, 0),
-  lr: realNumber('lr', values.lr, d.lr, (v) => v > 0, 'a number > 0'),
-  batch: wholeNumber('batch', values.batch, d.batch, 1),
-  patience: wholeNumber('patience', values.patience, d.patience, 0),
-  seed: wholeNumber('seed', values.seed, d.seed, 0),
+  epochs: cli.wholeNumber('epochs', values.epochs, d.epochs, 0),
+  lr: cli.realNumber('lr', values.lr, d.lr, (v) => v > 0, 'a number > 0'),
+  batch: cli.wholeNumber('batch', values.batch, d.batch, 1),
+  patience: cli.wholeNumber('patience', values.patience, d.patience, 0),
+  seed: cli.wholeNumber('seed', values.seed, d.seed, 0),
 };
-const validationFraction = realNumber('val-fraction', values['val-fraction'], 0.2, (v) => v >= 0 && v < 1, 'in [0, 1)');
-const threads = wholeNumber('threads', values.threads, availableParallelism(), 1);
-const limit = values.limit === undefined ? undefined : wholeNumber('limit', values.limit, 0, 2);
+const validationFraction = cli.realNumber('val-fraction', values['val-fraction'], 0.2, (v) => v >= 0 && v < 1, 'in [0, 1)');
+const threads = cli.wholeNumber('threads', values.threads, availableParallelism(), 1);
+const limit = values.limit === undefined ? undefined : cli.wholeNumber('limit', values.limit, 0, 2);
 
 let data: ReturnType<typeof collectTrainingData>;
 let settings: ReturnType<typeof loadSettings>;
 try {
-  data = collectTrainingData(roots, { only: values.categories?.split(',').map((c) => c.trim()), names: parseNames(values.names), limit });
+  data = collectTrainingData(roots, { only: values.categories?.split(',').map((c) => c.trim()), names: cli.names(values.names), limit });
   settings = loadSettings(process.env, values.model !== undefined ? { model: values.model } : {});
 } catch (err) {
   if (err instanceof DatasetError || err instanceof SettingsError) fail(err.message);
