@@ -100,26 +100,16 @@ for (const note of data.notes) log(`  note: ${note}`);
 
 const started = performance.now();
 // Imported here: loading the runtime takes a moment; --help and argument errors should not wait for it.
-const { ClipRuntime } = await import('../src/clip/runtime.ts');
+const { ClipRuntime, runtimeOptionsFromSettings } = await import('../src/clip/runtime.ts');
 const { runTraining } = await import('../src/training/run.ts');
 let runtime: Awaited<ReturnType<typeof ClipRuntime.load>>;
 try {
   runtime = await ClipRuntime.load({
-    model: settings.model,
-    cacheDir: settings.cacheDir,
-    offline: settings.offline,
-    hubEndpoint: settings.hubEndpoint,
-    hubToken: settings.hubToken,
-    imageSize: settings.imageSize,
-    denseLayers: settings.denseLayers,
-    denseStart: settings.denseStart,
-    denseAttention: settings.denseAttention,
-    // The feature pass runs one batch at a time: one worker with every core.
+    ...runtimeOptionsFromSettings(settings, log),
+    // The feature pass runs one batch at a time: one worker with every core, no window graph.
     workers: 1,
-    intraOpThreads: settings.intraOpThreads,
     maxQueue: Math.max(settings.maxQueue, 4),
-    jobTimeoutMs: settings.jobTimeoutMs,
-    log,
+    winclip: false,
   });
 } catch (err) {
   fail(`the model could not be loaded: ${(err as Error).message}`);

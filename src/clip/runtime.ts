@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { Settings } from '../settings.ts';
 import type { ClipConfig, DenseAttention, ImageGraphOptions } from './types.ts';
 import { resolveCheckpoint } from './checkpoint-source.ts';
 import { readClipConfig, type GeneratedModelInfo } from './config.ts';
@@ -34,6 +35,27 @@ export interface ClipRuntimeOptions {
   /** Also build and open the WinCLIP window graph (model `winclip` in the workers). */
   winclip?: boolean;
   log?: (message: string) => void;
+}
+
+/** The runtime options the service's settings give; callers add or override the rest. */
+export function runtimeOptionsFromSettings(settings: Settings, log?: (message: string) => void): ClipRuntimeOptions {
+  return {
+    model: settings.model,
+    cacheDir: settings.cacheDir,
+    offline: settings.offline,
+    hubEndpoint: settings.hubEndpoint,
+    hubToken: settings.hubToken,
+    imageSize: settings.imageSize,
+    denseLayers: settings.denseLayers,
+    denseStart: settings.denseStart,
+    denseAttention: settings.denseAttention,
+    workers: settings.workers,
+    intraOpThreads: settings.intraOpThreads,
+    maxQueue: settings.maxQueue,
+    jobTimeoutMs: settings.jobTimeoutMs,
+    winclip: settings.winclip,
+    log,
+  };
 }
 
 export interface RuntimeTimings {

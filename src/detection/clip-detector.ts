@@ -3,7 +3,7 @@
 // call detect-style functions from here, so there is one scoring path.
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
-import { ClipRuntime } from '../clip/runtime.ts';
+import { ClipRuntime, runtimeOptionsFromSettings } from '../clip/runtime.ts';
 import { decodeImage, ImageDecodeError, ImageTooLargeError, type DecodedImage, type RgbImage } from '../clip/preprocess.ts';
 import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
@@ -339,22 +339,8 @@ function round(ms: number): number {
 /** Loads the model named by the settings, starts the workers and warms them up. */
 export async function createClipDetector(settings: Settings, log: (msg: string) => void = () => {}): Promise<ClipDetector> {
   const runtime = await ClipRuntime.load({
-    model: settings.model,
-    cacheDir: settings.cacheDir,
-    offline: settings.offline,
-    hubEndpoint: settings.hubEndpoint,
-    hubToken: settings.hubToken,
-    imageSize: settings.imageSize,
-    denseLayers: settings.denseLayers,
-    denseStart: settings.denseStart,
-    denseAttention: settings.denseAttention,
-    workers: settings.workers,
-    intraOpThreads: settings.intraOpThreads,
-    maxQueue: settings.maxQueue,
-    jobTimeoutMs: settings.jobTimeoutMs,
+    ...runtimeOptionsFromSettings(settings, log),
     taskModules: settings.winclip ? [SCORING_TASK, WINCLIP_TASK] : [SCORING_TASK],
-    winclip: settings.winclip,
-    log,
   });
   try {
     const store = settings.textEmbeddingStore ? new EmbeddingStore(join(settings.cacheDir, 'text-embeddings'), 10_000, log) : undefined;
