@@ -54,14 +54,25 @@ export async function ensureGraphs(
   const started = performance.now();
   const weights = await loadWeights();
   validateImageGraphOptions(weights, options);
-  // Build into a temporary folder and rename, so a crash never leaves half a graph behind.
+  writeCacheFolder(cacheDir, dir, { folder, options }, (tmp) => {
+    buildTextGraph(weights, join(tmp, 'text.onnx'));
+    buildImageGraph(weights, options, join(tmp, 'image.onnx'));
+  });
+  return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
+}
+
+/**
+ * Fills a graph cache folder: `build` writes into a temporary folder, which gets its
+ * complete.json (`record` plus the format version) and is renamed into place, so a crash never
+ * leaves half a graph behind. Then what no run can use any more is pruned.
+ */
+function writeCacheFolder(cacheDir: string, dir: string, record: object, build: (tmp: string) => void): void {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
-    buildTextGraph(weights, join(tmp, 'text.onnx'));
-    buildImageGraph(weights, options, join(tmp, 'image.onnx'));
-    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ folder, options, version: GRAPH_FORMAT_VERSION }, null, 2));
+    build(tmp);
+    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ ...record, version: GRAPH_FORMAT_VERSION }, null, 2));
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (err) {
@@ -69,7 +80,6 @@ export async function ensureGraphs(
     throw err;
   }
   pruneStaleGraphs(cacheDir);
-  return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
 }
 
 export interface BuiltWindowGraph {
@@ -98,19 +108,7 @@ export async function ensureWindowGraph(
   const started = performance.now();
   const weights = await loadWeights();
   validateWindowGraphOptions(weights, options);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
-    buildWindowGraph(weights, options, join(tmp, 'winclip.onnx'));
-    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ folder, graph: 'winclip', options, version: GRAPH_FORMAT_VERSION }, null, 2));
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
-  pruneStaleGraphs(cacheDir);
+  writeCacheFolder(cacheDir, dir, { folder, graph: 'winclip', options }, (tmp) => buildWindowGraph(weights, options, join(tmp, 'winclip.onnx')));
   return { path, key, built: true, buildMs: performance.now() - started };
 }
 
