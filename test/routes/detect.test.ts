@@ -2,9 +2,9 @@
 // detector on the tiny generated model, real sharp decoding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { deflateSync } from 'node:zlib';
 import { buildApp } from '../../src/app.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { partPng, pngClaiming } from './test-images.ts';
 
 let svc: TinyService;
 let png: Buffer;
@@ -12,10 +12,7 @@ let jpeg: Buffer;
 
 beforeAll(async () => {
   svc = await startTinyService({ maxQueue: 64 });
-  png = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#6d6d6d' } })
-    .composite([{ input: { create: { width: 10, height: 10, channels: 3, background: '#ff0000' } }, left: 40, top: 20 }])
-    .png()
-    .toBuffer();
+  png = await partPng();
   jpeg = await sharp(png).jpeg().toBuffer();
 });
 afterAll(() => svc?.close());
@@ -25,39 +22,6 @@ const detect = (parts: Parameters<typeof multipart>[0], query = '') => {
   return svc.app.inject({ method: 'POST', url: `/v1/detect${query}`, ...body });
 };
 const image = (buf = png, type = 'image/png') => ({ name: 'image', value: buf, filename: 'part.png', type });
-
-/** A PNG whose header claims the given size, with a valid CRC and a tiny IDAT. */
-function pngClaiming(width: number, height: number): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf: Buffer) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const sum = Buffer.alloc(4);
-    sum.writeUInt32BE(crc(body));
-    return Buffer.concat([len, body, sum]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(Buffer.alloc(64))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 describe('POST /v1/detect (multipart)', () => {
   it('returns score, verdict, regions, summary, a PNG map of the image size, model and timings', async () => {

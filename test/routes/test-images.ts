@@ -1,6 +1,6 @@
 // Image bytes for HTTP tests: real encodes from sharp and hand-made headers that lie.
 import sharp from 'sharp';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 
 /** A 96×64 grey PNG with a red square: a real, small, valid upload. */
 export function partPng(): Promise<Buffer> {
@@ -8,18 +8,6 @@ export function partPng(): Promise<Buffer> {
     .composite([{ input: { create: { width: 10, height: 10, channels: 3, background: '#ff0000' } }, left: 40, top: 20 }])
     .png()
     .toBuffer();
-}
-
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 function chunk(type: string, data: Buffer): Buffer {
