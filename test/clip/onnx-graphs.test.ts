@@ -12,25 +12,13 @@ import { trimToPooling } from '../../src/clip/tokenizer.ts';
 import { buildImageGraph } from '../../src/clip/onnx/image-graph.ts';
 import type { ClipConfig, ClipWeights, ImageGraphOptions } from '../../src/clip/types.ts';
 import { referenceImageForward, referenceTextEmbeds } from '../support/reference-clip.ts';
+import { relativeError } from '../support/compare.ts';
 
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'onnx-graphs-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** max |a - b| / max |b|: relative to the reference's scale, so near-zero entries do not dominate. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  expect(scale).toBeGreaterThan(0);
-  return diff / scale;
-}
 
 function seededPixels(n: number, seed: number): Float32Array {
   let s = seed >>> 0;

@@ -11,6 +11,7 @@ import { ensureWindowGraph } from '../../src/clip/graph-cache.ts';
 import { buildWindowGraph, windowOutputName } from '../../src/clip/onnx/window-graph.ts';
 import type { ClipConfig, ClipWeights } from '../../src/clip/types.ts';
 import { encodeImageReference } from '../support/reference-winclip.ts';
+import { relativeError } from '../support/compare.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -26,18 +27,6 @@ function seededPixels(n: number, seed: number): Float32Array {
     out[i] = (s / 2 ** 32) * 4 - 2;
   }
   return out;
-}
-
-/** max |a - b| / max |b|. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
 }
 
 const flat = (rows: ArrayLike<number>[]) => Float64Array.from(rows.flatMap((r) => Array.from(r)));
