@@ -79,7 +79,8 @@ export function outputSigma(sigma: number, width: number, height: number, inputS
   return (sigma * Math.max(width, height)) / inputSize;
 }
 
-export interface ScoreImageInput {
+/** What the image tower gives for one image (the training feature cache stores the same). */
+export interface ImageEncoding {
   /** Projected image embedding [dim]. */
   imageEmbed: Float32Array;
   /** Projected dense patch features [layers, gridH*gridW, dim], row index = y*gridW + x. */
@@ -88,6 +89,9 @@ export interface ScoreImageInput {
   gridH: number;
   gridW: number;
   dim: number;
+}
+
+export interface ScoreImageInput extends ImageEncoding {
   text: BranchText;
   /** Original image size: the returned map has exactly width × height values. */
   width: number;

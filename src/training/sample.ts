@@ -2,17 +2,10 @@
 // scoring that do not depend on trained parameters, computed once. The frequency split's
 // cutoff is not trained, so each layer's high and low parts are fixed for the whole run.
 import { splitFrequency } from '../scoring/frequency.ts';
+import type { ImageEncoding } from '../scoring/pipeline.ts';
 
 /** What the feature cache holds for one image (src/training/feature-cache.ts). */
-export interface ImageFeatures {
-  /** Projected image embedding [dim]. */
-  imageEmbed: Float32Array;
-  /** Projected dense patch features [layers, gridH*gridW, dim]. */
-  dense: Float32Array;
-  layers: number;
-  gridH: number;
-  gridW: number;
-  dim: number;
+export interface ImageFeatures extends ImageEncoding {
   /** Ground truth at maskSize × maskSize (the model input size): 1 = defect. */
   mask: Uint8Array;
   maskSize: number;
