@@ -13,22 +13,13 @@ import { buildImageGraph } from '../../src/clip/onnx/image-graph.ts';
 import type { ClipConfig, ClipWeights, ImageGraphOptions } from '../../src/clip/types.ts';
 import { referenceImageForward, referenceTextEmbeds } from '../support/reference-clip.ts';
 import { relativeError } from '../support/compare.ts';
+import { seededPixels } from '../support/lcg.ts';
 
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'onnx-graphs-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function seededPixels(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 4 - 2; // roughly the range of normalised pixels
-  }
-  return out;
-}
 
 function sampleIds(config: ClipConfig): BigInt64Array {
   const T = config.text.contextLength;

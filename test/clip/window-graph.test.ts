@@ -12,22 +12,13 @@ import { buildWindowGraph, windowOutputName } from '../../src/clip/onnx/window-g
 import type { ClipConfig, ClipWeights } from '../../src/clip/types.ts';
 import { encodeImageReference } from '../support/reference-winclip.ts';
 import { relativeError } from '../support/compare.ts';
+import { seededPixels } from '../support/lcg.ts';
 
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'window-graph-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function seededPixels(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return out;
-}
 
 const flat = (rows: ArrayLike<number>[]) => Float64Array.from(rows.flatMap((r) => Array.from(r)));
 

@@ -25,6 +25,7 @@ import { buildReport, RANDOM_MODEL_WARNING, renderMarkdown } from '../../src/eva
 import { expandGrid } from '../../src/eval/sweep.ts';
 import { defaultScoringSettings } from '../../src/scoring/pipeline.ts';
 import { loadSettings } from '../../src/settings.ts';
+import { lcg } from '../support/lcg.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,19 +35,11 @@ let model: string;
 let cache: string;
 let detector: ClipDetector;
 
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 type Square = { x: number; y: number; w: number; h: number };
 
 /** Grey noise (90..130) with bright squares (255): the squares are the defects. */
 function texture(width: number, height: number, squares: Square[], seed: number): Buffer {
-  const rand = seededRandom(seed);
+  const rand = lcg(seed);
   const rgb = Buffer.alloc(width * height * 3);
   for (let i = 0; i < width * height; i++) rgb.fill(90 + Math.floor(rand() * 40), i * 3, i * 3 + 3);
   for (const s of squares) for (let y = s.y; y < s.y + s.h; y++) rgb.fill(255, (y * width + s.x) * 3, (y * width + s.x + s.w) * 3);
@@ -192,7 +185,7 @@ describe('evaluateCategory', () => {
 
 describe('curves and plots', () => {
   it('the image ROC curve encloses exactly the AUROC (ties as diagonal steps)', () => {
-    const rand = seededRandom(5);
+    const rand = lcg(5);
     const scores = Array.from({ length: 300 }, () => Math.round(rand() * 30) / 30);
     const labels = scores.map((s) => (rand() < 0.3 + s / 2 ? 1 : 0));
     const curve = imageRocCurve(scores, labels)!;
@@ -203,7 +196,7 @@ describe('curves and plots', () => {
   });
 
   it('the binned PRO curve integrates to about the exact AUPRO', () => {
-    const rand = seededRandom(9);
+    const rand = lcg(9);
     const size = 64;
     const maps: Float32Array[] = [];
     const masks: Uint8Array[] = [];

@@ -12,14 +12,7 @@ import {
   radixSortUint32,
   rankingMetrics,
 } from '../../src/eval/metrics.ts';
-
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { lcg } from '../support/lcg.ts';
 
 /** O(P·N) Mann-Whitney: the definition of AUROC with ties counted 1/2. */
 function bruteForceAuroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
@@ -52,7 +45,7 @@ describe('auroc', () => {
   });
 
   it('matches brute force on random tied scores, float64 and float32 paths alike', () => {
-    const rand = seededRandom(3);
+    const rand = lcg(3);
     const n = 500;
     const scores = Array.from({ length: n }, () => Math.round(rand() * 20) / 20 - 0.5); // many ties, negatives, ±0
     const labels = Array.from({ length: n }, () => (rand() < 0.3 ? 1 : 0));
@@ -114,7 +107,7 @@ describe('f1Max', () => {
 
 describe('pixel metrics', () => {
   it('give the same numbers from per-image chunks, a concatenation and the float64 path', () => {
-    const rand = seededRandom(11);
+    const rand = lcg(11);
     const maps = Array.from({ length: 4 }, () => Float32Array.from({ length: 300 }, () => Math.round(rand() * 50) / 50));
     const masks = maps.map((m) => Uint8Array.from(m, (v) => (v + rand() * 0.5 > 0.8 ? 255 : 0)));
     const allScores = new Float32Array(1200);
@@ -133,7 +126,7 @@ describe('pixel metrics', () => {
   });
 
   it('radix sort orders keys and carries the payload', () => {
-    const rand = seededRandom(5);
+    const rand = lcg(5);
     const keys = Uint32Array.from({ length: 5000 }, () => (rand() * 2 ** 32) >>> 0);
     keys[7] = keys[8]; // a tie
     const payload = Uint32Array.from(keys, (k) => k ^ 0x5a5a5a5a);

@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { defaultBranchSettings, layerBranchMaps, multiLayerBranchMaps, uniformBranchText } from '../../src/scoring/branches.ts';
+import { centredLcg } from '../support/lcg.ts';
 
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed / 4294967296 - 0.5;
-  };
-}
-
-const rnd = random(8);
+const rnd = centredLcg(8);
 const [layers, h, w, dim] = [3, 4, 5, 8];
 const n = h * w;
 const features = Float32Array.from({ length: layers * n * dim }, rnd);

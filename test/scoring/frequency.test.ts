@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lowPassMatrix, signedNyquistFraction, splitFrequency } from '../../src/scoring/frequency.ts';
-
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed / 4294967296 - 0.5;
-  };
-}
+import { centredLcg } from '../support/lcg.ts';
 
 /** Straight from the definition: per channel 2-D DFT, Gaussian mask, inverse DFT, real part. */
 function naiveLowPass(x: Float32Array, h: number, w: number, dim: number, cutoff: number): Float64Array {
@@ -50,7 +44,7 @@ function naiveLowPass(x: Float32Array, h: number, w: number, dim: number, cutoff
 }
 
 function randomGrid(h: number, w: number, dim: number, seed: number): Float32Array {
-  const rnd = random(seed);
+  const rnd = centredLcg(seed);
   return Float32Array.from({ length: h * w * dim }, rnd);
 }
 

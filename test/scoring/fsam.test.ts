@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { layerBranchMaps, uniformBranchText } from '../../src/scoring/branches.ts';
 import { fsam } from '../../src/scoring/fsam.ts';
-
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed / 4294967296 - 0.5;
-  };
-}
+import { centredLcg } from '../support/lcg.ts';
 
 function unitVector(dim: number, rnd: () => number): Float32Array {
   const v = Float32Array.from({ length: dim }, rnd);
@@ -18,7 +12,7 @@ function unitVector(dim: number, rnd: () => number): Float32Array {
 describe('fsam', () => {
   it('flags a planted outlier in a smooth field as the top patch of the high branch', () => {
     const [h, w, dim] = [10, 12, 48];
-    const rnd = random(11);
+    const rnd = centredLcg(11);
     const base = unitVector(dim, rnd);
     const gx = unitVector(dim, rnd);
     const gy = unitVector(dim, rnd);
@@ -47,7 +41,7 @@ describe('fsam', () => {
 
   it('is the identity with beta = 0 and leaves a uniform field unchanged', () => {
     const [h, w, dim] = [4, 5, 3];
-    const rnd = random(5);
+    const rnd = centredLcg(5);
     const x = Float32Array.from({ length: h * w * dim }, rnd);
     expect(Array.from(fsam(x, h, w, dim, { beta: 0 }))).toEqual(Array.from(x));
     const flat = new Float32Array(h * w * dim).fill(0.25);

@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { averagePoolGrid, globalAffinity, gscm, multiplyTransposed } from '../../src/scoring/gscm.ts';
-
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed / 4294967296 - 0.5;
-  };
-}
+import { centredLcg } from '../support/lcg.ts';
 
 describe('multiplyTransposed', () => {
   it('matches a naive product, including ragged block edges', () => {
-    const rnd = random(1);
+    const rnd = centredLcg(1);
     const [m, p, n] = [7, 6, 5];
     const a = Float32Array.from({ length: m * n }, rnd);
     const b = Float32Array.from({ length: p * n }, rnd);
@@ -25,7 +19,7 @@ describe('multiplyTransposed', () => {
   });
 
   it('symmetric mode equals the full product', () => {
-    const rnd = random(2);
+    const rnd = centredLcg(2);
     const [m, n] = [9, 4];
     const a = Float32Array.from({ length: m * n }, rnd);
     expect(Array.from(multiplyTransposed(a, m, a, m, n, undefined, true))).toEqual(Array.from(multiplyTransposed(a, m, a, m, n)));
@@ -34,7 +28,7 @@ describe('multiplyTransposed', () => {
 
 describe('gscm', () => {
   it('has row-stochastic weights', () => {
-    const rnd = random(3);
+    const rnd = centredLcg(3);
     const [n, dim] = [13, 6];
     const w = globalAffinity(Float32Array.from({ length: n * dim }, rnd), n, dim, 0.1);
     for (let i = 0; i < n; i++) {
@@ -58,7 +52,7 @@ describe('gscm', () => {
   });
 
   it('equals the formula written out', () => {
-    const rnd = random(4);
+    const rnd = centredLcg(4);
     const [h, w, dim, tau] = [3, 4, 5, 0.2];
     const n = h * w;
     const x = Float32Array.from({ length: n * dim }, rnd);

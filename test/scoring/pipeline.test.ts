@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { uniformBranchText } from '../../src/scoring/branches.ts';
 import { defaultScoringSettings, outputSigma, resolveScoringSettings, scoreImage, type ScoreImageInput } from '../../src/scoring/pipeline.ts';
-
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed * 1664525 + 1013904223) >>> 0;
-    return seed / 4294967296 - 0.5;
-  };
-}
+import { centredLcg } from '../support/lcg.ts';
 
 function unit(dim: number, rnd: () => number): Float32Array {
   const v = Float32Array.from({ length: dim }, rnd);
@@ -16,7 +10,7 @@ function unit(dim: number, rnd: () => number): Float32Array {
 }
 
 function input(overrides: Partial<ScoreImageInput> = {}): ScoreImageInput {
-  const rnd = random(21);
+  const rnd = centredLcg(21);
   const [layers, gridH, gridW, dim] = [2, 5, 4, 16];
   return {
     imageEmbed: Float32Array.from({ length: dim }, rnd),

@@ -18,6 +18,7 @@ import {
   softmax,
   transformerBlock,
 } from './reference-clip.ts';
+import { centredLcg } from './lcg.ts';
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-12): void {
   expect(actual.length).toBe(expected.length);
@@ -108,16 +109,8 @@ describe('bicubic position-embedding resize', () => {
 
 // ----- tiny random weights --------------------------------------------------------------------
 
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
-
 function tinyWeights(): ClipWeights {
-  const rand = seededRandom(42);
+  const rand = centredLcg(42);
   const tensor = (shape: number[], scale = 0.5, offset = 0): Tensor32 => ({
     shape,
     data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rand()),
@@ -181,7 +174,7 @@ describe('text tower', () => {
 
 describe('image tower', () => {
   const w = tinyWeights();
-  const rand = seededRandom(7);
+  const rand = centredLcg(7);
   const pixels = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => rand());
 
   it('gives per-image embeds and [L, N, dim] dense features', () => {
