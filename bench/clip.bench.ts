@@ -8,13 +8,13 @@ import { existsSync, rmSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateModel, isArchName } from '../src/clip/generate.ts';
-import { loadClipWeights } from '../src/clip/weights.ts';
+import { generateModel, isArchName } from '../src/dev/random-model.ts';
+import { loadClipWeights } from '../src/clip/weights/clip-weights.ts';
 import { readClipConfig } from '../src/clip/config.ts';
-import { ensureGraphs } from '../src/clip/graph-cache.ts';
-import { WorkerPool } from '../src/clip/worker-pool.ts';
-import { defaultDenseLayers, defaultDenseStart } from '../src/clip/dense-defaults.ts';
-import { loadClipTokenizer, trimToPooling } from '../src/clip/tokenizer.ts';
+import { ensureGraphs } from '../src/clip/onnx/graph-cache.ts';
+import { WorkerPool } from '../src/clip/runtime/worker-pool.ts';
+import { defaultDenseLayers, defaultDenseStart } from '../src/clip/onnx/dense-defaults.ts';
+import { loadClipTokenizer, trimToPooling } from '../src/clip/input/tokenizer.ts';
 import { buildPromptSet } from '../src/prompts/ensemble.ts';
 
 const { values } = parseArgs({

@@ -10,7 +10,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { generateModel, isArchName } from '../src/clip/generate.ts';
+import { generateModel, isArchName } from '../src/dev/random-model.ts';
 import { createClipDetector, type ClipDetector } from '../src/detection/clip-detector.ts';
 import type { DetectOptions } from '../src/detection/types.ts';
 import { loadSettings } from '../src/settings.ts';

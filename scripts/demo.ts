@@ -2,7 +2,7 @@
 // then says the model is untrained: the scores show the plumbing works, not accuracy.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { generateModel } from '../src/clip/generate.ts';
+import { generateModel } from '../src/dev/random-model.ts';
 
 const folder = resolve(process.env.DEMO_MODEL_DIR ?? 'models/demo-tiny');
 if (!existsSync(resolve(folder, 'config.json'))) {

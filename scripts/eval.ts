@@ -9,10 +9,10 @@ import { DatasetError, discoverCategories } from '../src/eval/dataset.ts';
 import { DEFAULT_PIXEL_SIZE, evaluateConfiguration, extremesCount, scoreImageFile, type CategoryEvaluation, type ConfigurationEvaluation } from '../src/eval/evaluate.ts';
 import { captionedOverlayPng, writeConfigurationPlots } from '../src/eval/plots.ts';
 import { createProgress } from '../src/eval/progress.ts';
-import { checkpointIdentity, loadLearnedPrompts, readLearnedPromptsFile } from '../src/prompts/learned-prompts.ts';
+import { checkpointIdentity, loadLearnedPrompts, readLearnedPromptsFile } from '../src/methods/dense-frequency/learned-prompts.ts';
 import { buildReport, renderMarkdown, scoresCsv, type ConfigurationFiles, type OverlayFile, type RunInfo } from '../src/eval/report.ts';
 import { expandGrid, forEachDetector, groupByDetector, knownSetKeys, parseSetFlags, SweepError } from '../src/eval/sweep.ts';
-import type { ScoringSettings } from '../src/scoring/pipeline.ts';
+import type { ScoringSettings } from '../src/methods/dense-frequency/pipeline.ts';
 import { loadSettings, SettingsError, type Settings } from '../src/settings.ts';
 
 const USAGE = `usage: npm run eval -- --data <root> [options]

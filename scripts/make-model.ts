@@ -4,8 +4,8 @@
 
 import path from 'node:path';
 import { createCli } from './cli.ts';
-import { ARCHS, DEFAULT_LAYOUT, generateModel, isArchName } from '../src/clip/generate.ts';
-import type { FloatDtype } from '../src/clip/safetensors.ts';
+import { ARCHS, DEFAULT_LAYOUT, generateModel, isArchName } from '../src/dev/random-model.ts';
+import type { FloatDtype } from '../src/clip/weights/safetensors.ts';
 
 const USAGE =
   'usage: npm run make-model -- --arch <' + Object.keys(ARCHS).join('|') + '> --seed N --out DIR ' +

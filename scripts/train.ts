@@ -100,7 +100,7 @@ for (const note of data.notes) log(`  note: ${note}`);
 
 const started = performance.now();
 // Imported here: loading the runtime takes a moment; --help and argument errors should not wait for it.
-const { ClipRuntime, runtimeOptionsFromSettings } = await import('../src/clip/runtime.ts');
+const { ClipRuntime, runtimeOptionsFromSettings } = await import('../src/clip/runtime/runtime.ts');
 const { runTraining } = await import('../src/training/run.ts');
 let runtime: Awaited<ReturnType<typeof ClipRuntime.load>>;
 try {

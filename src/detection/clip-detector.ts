@@ -3,25 +3,25 @@
 // call detect-style functions from here, so there is one scoring path.
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
-import { ClipRuntime, runtimeOptionsFromSettings } from '../clip/runtime.ts';
-import { decodeImage, ImageDecodeError, ImageTooLargeError, type DecodedImage, type RgbImage } from '../clip/preprocess.ts';
+import { ClipRuntime, runtimeOptionsFromSettings } from '../clip/runtime/runtime.ts';
+import { decodeImage, ImageDecodeError, ImageTooLargeError, type DecodedImage, type RgbImage } from '../imaging/decode.ts';
 import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
-import { applyLearnedScoring, checkpointIdentity, LearnedPromptsError, LearnedPromptsRegistry, type LearnedPrompts } from '../prompts/learned-prompts.ts';
-import { uniformBranchText, type BranchText } from '../scoring/branches.ts';
-import { defaultScoringSettings, type ScoringSettings } from '../scoring/pipeline.ts';
-import type { ScoreImageOutcome, ScoreImagePayload } from '../scoring/worker-task.ts';
+import { applyLearnedScoring, checkpointIdentity, LearnedPromptsError, LearnedPromptsRegistry, type LearnedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
+import { uniformBranchText, type BranchText } from '../methods/dense-frequency/branches.ts';
+import { defaultScoringSettings, type ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
+import type { ScoreImageOutcome, ScoreImagePayload } from '../methods/dense-frequency/worker-task.ts';
 import { summarize } from '../scoring/summary.ts';
-import { renderHeatmapPng, renderOverlayPng } from '../render/heatmap.ts';
-import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../winclip/prompting.ts';
-import { WINCLIP_TEMPERATURE } from '../winclip/scoring.ts';
-import { WINCLIP_TASK_NAME, type WinclipOutcome, type WinclipPayload } from '../winclip/worker-task.ts';
+import { renderHeatmapPng, renderOverlayPng } from '../imaging/heatmap.ts';
+import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../methods/winclip/prompting.ts';
+import { WINCLIP_TEMPERATURE } from '../methods/winclip/scoring.ts';
+import { WINCLIP_TASK_NAME, type WinclipOutcome, type WinclipPayload } from '../methods/winclip/worker-task.ts';
 import { HttpError } from '../routes/errors.ts';
 import type { DetectionMethod, DetectOptions, DetectResponse, Detector, MapKind, MapPayload, ModelInfo, PromptChoice } from './types.ts';
 
-const SCORING_TASK = new URL('../scoring/worker-task.ts', import.meta.url).href;
-const WINCLIP_TASK = new URL('../winclip/worker-task.ts', import.meta.url).href;
+const SCORING_TASK = new URL('../methods/dense-frequency/worker-task.ts', import.meta.url).href;
+const WINCLIP_TASK = new URL('../methods/winclip/worker-task.ts', import.meta.url).href;
 
 /** Scoring settings plus the method (default `ours`): what a caller of scoreDecoded picks per run. */
 export type ScoringChoice = ScoringSettings & { method?: DetectionMethod };

@@ -1,5 +1,5 @@
 // What the HTTP layer asks of a detector and what it gets back.
-import type { LearnedPromptsSummary, RefusedPrompts } from '../prompts/learned-prompts.ts';
+import type { LearnedPromptsSummary, RefusedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
 
 export type MapKind = 'none' | 'grid' | 'png' | 'overlay';
 

@@ -13,12 +13,12 @@
 //   they run (see metrics.ts), so a 1000-image category peaks below 1 GB.
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { decodeImage, type DecodedImage } from '../clip/preprocess.ts';
+import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import type { ClipDetector } from '../detection/clip-detector.ts';
 import type { ModelInfo, PromptChoice } from '../detection/types.ts';
-import type { ScoringSettings } from '../scoring/pipeline.ts';
-import type { ScoreImageOutcome } from '../scoring/worker-task.ts';
-import { upsampleBilinear } from '../scoring/resize.ts';
+import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
+import type { ScoreImageOutcome } from '../methods/dense-frequency/worker-task.ts';
+import { upsampleBilinear } from '../imaging/resample-maps.ts';
 import { aupro, pixelRankingMetrics, rankingMetrics } from './metrics.ts';
 import type { Category, DatasetImage } from './dataset.ts';
 import type { Configuration } from './sweep.ts';

@@ -5,8 +5,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { DecodedImage } from '../clip/preprocess.ts';
-import { renderOverlayPng } from '../render/heatmap.ts';
+import type { DecodedImage } from '../imaging/decode.ts';
+import { renderOverlayPng } from '../imaging/heatmap.ts';
 import { connectedComponents } from './metrics.ts';
 import type { CategoryEvaluation, ConfigurationEvaluation } from './evaluate.ts';
 

@@ -4,7 +4,7 @@
 // random-weight model carry a bold warning wherever they are shown.
 import { availableParallelism, cpus, platform } from 'node:os';
 import type { ModelInfo } from '../detection/types.ts';
-import type { ScoringSettings } from '../scoring/pipeline.ts';
+import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { describeCategory, type Category } from './dataset.ts';
 import { METRIC_KEYS, type CategoryEvaluation, type CategoryMetrics, type ConfigurationEvaluation, type MeanMetrics, type MetricKey } from './evaluate.ts';
 

@@ -10,7 +10,7 @@
 // imageScore.alpha, branches, …), derived from the defaults so new settings need no code here.
 // Graph/model keys (model, imageSize, denseLayers, denseStart, denseAttention) change the ONNX
 // graphs: configurations that share them share one detector.
-import { defaultScoringSettings, resolveScoringSettings, type ScoringSettings } from '../scoring/pipeline.ts';
+import { defaultScoringSettings, resolveScoringSettings, type ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { SETTINGS } from '../settings.ts';
 
 export const DETECTOR_KEYS = ['model', 'imageSize', 'denseLayers', 'denseStart', 'denseAttention'] as const;

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { WebhookSender } from '../webhooks/sender.ts';
-import { sniffImageType } from '../clip/preprocess.ts';
+import { sniffImageType } from '../imaging/decode.ts';
 import { HttpError, badRequest } from './errors.ts';
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
 import { detectRouteSchema } from './detect-docs.ts';

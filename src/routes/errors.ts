@@ -2,8 +2,8 @@
 // only the service's own faults are 5xx, and those are the only ones logged as errors.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
-import { ImageDecodeError, ImageTooLargeError } from '../clip/preprocess.ts';
-import { JobTimeoutError, QueueFullError, WorkerFailedError } from '../clip/worker-pool.ts';
+import { ImageDecodeError, ImageTooLargeError } from '../imaging/decode.ts';
+import { JobTimeoutError, QueueFullError, WorkerFailedError } from '../clip/runtime/worker-pool.ts';
 
 export class HttpError extends Error {
   constructor(

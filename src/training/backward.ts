@@ -11,9 +11,9 @@
 //   (the softmax's own output gives the centred logits, so no cosine has to be recomputed);
 // - fusion.ts: F = Σ_b w_b M_b / Σ_b w_b, w_b = w₀_b e^θ_b: ∂F/∂θ_b = w_b (M_b − F) / Σ w;
 // - layer mean: ∂M_b/∂p_b,l = 1 / layers; upsampling: upsample-transpose.ts.
-import type { BranchText, TextPair } from '../scoring/branches.ts';
-import type { FsamTrace } from '../scoring/fsam.ts';
-import type { ScoringSettings } from '../scoring/pipeline.ts';
+import type { BranchText, TextPair } from '../methods/dense-frequency/branches.ts';
+import type { FsamTrace } from '../methods/dense-frequency/fsam.ts';
+import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { sigmoid } from '../scoring/similarity.ts';
 import type { ForwardResult } from './forward.ts';
 import { FUSION_BRANCHES, type PairName, type ParameterSpace } from './parameters.ts';

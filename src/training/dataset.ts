@@ -7,7 +7,7 @@
 import { basename, resolve } from 'node:path';
 import { DatasetError, discoverCategories, type Category } from '../eval/dataset.ts';
 import type { FeatureItem } from './feature-cache.ts';
-import { seededRandom, shuffled } from './random.ts';
+import { seededRandom, shuffled } from '../util/rng.ts';
 
 export interface TrainingImage extends FeatureItem {
   /** Category id as the evaluation names it (its path under the root). */

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { decodeImage, toPixelValues, type PreprocessConfig } from '../clip/preprocess.ts';
+import { decodeImage, toPixelValues, type PreprocessConfig } from '../imaging/decode.ts';
 import { readMaskInto } from '../eval/evaluate.ts';
 import type { Progress } from '../eval/progress.ts';
 import type { ImageFeatures } from './sample.ts';

@@ -2,12 +2,12 @@
 // fuseMaps, upsampleBilinear) called layer by layer as multiLayerBranchMaps and scoreImage call
 // them, keeping the intermediates the backward pass needs. Nothing here re-implements scoring;
 // test/training/forward.test.ts checks the maps equal scoreImage's grid maps bit for bit.
-import type { BranchText } from '../scoring/branches.ts';
-import { averagePoolGrid, gscm } from '../scoring/gscm.ts';
-import { fsam, type FsamTrace } from '../scoring/fsam.ts';
-import { fuseMaps } from '../scoring/fusion.ts';
-import type { ScoringSettings } from '../scoring/pipeline.ts';
-import { upsampleBilinear } from '../scoring/resize.ts';
+import type { BranchText } from '../methods/dense-frequency/branches.ts';
+import { averagePoolGrid, gscm } from '../methods/dense-frequency/gscm.ts';
+import { fsam, type FsamTrace } from '../methods/dense-frequency/fsam.ts';
+import { fuseMaps } from '../methods/dense-frequency/fusion.ts';
+import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
+import { upsampleBilinear } from '../imaging/resample-maps.ts';
 import { imageProbability, patchProbabilities } from '../scoring/similarity.ts';
 import type { TrainingSample } from './sample.ts';
 

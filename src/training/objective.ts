@@ -4,8 +4,8 @@
 // Each image's gradient is computed into its own buffer and the buffers are added in batch
 // order (meanOfSamples), so a batch split across worker threads (parallel-evaluator.ts) gives
 // the same bits as one thread.
-import type { BranchText } from '../scoring/branches.ts';
-import type { ScoringSettings } from '../scoring/pipeline.ts';
+import type { BranchText } from '../methods/dense-frequency/branches.ts';
+import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { backwardSample } from './backward.ts';
 import { forwardSample } from './forward.ts';
 import { addTerms, defaultLossSettings, imageLoss, zeroTerms, type LossSettings, type LossTerms } from './loss.ts';

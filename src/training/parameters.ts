@@ -11,9 +11,9 @@
 // - GSCM τ = τ₀ · exp(θ_τg).
 // - fusion weights w_b = w₀_b · exp(θ_b). fuseMaps divides by Σ w, so the effective weights are
 //   softmax(log w₀ + θ): positive and normalised by construction.
-import type { BranchText, TextPair } from '../scoring/branches.ts';
-import type { FusionWeights } from '../scoring/fusion.ts';
-import type { ScoringSettings } from '../scoring/pipeline.ts';
+import type { BranchText, TextPair } from '../methods/dense-frequency/branches.ts';
+import type { FusionWeights } from '../methods/dense-frequency/fusion.ts';
+import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 
 export const TEXT_PAIRS = ['full', 'high', 'low', 'image'] as const;
 export type PairName = (typeof TEXT_PAIRS)[number];

@@ -3,13 +3,13 @@
 // around it; tests call it directly on a synthetic dataset.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ClipRuntime } from '../clip/runtime.ts';
+import type { ClipRuntime } from '../clip/runtime/runtime.ts';
 import { ClipDetector } from '../detection/clip-detector.ts';
 import { writePlot } from '../eval/plots.ts';
 import type { Progress } from '../eval/progress.ts';
 import { DEFAULT_CATEGORY_FILLER } from '../prompts/ensemble.ts';
-import { checkpointIdentity, learnedScoringOf, serializeLearnedPrompts } from '../prompts/learned-prompts.ts';
-import { defaultScoringSettings, type ScoringSettings } from '../scoring/pipeline.ts';
+import { checkpointIdentity, learnedScoringOf, serializeLearnedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
+import { defaultScoringSettings, type ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { cacheFeatures } from './feature-cache.ts';
 import { validationSplit, type TrainingData } from './dataset.ts';
 import type { LossTerms } from './loss.ts';

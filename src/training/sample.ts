@@ -1,8 +1,8 @@
 // One training image as the trainer sees it: the cached CLIP outputs plus the parts of the
 // scoring that do not depend on trained parameters, computed once. The frequency split's
 // cutoff is not trained, so each layer's high and low parts are fixed for the whole run.
-import { splitFrequency } from '../scoring/frequency.ts';
-import type { ImageEncoding } from '../scoring/pipeline.ts';
+import { splitFrequency } from '../methods/dense-frequency/frequency.ts';
+import type { ImageEncoding } from '../methods/dense-frequency/pipeline.ts';
 
 /** What the feature cache holds for one image (src/training/feature-cache.ts). */
 export interface ImageFeatures extends ImageEncoding {

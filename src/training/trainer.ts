@@ -14,7 +14,7 @@ import { Adam } from './adam.ts';
 import { addTerms, defaultLossSettings, zeroTerms, type LossSettings, type LossTerms } from './loss.ts';
 import { batchLoss } from './objective.ts';
 import type { ParameterSpace } from './parameters.ts';
-import { seededRandom, shuffled } from './random.ts';
+import { seededRandom, shuffled } from '../util/rng.ts';
 import type { SampleSet } from './sample-store.ts';
 import type { TrainingSample } from './sample.ts';
 

@@ -3,7 +3,7 @@
 // dL/dF = U_hᵀ · dL/dP · U_w exactly. The 1-D operators are not derived again here: they are
 // read off upsampleBilinear itself by upsampling unit vectors, so they are the very operator
 // the forward pass used.
-import { upsampleBilinear } from '../scoring/resize.ts';
+import { upsampleBilinear } from '../imaging/resample-maps.ts';
 
 const operators = new Map<string, Float64Array>();
 

@@ -2,7 +2,7 @@
 // one sentence to post, and optionally the overlay PNG to attach.
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
-import { decodeImage } from '../clip/preprocess.ts';
+import { decodeImage } from '../imaging/decode.ts';
 import type { DetectResponse, Region } from '../detection/types.ts';
 
 export interface AnomalyEvent {

@@ -8,8 +8,8 @@ import { appOptionsFromSettings, buildApp } from '../../src/app.ts';
 import { ApiKeys, readApiKeys } from '../../src/auth/api-keys.ts';
 import { loadSettings, SettingsError } from '../../src/settings.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LogCapture } from '../observability/log-capture.ts';
-import { partPng } from '../routes/test-images.ts';
+import { LogCapture } from '../support/log-capture.ts';
+import { partPng } from '../support/test-images.ts';
 
 const KEY_A = 'key-a-0123456789abcdef';
 const KEY_B = 'key-b-fedcba9876543210';

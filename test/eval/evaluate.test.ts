@@ -12,8 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateModel } from '../../src/clip/generate.ts';
-import type { DecodedImage } from '../../src/clip/preprocess.ts';
+import { generateModel } from '../../src/dev/random-model.ts';
+import type { DecodedImage } from '../../src/imaging/decode.ts';
 import { createClipDetector, type ClipDetector } from '../../src/detection/clip-detector.ts';
 import type { ModelInfo } from '../../src/detection/types.ts';
 import { discoverCategories } from '../../src/eval/dataset.ts';
@@ -23,7 +23,7 @@ import { imageRocCurve, linePlotSvg, pixelCurves, svgToPng } from '../../src/eva
 import { createProgress, formatDuration, progressLine } from '../../src/eval/progress.ts';
 import { buildReport, RANDOM_MODEL_WARNING, renderMarkdown } from '../../src/eval/report.ts';
 import { expandGrid } from '../../src/eval/sweep.ts';
-import { defaultScoringSettings } from '../../src/scoring/pipeline.ts';
+import { defaultScoringSettings } from '../../src/methods/dense-frequency/pipeline.ts';
 import { loadSettings } from '../../src/settings.ts';
 import { lcg } from '../support/lcg.ts';
 

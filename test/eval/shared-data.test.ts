@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateModel } from '../../src/clip/generate.ts';
+import { generateModel } from '../../src/dev/random-model.ts';
 import { RANDOM_MODEL_WARNING } from '../../src/eval/report.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

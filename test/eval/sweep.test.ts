@@ -1,6 +1,6 @@
 // --set parsing, the configuration grid and the one-detector-at-a-time grouping.
 import { describe, expect, it } from 'vitest';
-import { defaultScoringSettings } from '../../src/scoring/pipeline.ts';
+import { defaultScoringSettings } from '../../src/methods/dense-frequency/pipeline.ts';
 import {
   buildConfiguration,
   expandGrid,

@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LEVEL, LogCapture } from './log-capture.ts';
-import { retainedBytes } from './memory.ts';
-import { partPng, withTextChunk } from '../routes/test-images.ts';
+import { LEVEL, LogCapture } from '../support/log-capture.ts';
+import { retainedBytes } from '../support/memory.ts';
+import { partPng, withTextChunk } from '../support/test-images.ts';
 
 const MARKER = 'PIXELS-MUST-NOT-BE-LOGGED-91c2';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipDetector } from '../../src/detection/clip-detector.ts';
 import { EmbeddingStore } from '../../src/prompts/embedding-store.ts';
-import { defaultScoringSettings } from '../../src/scoring/pipeline.ts';
+import { defaultScoringSettings } from '../../src/methods/dense-frequency/pipeline.ts';
 import { loadSettings } from '../../src/settings.ts';
 import { startTinyService, type TinyService } from '../support/tiny-service.ts';
 

@@ -7,9 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { errorSchema } from '../../src/routes/response-schemas.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LEVEL, LogCapture } from '../observability/log-capture.ts';
-import { retainedBytes } from '../observability/memory.ts';
-import { partPng, pngClaiming, randomBytes, withTextChunk } from './test-images.ts';
+import { LEVEL, LogCapture } from '../support/log-capture.ts';
+import { retainedBytes } from '../support/memory.ts';
+import { partPng, pngClaiming, randomBytes, withTextChunk } from '../support/test-images.ts';
 
 const MAX_BODY = 1024 * 1024;
 const MARKER = 'IMAGE-BYTES-MARKER-5f3a';

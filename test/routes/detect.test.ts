@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { buildApp } from '../../src/app.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { partPng, pngClaiming } from './test-images.ts';
+import { partPng, pngClaiming } from '../support/test-images.ts';
 
 let svc: TinyService;
 let png: Buffer;

@@ -5,7 +5,7 @@ import { buildApp } from '../../src/app.ts';
 import { ApiKeys } from '../../src/auth/api-keys.ts';
 import { detectResponseSchema, errorSchema, jsonSchema, modelsResponseSchema } from '../../src/routes/response-schemas.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { partPng } from './test-images.ts';
+import { partPng } from '../support/test-images.ts';
 
 let svc: TinyService;
 let png: Buffer;

@@ -6,8 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LEVEL, LogCapture } from '../observability/log-capture.ts';
-import { partPng } from './test-images.ts';
+import { LEVEL, LogCapture } from '../support/log-capture.ts';
+import { partPng } from '../support/test-images.ts';
 
 let svc: TinyService;
 let app: FastifyInstance;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { generateModel } from '../../src/clip/generate.ts';
+import { generateModel } from '../../src/dev/random-model.ts';
 import { createClipDetector, type ClipDetector } from '../../src/detection/clip-detector.ts';
 import { loadSettings, type Settings } from '../../src/settings.ts';
 import { buildApp } from '../../src/app.ts';

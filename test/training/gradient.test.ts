@@ -3,10 +3,10 @@
 // parameter, on small random cases. The forward pass runs in float32 (it is the service's
 // scoring), so the tolerance allows for float32 rounding in the differences.
 import { describe, expect, it } from 'vitest';
-import { defaultScoringSettings, type ScoringSettings } from '../../src/scoring/pipeline.ts';
+import { defaultScoringSettings, type ScoringSettings } from '../../src/methods/dense-frequency/pipeline.ts';
 import { batchLoss } from '../../src/training/objective.ts';
 import { TEXT_PAIRS } from '../../src/training/parameters.ts';
-import { seededRandom } from '../../src/training/random.ts';
+import { seededRandom } from '../../src/util/rng.ts';
 import { defaultLossSettings } from '../../src/training/loss.ts';
 import { gaussian, randomSample, randomSpace } from './random-samples.ts';
 

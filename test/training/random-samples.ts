@@ -1,8 +1,8 @@
 // Small random training cases for the unit tests (no model needed): features with a shared
 // component (as CLIP features have), text pairs as CLIP gives them (normal and abnormal close).
-import type { ScoringSettings } from '../../src/scoring/pipeline.ts';
+import type { ScoringSettings } from '../../src/methods/dense-frequency/pipeline.ts';
 import { ParameterSpace, TEXT_PAIRS, type ParameterBase } from '../../src/training/parameters.ts';
-import { seededRandom } from '../../src/training/random.ts';
+import { seededRandom } from '../../src/util/rng.ts';
 import { prepareSample, type TrainingSample } from '../../src/training/sample.ts';
 
 export function gaussian(random: () => number): number {

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { seededRandom } from '../../src/training/random.ts';
+import { seededRandom } from '../../src/util/rng.ts';
 
 export const SIZE = 64;
 

@@ -11,8 +11,8 @@ import { loadSettings } from '../../src/settings.ts';
 import { signWebhook, verifyWebhook } from '../../src/webhooks/signature.ts';
 import type { WebhookOptions } from '../../src/webhooks/sender.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LEVEL, LogCapture } from '../observability/log-capture.ts';
-import { partPng } from '../routes/test-images.ts';
+import { LEVEL, LogCapture } from '../support/log-capture.ts';
+import { partPng } from '../support/test-images.ts';
 
 const SECRET = 'whsec-test-0123456789';
 

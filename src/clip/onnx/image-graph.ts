@@ -3,7 +3,7 @@
 // The dense path is method.md §2: from block S on, d_l = d_{l-1} + OutProj(softmax(V Vᵀ) V)
 // (or q-q + k-k attention), with V taken from the original path's LN1(x_{l-1}), no MLP.
 import type { ClipWeights, ImageGraphOptions } from '../types.ts';
-import { resizePositionEmbedding } from '../position-embedding.ts';
+import { resizePositionEmbedding } from './position-embedding.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import { attentionWeights, layerNorm, linear, mergeHeads, residualBlock, transpose2d } from './transformer-ops.ts';
 

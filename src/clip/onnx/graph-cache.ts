@@ -1,0 +1,156 @@
+// Built ONNX graphs kept on disk, keyed by the checkpoint's files and the graph options, so
+// only the first start with a given checkpoint and options pays for reading weights and
+// writing graphs.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync, rmSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClipWeights, ImageGraphOptions } from '../types.ts';
+import { buildImageGraph, validateImageGraphOptions } from './image-graph.ts';
+import { buildTextGraph } from './text-graph.ts';
+import { buildWindowGraph, validateWindowGraphOptions, type WindowGraphOptions } from '../../methods/winclip/window-graph.ts';
+
+/** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
+// 2: the text graph takes input_ids of any length up to the context length.
+export const GRAPH_FORMAT_VERSION = 2;
+
+export interface BuiltGraphs {
+  textPath: string;
+  imagePath: string;
+  key: string;
+  /** True when this call built them; false when they came from the cache. */
+  built: boolean;
+  buildMs: number;
+}
+
+/** Identity of a checkpoint folder: names, sizes and times of its weight and config files. */
+export function checkpointFingerprint(folder: string): string {
+  const files = readdirSync(folder)
+    .filter((f) => /\.(safetensors|json|bin)$/.test(f))
+    .sort()
+    .map((f) => {
+      const st = statSync(join(folder, f));
+      return `${f}:${st.size}:${Math.round(st.mtimeMs)}`;
+    });
+  return files.join('|');
+}
+
+export function graphKey(folder: string, options: ImageGraphOptions): string {
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, files: checkpointFingerprint(folder), options });
+  return createHash('sha256').update(material).digest('hex').slice(0, 24);
+}
+
+export async function ensureGraphs(
+  folder: string,
+  cacheDir: string,
+  options: ImageGraphOptions,
+  loadWeights: () => Promise<ClipWeights>,
+): Promise<BuiltGraphs> {
+  const key = graphKey(folder, options);
+  const dir = join(cacheDir, 'graphs', key);
+  const textPath = join(dir, 'text.onnx');
+  const imagePath = join(dir, 'image.onnx');
+  if (existsSync(join(dir, 'complete.json'))) return { textPath, imagePath, key, built: false, buildMs: 0 };
+
+  const started = performance.now();
+  const weights = await loadWeights();
+  validateImageGraphOptions(weights, options);
+  writeCacheFolder(cacheDir, dir, { folder, options }, (tmp) => {
+    buildTextGraph(weights, join(tmp, 'text.onnx'));
+    buildImageGraph(weights, options, join(tmp, 'image.onnx'));
+  });
+  return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
+}
+
+/**
+ * Fills a graph cache folder: `build` writes into a temporary folder, which gets its
+ * complete.json (`record` plus the format version) and is renamed into place, so a crash never
+ * leaves half a graph behind. Then what no run can use any more is pruned.
+ */
+function writeCacheFolder(cacheDir: string, dir: string, record: object, build: (tmp: string) => void): void {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    build(tmp);
+    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ ...record, version: GRAPH_FORMAT_VERSION }, null, 2));
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  pruneStaleGraphs(cacheDir);
+}
+
+export interface BuiltWindowGraph {
+  path: string;
+  key: string;
+  built: boolean;
+  buildMs: number;
+}
+
+/**
+ * The WinCLIP window graph (onnx/window-graph.ts), cached like the towers but in its own keyed
+ * folder beside them, so turning WinCLIP on or off never rebuilds the text and image graphs.
+ */
+export async function ensureWindowGraph(
+  folder: string,
+  cacheDir: string,
+  options: WindowGraphOptions,
+  loadWeights: () => Promise<ClipWeights>,
+): Promise<BuiltWindowGraph> {
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: 'winclip', files: checkpointFingerprint(folder), options });
+  const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
+  const dir = join(cacheDir, 'graphs', key);
+  const path = join(dir, 'winclip.onnx');
+  if (existsSync(join(dir, 'complete.json'))) return { path, key, built: false, buildMs: 0 };
+
+  const started = performance.now();
+  const weights = await loadWeights();
+  validateWindowGraphOptions(weights, options);
+  writeCacheFolder(cacheDir, dir, { folder, graph: 'winclip', options }, (tmp) => buildWindowGraph(weights, options, join(tmp, 'winclip.onnx')));
+  return { path, key, built: true, buildMs: performance.now() - started };
+}
+
+/**
+ * Removes what no run of this version can use, after a build (graphs are hundreds of MB each):
+ * cached graphs of an older format version, and temporary build folders of processes that are
+ * gone. Graphs of other checkpoints or options are kept: another service may share the cache.
+ * Returns the names removed.
+ */
+export function pruneStaleGraphs(cacheDir: string): string[] {
+  const root = join(cacheDir, 'graphs');
+  if (!existsSync(root)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    const tmp = /\.tmp-(\d+)$/.exec(name);
+    let stale = false;
+    if (tmp) {
+      stale = !processAlive(Number(tmp[1]));
+    } else {
+      try {
+        const { version } = JSON.parse(readFileSync(join(path, 'complete.json'), 'utf8')) as { version?: unknown };
+        stale = typeof version === 'number' && version < GRAPH_FORMAT_VERSION;
+      } catch {
+        // Not a complete graph folder (or not ours): leave it alone.
+      }
+    }
+    if (stale) {
+      rmSync(path, { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

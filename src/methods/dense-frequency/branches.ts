@@ -1,0 +1,173 @@
+// Per-branch anomaly maps of the dense patch features (method.md §5): the full features, the
+// FSAM-enhanced high-frequency part and the GSCM-contextualised low-frequency part are each
+// scored against their own text pair, per layer, and averaged over layers (method.md §4).
+
+import { DEFAULT_CUTOFF, splitFrequency } from './frequency.ts';
+import { defaultFsamSettings, fsam, type FsamSettings } from './fsam.ts';
+import { defaultGscmSettings, gscm, type GscmSettings } from './gscm.ts';
+import { DEFAULT_TEMPERATURE, patchProbabilities } from '../../scoring/similarity.ts';
+
+/** Class text embeddings ([D] each) of one prompt pair. */
+export interface TextPair {
+  normal: Float32Array;
+  abnormal: Float32Array;
+}
+
+/**
+ * Text per branch: learned prompts may differ per branch; templated prompts use the same pair
+ * everywhere (`uniformBranchText`). `image` scores the image embedding; it defaults to `full`.
+ */
+export interface BranchText {
+  full: TextPair;
+  high: TextPair;
+  low: TextPair;
+  image?: TextPair;
+}
+
+/** The same pair for every branch and the image (templated mode). */
+export function uniformBranchText(pair: TextPair): BranchText {
+  return { full: pair, high: pair, low: pair, image: pair };
+}
+
+/** Anomaly probability per patch ([N] each); high and low are absent when branches are off. */
+export interface BranchMaps {
+  full: Float32Array;
+  high?: Float32Array;
+  low?: Float32Array;
+}
+
+export interface BranchSettings {
+  /** Softmax temperature of the normal/abnormal decision (similarity.ts). */
+  temperature: number;
+  /** Compute the high and low branches; false scores the full features only. */
+  branches: boolean;
+  /** Gaussian low-pass radius as a fraction of Nyquist (frequency.ts). */
+  cutoff: number;
+  fsam: FsamSettings;
+  gscm: GscmSettings;
+}
+
+export const defaultBranchSettings: BranchSettings = {
+  temperature: DEFAULT_TEMPERATURE,
+  branches: true,
+  cutoff: DEFAULT_CUTOFF,
+  fsam: defaultFsamSettings,
+  gscm: defaultGscmSettings,
+};
+
+/** Buffers reused across layers so a multi-layer pass allocates them once. */
+class Workspace {
+  readonly low: Float32Array;
+  readonly high: Float32Array;
+  readonly enhanced: Float32Array;
+  readonly context: Float32Array;
+  readonly affinity: Float32Array;
+  readonly transposed: Float32Array;
+
+  constructor(n: number, dim: number) {
+    const size = n * dim;
+    this.low = new Float32Array(size);
+    this.high = new Float32Array(size);
+    this.enhanced = new Float32Array(size);
+    this.context = new Float32Array(size);
+    this.affinity = new Float32Array(n * n);
+    this.transposed = new Float32Array(size);
+  }
+}
+
+function checkText(text: BranchText, dim: number, branches: boolean): void {
+  const pairs: Array<[string, TextPair]> = [['full', text.full]];
+  if (branches) pairs.push(['high', text.high], ['low', text.low]);
+  for (const [name, pair] of pairs) {
+    if (pair.normal.length !== dim || pair.abnormal.length !== dim) {
+      throw new RangeError(`text.${name} must hold two [${dim}] vectors`);
+    }
+  }
+}
+
+function scoreLayer(
+  features: Float32Array,
+  gridH: number,
+  gridW: number,
+  dim: number,
+  text: BranchText,
+  settings: BranchSettings,
+  ws: Workspace | undefined,
+  out: BranchMaps,
+): void {
+  const n = gridH * gridW;
+  const t = settings.temperature;
+  patchProbabilities(features, n, dim, text.full.normal, text.full.abnormal, t, out.full);
+  if (!settings.branches || ws === undefined || out.high === undefined || out.low === undefined) return;
+  splitFrequency(features, gridH, gridW, dim, settings.cutoff, { low: ws.low, high: ws.high });
+  fsam(ws.high, gridH, gridW, dim, settings.fsam, ws.enhanced);
+  patchProbabilities(ws.enhanced, n, dim, text.high.normal, text.high.abnormal, t, out.high);
+  gscm(ws.low, gridH, gridW, dim, settings.gscm, ws.context, { affinity: ws.affinity, transposed: ws.transposed });
+  patchProbabilities(ws.context, n, dim, text.low.normal, text.low.abnormal, t, out.low);
+}
+
+function emptyMaps(n: number, branches: boolean): BranchMaps {
+  const maps: BranchMaps = { full: new Float32Array(n) };
+  if (branches) {
+    maps.high = new Float32Array(n);
+    maps.low = new Float32Array(n);
+  }
+  return maps;
+}
+
+/** The three maps of one layer's features ([gridH*gridW, dim]). */
+export function layerBranchMaps(
+  features: Float32Array,
+  gridH: number,
+  gridW: number,
+  dim: number,
+  text: BranchText,
+  settings: BranchSettings = defaultBranchSettings,
+): BranchMaps {
+  const size = gridH * gridW * dim;
+  if (features.length < size) throw new RangeError(`layerBranchMaps: need [${gridH * gridW}, ${dim}] features`);
+  return multiLayerBranchMaps(features.subarray(0, size), 1, gridH, gridW, dim, text, settings);
+}
+
+/** Each branch map averaged over `layers` layers of features ([layers, gridH*gridW, dim]). */
+export function multiLayerBranchMaps(
+  features: Float32Array,
+  layers: number,
+  gridH: number,
+  gridW: number,
+  dim: number,
+  text: BranchText,
+  settings: BranchSettings = defaultBranchSettings,
+): BranchMaps {
+  const n = gridH * gridW;
+  const layerSize = n * dim;
+  if (!Number.isInteger(layers) || layers < 1) throw new RangeError(`multiLayerBranchMaps: layers must be >= 1, got ${layers}`);
+  if (features.length !== layers * layerSize) {
+    throw new RangeError(`multiLayerBranchMaps: need [${layers}, ${n}, ${dim}] = ${layers * layerSize} values, got ${features.length}`);
+  }
+  checkText(text, dim, settings.branches);
+  const ws = settings.branches ? new Workspace(n, dim) : undefined;
+  const layerMaps = emptyMaps(n, settings.branches);
+  const sums = { full: new Float64Array(n), high: new Float64Array(n), low: new Float64Array(n) };
+  for (let l = 0; l < layers; l++) {
+    const view = features.subarray(l * layerSize, (l + 1) * layerSize);
+    scoreLayer(view, gridH, gridW, dim, text, settings, ws, layerMaps);
+    for (let i = 0; i < n; i++) sums.full[i] += layerMaps.full[i];
+    if (layerMaps.high !== undefined && layerMaps.low !== undefined) {
+      for (let i = 0; i < n; i++) {
+        sums.high[i] += layerMaps.high[i];
+        sums.low[i] += layerMaps.low[i];
+      }
+    }
+  }
+  // Reuse the per-layer buffers for the averages.
+  const result = layerMaps;
+  for (let i = 0; i < n; i++) result.full[i] = sums.full[i] / layers;
+  if (result.high !== undefined && result.low !== undefined) {
+    for (let i = 0; i < n; i++) {
+      result.high[i] = sums.high[i] / layers;
+      result.low[i] = sums.low[i] / layers;
+    }
+  }
+  return result;
+}

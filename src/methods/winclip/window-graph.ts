@@ -1,0 +1,100 @@
+// WinCLIP's image side as one ONNX graph (method.md §6), following anomalib's
+// models/image/winclip/torch_model.py WinClipModel.encode_image on open_clip's VisionTransformer:
+//
+//   pixel_values [B, 3, S, S]
+//     → conv patches + class token + (resized) position embedding = the "feature map"
+//       [B, 1+N, W] anomalib hooks at the input of patch_dropout (identity at inference)
+//     → full sequence: ln_pre → blocks → ln_post
+//          image_embeds [B, dim]  = class token · proj        (encode_image's pooled output)
+//          patch_tokens [B, N, W] = patch tokens, not projected (open_clip's `tokens`, used by
+//                                   the few-shot patch-level association)
+//     → per window size k (_get_window_embeddings): Gather the feature map with a constant
+//       [nWindows, 1+k²] token table (class index 0 first, masks.ts) → one sequence per window
+//       → ln_pre → blocks → ln_post on the class token → proj
+//          window_embeds_k{k} [B, nWindows, dim]
+//
+// anomalib concatenates the windows of all images mask-major and reshapes back with
+// (n_masks, batch) — consistent, each image keeps its own windows. Here the gathered tensor is
+// [B, nWindows, 1+k², W] and is flattened batch-major; every sequence runs on its own, so an
+// image's outputs do not depend on the rest of the batch (tested).
+import type { ClipWeights } from '../../clip/types.ts';
+import { resizePositionEmbedding } from '../../clip/onnx/position-embedding.ts';
+import { makeMasks, windowTokenIndices } from './masks.ts';
+import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
+import { layerNorm, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+
+export interface WindowGraphOptions {
+  imageSize: number;
+  /** Window sides in patches, stride 1 (anomalib's scales, default (2, 3)). */
+  windowSizes: number[];
+}
+
+export const DEFAULT_WINDOW_SIZES: readonly number[] = [2, 3];
+
+export function windowOutputName(k: number): string {
+  return `window_embeds_k${k}`;
+}
+
+export function validateWindowGraphOptions(weights: ClipWeights, opts: WindowGraphOptions): void {
+  const p = weights.config.vision.patchSize;
+  if (!Number.isInteger(opts.imageSize) || opts.imageSize < p || opts.imageSize % p !== 0) {
+    throw new Error(`image size ${opts.imageSize} must be a positive multiple of the patch size ${p}`);
+  }
+  const grid = opts.imageSize / p;
+  if (opts.windowSizes.length === 0) throw new Error('at least one window size is needed');
+  if (new Set(opts.windowSizes).size !== opts.windowSizes.length) throw new Error(`window sizes ${opts.windowSizes.join(',')} repeat a size`);
+  for (const k of opts.windowSizes) {
+    if (!Number.isInteger(k) || k < 1 || k > grid) throw new Error(`window size ${k} must be a whole number in 1..${grid} (the patch grid)`);
+  }
+}
+
+export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions, modelPath: string): void {
+  validateWindowGraphOptions(weights, opts);
+  const { vision: cfg, projectionDim } = weights.config;
+  const w = weights.vision;
+  const width = cfg.width;
+  const p = cfg.patchSize;
+  const grid = opts.imageSize / p;
+  const N = grid * grid;
+  const g = new GraphBuilder(modelPath, 'clip_winclip');
+  try {
+    const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
+    const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], { kernel_shape: [p, p], strides: [p, p] });
+    const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
+    const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
+    const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 })]);
+    const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid);
+    const featureMap = g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.weight('pos_embed', pos, [1 + N, width])]);
+
+    // ln_pre and the blocks on any [sequences, tokens, W]; weights are stored once and shared.
+    const tower = (x: string, tag: string) => {
+      let h = layerNorm(g, x, w.lnPre, cfg.layerNormEps, 'ln_pre');
+      w.blocks.forEach((block, i) => {
+        h = residualBlock(g, h, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `${tag}${i}` }).out;
+      });
+      return h;
+    };
+    const lnPost = (x: string) => layerNorm(g, x, w.lnPost, cfg.layerNormEps, 'ln_post');
+    const proj = g.weight('visual_proj', transpose2d(w.proj), [width, projectionDim]);
+    const classToken = (x: string) => g.op('Gather', [x, g.constI64([0], [])], { axis: 1 });
+
+    const full = lnPost(tower(featureMap, 'v'));
+    g.output(g.op('MatMul', [classToken(full), proj]), 'image_embeds', 'float32', ['batch', projectionDim]);
+    g.output(g.op('Slice', [full, g.constI64([1]), g.constI64([1 + N]), g.constI64([1])]), 'patch_tokens', 'float32', ['batch', N, width]);
+
+    for (const k of opts.windowSizes) {
+      const masks = makeMasks(grid, grid, k, 1);
+      const L = 1 + masks.size;
+      const table = g.constI64(Array.from(windowTokenIndices(masks)), [masks.count, L]);
+      // [B, 1+N, W] gathered on axis 1 with [count, L] → [B, count, L, W] → [B·count, L, W].
+      const sequences = g.op('Reshape', [g.op('Gather', [featureMap, table], { axis: 1 }), g.constI64([-1, L, width])]);
+      const pooled = lnPost(classToken(tower(sequences, `w${k}_`)));
+      const embeds = g.op('Reshape', [g.op('MatMul', [pooled, proj]), g.constI64([-1, masks.count, projectionDim])]);
+      g.output(embeds, windowOutputName(k), 'float32', ['batch', masks.count, projectionDim]);
+    }
+    g.save(`WinCLIP window embeddings ${opts.imageSize}px, window sizes ${opts.windowSizes.join(',')} (stride 1)`);
+  } catch (err) {
+    g.abandon();
+    throw err;
+  }
+}
