@@ -2,7 +2,7 @@
 // every route gets them (@fastify/rate-limit attaches itself to routes as they are added).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { HttpError } from '../routes/errors.ts';
+import { RateLimitedError, UnauthorizedError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { isPublicRoute } from './public-routes.ts';
 
@@ -22,8 +22,8 @@ export interface AuthOptions {
 
 // One answer for a missing, malformed or wrong key: nothing tells a caller which it was.
 const unauthorized = () =>
-  new HttpError(401, 'unauthorized', 'A valid API key is required: Authorization: Bearer <key> or x-api-key: <key>.', {
-    'www-authenticate': 'Bearer realm="clip-anomaly"',
+  new UnauthorizedError('A valid API key is required: Authorization: Bearer <key> or x-api-key: <key>.', {
+    headers: { 'www-authenticate': 'Bearer realm="clip-anomaly"' },
   });
 
 function presentedKey(request: FastifyRequest): string | undefined {
@@ -51,7 +51,7 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
       keyGenerator: (request) => request.apiKeyId ?? request.ip,
       allowList: (request) => isPublicRoute(request),
       errorResponseBuilder: (_request, context) =>
-        new HttpError(429, 'rate_limited', `Rate limit of ${context.max} requests per ${context.after} reached; retry after ${Math.ceil(context.ttl / 1000)} s.`),
+        new RateLimitedError(`Rate limit of ${context.max} requests per ${context.after} reached; retry after ${Math.ceil(context.ttl / 1000)} s.`),
     });
   }
 }

@@ -4,7 +4,8 @@
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
 import { ClipRuntime, runtimeOptionsFromSettings } from '../clip/runtime/runtime.ts';
-import { decodeImage, ImageDecodeError, ImageTooLargeError, type DecodedImage, type RgbImage } from '../imaging/decode.ts';
+import { decodeImage, type DecodedImage, type RgbImage } from '../imaging/decode.ts';
+import { ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
@@ -17,7 +18,7 @@ import { renderHeatmapPng, renderOverlayPng } from '../imaging/heatmap.ts';
 import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../methods/winclip/prompting.ts';
 import { WINCLIP_TEMPERATURE } from '../methods/winclip/scoring.ts';
 import { WINCLIP_TASK_NAME, type WinclipOutcome, type WinclipPayload } from '../methods/winclip/worker-task.ts';
-import { HttpError } from '../routes/errors.ts';
+import { badRequest } from '../errors.ts';
 import type { DetectionMethod, DetectOptions, DetectResponse, Detector, MapKind, MapPayload, ModelInfo, PromptChoice } from './types.ts';
 
 const SCORING_TASK = new URL('../methods/dense-frequency/worker-task.ts', import.meta.url).href;
@@ -90,7 +91,7 @@ export class ClipDetector implements Detector {
     try {
       return this.learned.resolve(name);
     } catch (err) {
-      if (err instanceof LearnedPromptsError) throw new HttpError(400, 'bad_request', err.message);
+      if (err instanceof LearnedPromptsError) throw badRequest(err.message);
       throw err;
     }
   }
@@ -168,7 +169,7 @@ export class ClipDetector implements Detector {
     references: DecodedImage[] = [],
   ): Promise<{ outcome: ScoreImageOutcome; textMs: number }> {
     if (scoring.method === 'winclip' && prompts.mode === 'learned') {
-      throw new HttpError(400, 'bad_request', 'prompts=learned is trained for method=ours; WinCLIP uses its own prompt ensemble');
+      throw badRequest('prompts=learned is trained for method=ours; WinCLIP uses its own prompt ensemble');
     }
     if (scoring.method === 'winclip') return this.scoreDecodedWinclip(image, references, category, prompts, threshold, signal);
     if (references.length) throw new RangeError('reference images are only used by method winclip');
@@ -208,7 +209,7 @@ export class ClipDetector implements Detector {
     threshold: number,
     signal?: AbortSignal,
   ): Promise<{ outcome: WinclipOutcome; textMs: number }> {
-    if (!this.runtime.windowGraph) throw new HttpError(400, 'bad_request', 'method=winclip is turned off on this server (WINCLIP=0)');
+    if (!this.runtime.windowGraph) throw badRequest('method=winclip is turned off on this server (WINCLIP=0)');
     const t0 = performance.now();
     const text = await this.winclipClassEmbeddings(category, prompts, signal);
     const textMs = performance.now() - t0;
@@ -237,7 +238,7 @@ export class ClipDetector implements Detector {
   async detect(bytes: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
     const started = performance.now();
     const method = options.method ?? 'ours';
-    if (options.references?.length && method !== 'winclip') throw new HttpError(400, 'bad_request', 'reference images are only used with method=winclip');
+    if (options.references?.length && method !== 'winclip') throw badRequest('reference images are only used with method=winclip');
     const limits = { maxPixels: this.maxPixels, maxSide: this.maxSide };
     const image = await decodeImage(bytes, limits);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));

@@ -1,6 +1,6 @@
 // A detector that is still loading: the server can listen (and answer /healthz, /readyz)
 // while the checkpoint downloads and the graphs build; detections get 503 until then.
-import { HttpError } from '../routes/errors.ts';
+import { ModelLoadingError, ModelUnavailableError } from '../errors.ts';
 import type { DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
 
 export class DeferredDetector implements Detector {
@@ -24,8 +24,8 @@ export class DeferredDetector implements Detector {
 
   private loaded(): Detector {
     if (this.inner) return this.inner;
-    if (this.failure) throw new HttpError(503, 'model_unavailable', `the model failed to load: ${this.failure.message}`);
-    throw new HttpError(503, 'model_loading', 'the model is still loading; retry shortly', { 'retry-after': '5' });
+    if (this.failure) throw new ModelUnavailableError(`the model failed to load: ${this.failure.message}`);
+    throw new ModelLoadingError('the model is still loading; retry shortly');
   }
 
   info(): ModelInfo {

@@ -1,7 +1,7 @@
-// Image bytes → model input, with sharp: decode any common format to 8-bit sRGB (EXIF
-// orientation applied); then (resize.ts) resize the whole image to S×S and normalise.
+// Image bytes → 8-bit sRGB pixels, with sharp: any common format decoded (EXIF orientation
+// applied), its size checked from the header before any pixel is decoded.
 import sharp, { type Metadata } from 'sharp';
-import { resizeRgbToPlanes } from './resample-bicubic.ts';
+import { ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 
 export interface DecodedImage {
   /** Displayed size: EXIF orientation already applied. */
@@ -13,36 +13,12 @@ export interface DecodedImage {
   format: string;
 }
 
-export interface PreprocessConfig {
-  size: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-}
-
-/** Bytes that are not a decodable image: empty, damaged, truncated or unsupported (HTTP 422). */
-export class ImageDecodeError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ImageDecodeError';
-  }
-}
-
-/** An image over the pixel limit: a decompression bomb or simply too large (HTTP 413). */
-export class ImageTooLargeError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ImageTooLargeError';
-  }
-}
 
 /** 100 megapixels: far above any real photo, far below what would exhaust memory. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 /** Longest width or height decoded when the caller sets no limit: JPEG's own ceiling. */
 export const DEFAULT_MAX_SIDE = 65_535;
 
-export const CLIP_IMAGE_SIZE = 224;
-export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
-export const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
 
 const HEIF_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1']);
 
@@ -146,60 +122,3 @@ export interface RgbImage {
   rgb: Uint8Array;
 }
 
-/**
- * NCHW float32 [B, 3, S, S]: each whole image resized to S×S (aspect ratio not kept, no crop,
- * so the anomaly map covers every pixel) with torchvision's antialiased bicubic (resize.ts),
- * scaled to 0..1 and normalised per channel. Synchronous CPU work: the service calls it inside
- * its inference workers.
- */
-export function toPixelValues(images: readonly RgbImage[], cfg: PreprocessConfig): Float32Array {
-  const S = cfg.size;
-  const plane = S * S;
-  const out = new Float32Array(images.length * 3 * plane);
-  images.forEach((img, b) => {
-    if (img.rgb.length !== img.width * img.height * 3) {
-      throw new RangeError(`image ${b}: ${img.rgb.length} bytes is not ${img.width}×${img.height}×3`);
-    }
-    const planes = resizeRgbToPlanes(img.rgb, img.width, img.height, S, S);
-    const base = b * 3 * plane;
-    for (let c = 0; c < 3; c++) {
-      // (v / 255 - mean) / std, folded into one multiply-add.
-      const scale = 1 / (255 * cfg.std[c]);
-      const shift = cfg.mean[c] / cfg.std[c];
-      const src = c * plane;
-      const dst = base + c * plane;
-      for (let i = 0; i < plane; i++) out[dst + i] = planes[src + i] * scale - shift;
-    }
-  });
-  return out;
-}
-
-function triple(v: unknown, fallback: [number, number, number], positive = false): [number, number, number] {
-  if (!Array.isArray(v) || v.length !== 3) return fallback;
-  const ok = v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
-  return ok ? [v[0], v[1], v[2]] : fallback;
-}
-
-function sizeOf(field: unknown): number | undefined {
-  const valid = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
-  if (valid(field)) return field;
-  if (field && typeof field === 'object') {
-    const s = field as Record<string, unknown>;
-    for (const v of [s.height, s.width, s.shortest_edge]) if (valid(v)) return v;
-  }
-  return undefined;
-}
-
-/**
- * {size, mean, std} from a Hugging Face preprocessor_config.json, CLIP defaults otherwise.
- * crop_size wins over size: it is the square the model was trained on, and this service
- * squashes the whole image into that square instead of resizing then cropping.
- */
-export function readPreprocessorConfig(json: unknown): PreprocessConfig {
-  const j = json && typeof json === 'object' ? (json as Record<string, unknown>) : {};
-  return {
-    size: sizeOf(j.crop_size) ?? sizeOf(j.size) ?? CLIP_IMAGE_SIZE,
-    mean: triple(j.image_mean, CLIP_MEAN),
-    std: triple(j.image_std, CLIP_STD, true),
-  };
-}

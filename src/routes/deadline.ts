@@ -4,7 +4,7 @@
 // its worker and its result is dropped; a worker stuck on it is the pool's JOB_TIMEOUT_MS.
 // (One plain controller per request, not AbortSignal.any/timeout: Node keeps those alive while
 // they have listeners, and the pool's listeners stay on them.)
-import { HttpError } from './errors.ts';
+import { JobTimeoutError } from '../errors.ts';
 
 export async function withDeadline<T>(ms: number, abort: AbortController, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   if (!(ms > 0) || !Number.isFinite(ms)) return run(abort.signal);
@@ -12,7 +12,7 @@ export async function withDeadline<T>(ms: number, abort: AbortController, run: (
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort();
-      reject(new HttpError(504, 'timeout', `The detection did not finish within ${Math.round(ms)} ms.`));
+      reject(new JobTimeoutError(`The detection did not finish within ${Math.round(ms)} ms.`));
     }, ms);
   });
   try {

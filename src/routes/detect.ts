@@ -6,7 +6,7 @@ import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { WebhookSender } from '../webhooks/sender.ts';
 import { sniffImageType } from '../imaging/decode.ts';
-import { HttpError, badRequest } from './errors.ts';
+import { PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
 import { detectRouteSchema } from './detect-docs.ts';
 import { withDeadline } from './deadline.ts';
@@ -57,7 +57,7 @@ async function readMultipart(request: FastifyRequest, maxBytes: number): Promise
       }
       if (image) {
         part.file.resume();
-        throw new HttpError(413, 'payload_too_large', 'more than one file field "image"; send one image per request');
+        throw new PayloadTooLargeError('more than one file field "image"; send one image per request');
       }
       image = await part.toBuffer();
     } else {
@@ -71,7 +71,7 @@ async function readMultipart(request: FastifyRequest, maxBytes: number): Promise
 
 /** busboy's parse errors (a body cut short, a broken boundary) carry no status, but they are the client's. */
 function rethrowMalformedMultipart(err: unknown): never {
-  if (err instanceof Error && !(err instanceof HttpError) && typeof (err as { statusCode?: unknown }).statusCode !== 'number') {
+  if (err instanceof Error && !(err instanceof ServiceError) && typeof (err as { statusCode?: unknown }).statusCode !== 'number') {
     throw badRequest(`the multipart body could not be read: ${err.message}`);
   }
   throw err;
@@ -80,7 +80,7 @@ function rethrowMalformedMultipart(err: unknown): never {
 function checkImageBytes(image: Buffer, what = 'the image'): void {
   if (image.length === 0) throw badRequest(`${what} is empty (0 bytes)`);
   if (!sniffImageType(image)) {
-    throw new HttpError(415, 'unsupported_media_type', `${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)`);
+    throw new UnsupportedMediaTypeError(`${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)`);
   }
 }
 
@@ -99,10 +99,7 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     } else if (Buffer.isBuffer(request.body)) {
       upload = { image: request.body, fields: request.query as Record<string, unknown>, references: [] };
     } else {
-      throw new HttpError(
-        415,
-        'unsupported_media_type',
-        'send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)',
+      throw new UnsupportedMediaTypeError('send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)',
       );
     }
     const options = schema.parse(upload.fields);

@@ -3,15 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import sharp, { type Sharp } from 'sharp';
 import { deflateSync } from 'node:zlib';
-import {
-  decodeImage,
-  ImageDecodeError,
-  ImageTooLargeError,
-  readPreprocessorConfig,
-  sniffImageType,
-  toPixelValues,
-  type DecodedImage,
-} from '../../src/imaging/decode.ts';
+import { decodeImage, sniffImageType, type DecodedImage } from '../../src/imaging/decode.ts';
+import { ImageDecodeError, ImageTooLargeError } from '../../src/errors.ts';
+import { readPreprocessorConfig, toPixelValues } from '../../src/clip/input/preprocess.ts';
 
 type Triple = [number, number, number];
 

@@ -12,7 +12,7 @@ import { findWeightFile, loadClipWeights } from '../weights/clip-weights.ts';
 import { ensureGraphs, ensureWindowGraph, type BuiltGraphs, type BuiltWindowGraph } from '../onnx/graph-cache.ts';
 import { DEFAULT_WINDOW_SIZES, type WindowGraphOptions } from '../../methods/winclip/window-graph.ts';
 import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../input/tokenizer.ts';
-import { readPreprocessorConfig, type PreprocessConfig } from '../../imaging/decode.ts';
+import { readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
 

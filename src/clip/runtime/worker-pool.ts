@@ -2,7 +2,7 @@
 // receives results; a crashed or hung worker is replaced and its job fails on its own.
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
-
+import { JobTimeoutError, QueueFullError, WorkerFailedError } from '../../errors.ts';
 import type { FromWorker, TensorIn, TensorOut, ToWorker, WorkerInit } from './worker-protocol.ts';
 
 export type { TensorIn, TensorOut };
@@ -20,26 +20,6 @@ export interface PoolOptions {
   jobTimeoutMs: number;
 }
 
-export class QueueFullError extends Error {
-  constructor(readonly queued: number) {
-    super(`inference queue is full (${queued} waiting)`);
-    this.name = 'QueueFullError';
-  }
-}
-
-export class WorkerFailedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WorkerFailedError';
-  }
-}
-
-export class JobTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`inference did not finish within ${ms} ms`);
-    this.name = 'JobTimeoutError';
-  }
-}
 
 interface Job {
   id: number;
@@ -102,7 +82,7 @@ export class WorkerPool extends EventEmitter {
   runTask<R>(task: string, payload: unknown, transfer: ArrayBuffer[] = [], signal?: AbortSignal): Promise<R> {
     if (this.closed) return Promise.reject(new WorkerFailedError('the inference pool is shut down'));
     const idle = this.slots.find((s) => s.ready && !s.job);
-    if (!idle && this.queue.length >= this.opts.maxQueue) return Promise.reject(new QueueFullError(this.queue.length));
+    if (!idle && this.queue.length >= this.opts.maxQueue) return Promise.reject(new QueueFullError(`The service is busy (${this.queue.length} detections waiting); retry shortly.`));
     return new Promise<R>((resolve, reject) => {
       const job: Job = { id: this.nextId++, task, payload, transfer, resolve, reject, signal };
       if (idle) this.dispatch(idle, job);
@@ -121,7 +101,7 @@ export class WorkerPool extends EventEmitter {
     const i = this.queue.indexOf(job);
     if (i >= 0) {
       this.queue.splice(i, 1);
-      job.reject(new JobTimeoutError(0));
+      job.reject(new JobTimeoutError('The detection did not finish in time.'));
     }
   }
 
@@ -163,7 +143,7 @@ export class WorkerPool extends EventEmitter {
           if (!job || job.id !== msg.id) return;
           this.finish(slot);
           if (msg.type === 'result') job.resolve(msg.result);
-          else job.reject(new WorkerFailedError(`inference failed: ${msg.message}`));
+          else job.reject(new WorkerFailedError(`The inference failed: ${msg.message}`));
           this.pump(slot);
         }
       });
@@ -179,7 +159,7 @@ export class WorkerPool extends EventEmitter {
     if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
     slot.job = job;
     if (this.opts.jobTimeoutMs > 0) {
-      slot.timer = setTimeout(() => this.replace(slot, '', new JobTimeoutError(this.opts.jobTimeoutMs)), this.opts.jobTimeoutMs);
+      slot.timer = setTimeout(() => this.replace(slot, '', new JobTimeoutError(`The detection did not finish in time (the inference worker was stuck for ${this.opts.jobTimeoutMs} ms and has been replaced).`)), this.opts.jobTimeoutMs);
     }
     const msg: ToWorker = { type: 'task', id: job.id, task: job.task, payload: job.payload };
     slot.worker.postMessage(msg, job.transfer);
@@ -207,7 +187,7 @@ export class WorkerPool extends EventEmitter {
     slot.worker.removeAllListeners();
     slot.worker.on('error', () => {});
     void slot.worker.terminate();
-    job?.reject(error ?? new WorkerFailedError(reason));
+    job?.reject(error ?? new WorkerFailedError(`The inference worker failed (${reason}); it has been restarted. Retry the request.`));
     if (this.closed) return;
     this.restarts += 1;
     this.emit('restart', reason || error?.message);

@@ -2,7 +2,8 @@
 // message in (decoded RGB + text embeddings), one out (score, maps, regions). Keeping the
 // resizing and scoring in the worker keeps the O(N²·D) branch maths and the full-size pixel
 // work off the HTTP thread.
-import { toPixelValues, type PreprocessConfig, type RgbImage } from '../../imaging/decode.ts';
+import { type RgbImage } from '../../imaging/decode.ts';
+import { toPixelValues, type PreprocessConfig } from '../../clip/input/preprocess.ts';
 import type { TaskHandler, WorkerContext } from '../../clip/runtime/worker-protocol.ts';
 import type { BranchText } from './branches.ts';
 import { scoreImage, outputSigma, type ScoringSettings } from './pipeline.ts';

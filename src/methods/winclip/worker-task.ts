@@ -3,7 +3,8 @@
 // anomalib's torchvision transform does) and go through the graph in one batched run, then the scores of scoring.ts, the upsampled map and the regions. The outcome
 // has the shape of the `score-image` task's, so the detector and the evaluation tool treat both
 // methods alike.
-import { toPixelValues, type PreprocessConfig, type RgbImage } from '../../imaging/decode.ts';
+import { type RgbImage } from '../../imaging/decode.ts';
+import { toPixelValues, type PreprocessConfig } from '../../clip/input/preprocess.ts';
 import type { TaskHandler, TensorOut, WorkerContext } from '../../clip/runtime/worker-protocol.ts';
 import { windowOutputName } from './window-graph.ts';
 import { upsampleBilinear } from '../../imaging/resample-maps.ts';

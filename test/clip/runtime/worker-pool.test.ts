@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { generateModel } from '../../../src/dev/random-model.ts';
 import { loadClipWeights } from '../../../src/clip/weights/clip-weights.ts';
 import { ensureGraphs, GRAPH_FORMAT_VERSION, pruneStaleGraphs, type BuiltGraphs } from '../../../src/clip/onnx/graph-cache.ts';
-import { JobTimeoutError, QueueFullError, WorkerFailedError, WorkerPool } from '../../../src/clip/runtime/worker-pool.ts';
+import { WorkerPool } from '../../../src/clip/runtime/worker-pool.ts';
+import { JobTimeoutError, QueueFullError, WorkerFailedError } from '../../../src/errors.ts';
 
 let dir: string;
 let graphs: BuiltGraphs;

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { join } from 'node:path';
-import { decodeImage, toPixelValues, type DecodedImage } from '../../../src/imaging/decode.ts';
+import { decodeImage, type DecodedImage } from '../../../src/imaging/decode.ts';
+import { toPixelValues } from '../../../src/clip/input/preprocess.ts';
 import { loadClipWeights } from '../../../src/clip/weights/clip-weights.ts';
 import type { ClipWeights } from '../../../src/clip/types.ts';
 import { windowOutputName } from '../../../src/methods/winclip/window-graph.ts';
