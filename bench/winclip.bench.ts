@@ -57,9 +57,9 @@ const freshWin = await load(true);
 const startup = {
   freshOurs: fresh.ours.ms,
   freshWinclip: freshWin.ms,
-  windowGraphMs: freshWin.detector.runtime.windowGraph?.graph.buildMs ?? 0,
+  windowGraphMs: freshWin.detector.runtime.extraGraphs.winclip?.graph.buildMs ?? 0,
 };
-const windowWeightsMb = statSync(`${freshWin.detector.runtime.windowGraph!.graph.path}.data`).size / 2 ** 20;
+const windowWeightsMb = statSync(`${freshWin.detector.runtime.extraGraphs.winclip!.graph.path}.data`).size / 2 ** 20;
 const imageWeightsMb = statSync(`${freshWin.detector.runtime.graphs.imagePath}.data`).size / 2 ** 20;
 await freshWin.detector.close();
 const cachedOurs = await load(false, freshWin.cacheDir);
@@ -86,7 +86,7 @@ async function latency(options: DetectOptions) {
   return stats(samples);
 }
 
-const ours = await latency({ ...base, method: 'ours' });
+const ours = await latency({ ...base, method: 'dense-frequency' });
 const zeroShot = await latency({ ...base, method: 'winclip' });
 const oneShot = await latency({ ...base, method: 'winclip', references: [normal] });
 await detector.close();
@@ -102,6 +102,6 @@ console.log(`start-up, fresh cache (build + sessions + warm-up): WINCLIP=0 ${f(s
 console.log(`start-up, cached graphs:                            WINCLIP=0 ${f(cachedOursMs)}, WINCLIP=1 ${f(cachedWinclipMs)}`);
 console.log(`graph weight files per worker:                      image ${imageWeightsMb.toFixed(0)} MB, window graph ${windowWeightsMb.toFixed(0)} MB more with WINCLIP=1`);
 console.log(`per image (detect, map=none):`);
-console.log(`  method=ours              median ${f(ours.median)}, p95 ${f(ours.p95)}`);
+console.log(`  method=dense-frequency           median ${f(ours.median)}, p95 ${f(ours.p95)}`);
 console.log(`  method=winclip, 0-shot   median ${f(zeroShot.median)}, p95 ${f(zeroShot.p95)}`);
 console.log(`  method=winclip, 1-shot   median ${f(oneShot.median)}, p95 ${f(oneShot.p95)}`);

@@ -11,8 +11,7 @@ import { captionedOverlayPng, writeConfigurationPlots } from '../src/eval/plots.
 import { createProgress } from '../src/eval/progress.ts';
 import { checkpointIdentity, loadLearnedPrompts, readLearnedPromptsFile } from '../src/methods/dense-frequency/learned-prompts.ts';
 import { buildReport, renderMarkdown, scoresCsv, type ConfigurationFiles, type OverlayFile, type RunInfo } from '../src/eval/report.ts';
-import { expandGrid, forEachDetector, groupByDetector, knownSetKeys, parseSetFlags, SweepError } from '../src/eval/sweep.ts';
-import type { ScoringSettings } from '../src/methods/dense-frequency/pipeline.ts';
+import { expandGrid, forEachDetector, groupByDetector, knownSetKeys, parseSetFlags, SweepError, type Configuration } from '../src/eval/sweep.ts';
 import { loadSettings, SettingsError, type Settings } from '../src/settings.ts';
 
 const USAGE = `usage: npm run eval -- --data <root> [options]
@@ -129,13 +128,18 @@ log(
     `${imagesPerConfig} images, ${configurations.length} configuration(s), ${groups.length} model load(s) → ${outDir}`,
 );
 
-async function writeOverlays(detector: ClipDetector, evaluation: CategoryEvaluation, configId: string, scoring: ScoringSettings): Promise<OverlayFile[]> {
+async function writeOverlays(detector: ClipDetector, evaluation: CategoryEvaluation, configuration: Configuration): Promise<OverlayFile[]> {
+  const configId = configuration.id;
   const dir = join(outDir, 'overlays', configId, evaluation.category.id);
   if (evaluation.extremes.length) mkdirSync(dir, { recursive: true });
   const files: OverlayFile[] = [];
   for (const e of evaluation.extremes) {
     // The overlay needs the full-size map, which the evaluation does not keep: score the image again.
-    const { decoded, outcome } = await scoreImageFile(detector, e.image, evaluation.category.name, scoring, { maxPixels: baseSettings.maxPixels, prompts: promptChoice });
+    const { decoded, outcome } = await scoreImageFile(detector, e.image, evaluation.category.name, configuration.scoring, {
+      maxPixels: baseSettings.maxPixels,
+      prompts: promptChoice,
+      method: configuration.method,
+    });
     const stem = basename(e.image.file, extname(e.image.file)).replace(/[^\w.-]+/g, '_');
     const file = join(dir, `${e.kind}-${e.rank}_${e.image.type.replace(/[^\w.-]+/g, '_')}_${stem}.png`);
     const caption = `${e.kind} #${e.rank}  score ${outcome.score.toFixed(3)}`; // short: images may be 100 px wide
@@ -205,7 +209,7 @@ try {
         try {
           // A file given by path joins PROMPTS_DIR's under its own name; either way it must fit this model.
           if (promptFile !== undefined) detector.learned.add(loadLearnedPrompts(promptFile, checkpointIdentity(detector.runtime)));
-          detector.learnedPrompts(promptChoice.name);
+          detector.learned.resolve(promptChoice.name);
         } catch (err) {
           await detector.close();
           throw err;
@@ -225,7 +229,7 @@ try {
           prompts: promptChoice,
           progress,
           onCategory: async (c) => {
-            overlays[c.category.id] = await writeOverlays(detector, c, configuration.id, configuration.scoring);
+            overlays[c.category.id] = await writeOverlays(detector, c, configuration);
           },
         });
         const scores = join(outDir, `scores-${configuration.id}.csv`);

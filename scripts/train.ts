@@ -100,16 +100,16 @@ for (const note of data.notes) log(`  note: ${note}`);
 
 const started = performance.now();
 // Imported here: loading the runtime takes a moment; --help and argument errors should not wait for it.
-const { ClipRuntime, runtimeOptionsFromSettings } = await import('../src/clip/runtime/runtime.ts');
+const { ClipRuntime } = await import('../src/clip/runtime/runtime.ts');
+const { runtimeOptionsFromSettings } = await import('../src/detection/runtime-options.ts');
 const { runTraining } = await import('../src/training/run.ts');
 let runtime: Awaited<ReturnType<typeof ClipRuntime.load>>;
 try {
   runtime = await ClipRuntime.load({
     ...runtimeOptionsFromSettings(settings, log),
-    // The feature pass runs one batch at a time: one worker with every core, no window graph.
+    // The feature pass runs one batch at a time: one worker with every core (no method graphs).
     workers: 1,
     maxQueue: Math.max(settings.maxQueue, 4),
-    winclip: false,
   });
 } catch (err) {
   fail(`the model could not be loaded: ${(err as Error).message}`);

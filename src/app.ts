@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Detector } from './detection/types.ts';
 import type { Settings } from './settings.ts';
+import type { MethodRegistry } from './methods/registry.ts';
 import { ClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
 import { ApiKeys, readApiKeys } from './auth/api-keys.ts';
@@ -33,6 +34,8 @@ export interface AppOptions {
   /** Events for anomalous detections; absent = no webhooks. */
   webhook?: WebhookOptions;
   metrics?: ServiceMetrics;
+  /** The methods requests may name (default: the built-in ones). */
+  registry?: MethodRegistry;
 }
 
 /** The app as the settings describe it (reads API_KEYS_FILE unless the keys are given). */
@@ -100,6 +103,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     defaultThreshold: opts.defaultThreshold,
     maxBodyBytes: opts.maxBodyBytes,
     requestTimeoutMs: opts.requestTimeoutMs,
+    methods: opts.registry?.accepted(),
     metrics,
     webhooks,
   });

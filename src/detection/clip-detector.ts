@@ -1,75 +1,79 @@
-// The detector: decode → class text embeddings (cached) → image tower + scoring in a worker
-// → rendering. One instance per loaded model; the HTTP layer and the evaluation tool both
-// call detect-style functions from here, so there is one scoring path.
+// The detector: decode → method → render → response. One instance per loaded model; the HTTP
+// route, the evaluation and the tools all score through `scoreDecoded`, so there is one
+// scoring path. What a method does lives in its folder under src/methods.
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
-import { ClipRuntime, runtimeOptionsFromSettings } from '../clip/runtime/runtime.ts';
-import { decodeImage, type DecodedImage, type RgbImage } from '../imaging/decode.ts';
-import { ImageDecodeError, ImageTooLargeError } from '../errors.ts';
-import { buildPromptSet, classEmbedding, customPromptSet } from '../prompts/ensemble.ts';
-import { EmbeddingCache, promptCacheKey, type ClassEmbeddings } from '../prompts/embedding-cache.ts';
+import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
+import { ClipRuntime } from '../clip/runtime/runtime.ts';
+import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
+import { EmbeddingCache } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
-import { applyLearnedScoring, checkpointIdentity, LearnedPromptsError, LearnedPromptsRegistry, type LearnedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
-import { uniformBranchText, type BranchText } from '../methods/dense-frequency/branches.ts';
-import { defaultScoringSettings, type ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
-import type { ScoreImageOutcome, ScoreImagePayload } from '../methods/dense-frequency/worker-task.ts';
-import { summarize } from '../scoring/summary.ts';
-import { renderHeatmapPng, renderOverlayPng } from '../imaging/heatmap.ts';
-import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../methods/winclip/prompting.ts';
-import { WINCLIP_TEMPERATURE } from '../methods/winclip/scoring.ts';
-import { WINCLIP_TASK_NAME, type WinclipOutcome, type WinclipPayload } from '../methods/winclip/worker-task.ts';
-import { badRequest } from '../errors.ts';
-import type { DetectionMethod, DetectOptions, DetectResponse, Detector, MapKind, MapPayload, ModelInfo, PromptChoice } from './types.ts';
+import { TextEmbeddings } from '../prompts/text-embeddings.ts';
+import { checkpointIdentity, LearnedPromptsRegistry } from '../methods/dense-frequency/learned-prompts.ts';
+import type { MethodContext, MethodOutcome, MethodRequest, MethodRunner, ScoringMethod } from '../methods/contract.ts';
+import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
+import { runtimeOptionsFromSettings } from './runtime-options.ts';
+import { buildResponse, renderMap, renderParts, roundMs } from './response.ts';
+import type { DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
 
-const SCORING_TASK = new URL('../methods/dense-frequency/worker-task.ts', import.meta.url).href;
-const WINCLIP_TASK = new URL('../methods/winclip/worker-task.ts', import.meta.url).href;
+/** One image to score through a named method (the default method when none is named). */
+export interface ScoreRequest extends Omit<MethodRequest, 'references' | 'partMaps'> {
+  method?: string;
+  references?: readonly DecodedImage[];
+  partMaps?: boolean;
+}
 
-/** Scoring settings plus the method (default `ours`): what a caller of scoreDecoded picks per run. */
-export type ScoringChoice = ScoringSettings & { method?: DetectionMethod };
-
-const RANDOM_MODEL_WARNING =
-  'This is a generated model with random weights: the scores and maps show that the service works, not whether the part is defective.';
-
-export interface ScoredImage {
-  image: DecodedImage;
-  outcome: ScoreImageOutcome;
-  decodeMs: number;
-  textMs: number;
+export interface DetectorOptions {
+  /** Every method the server knows (offered or switched off), by name and alias. */
+  registry?: MethodRegistry;
+  /** Names of the methods this detector serves (default: all in the registry). */
+  offered?: readonly string[];
+  promptCacheSize?: number;
+  maxPixels?: number;
+  maxSide?: number;
+  /** Class embeddings on disk, under the LRU: they survive restarts. */
+  textStore?: EmbeddingStore;
 }
 
 export class ClipDetector implements Detector {
   private warmedUp = false;
-  readonly prompts: EmbeddingCache;
+  readonly registry: MethodRegistry;
+  readonly text: TextEmbeddings;
   /** Learned prompt files (PROMPTS_DIR, loaded by createClipDetector); the evaluation may add one. */
   learned = new LearnedPromptsRegistry();
+  private readonly runners = new Map<string, MethodRunner>();
 
   constructor(
     readonly runtime: ClipRuntime,
-    readonly scoring: ScoringSettings = defaultScoringSettings,
-    promptCacheSize = 256,
-    private readonly maxPixels?: number,
-    private readonly maxSide?: number,
-    /** Class embeddings on disk, under the LRU: they survive restarts. */
-    private readonly store?: EmbeddingStore,
+    private readonly options: DetectorOptions = {},
   ) {
-    this.prompts = new EmbeddingCache({ capacity: promptCacheSize });
+    this.registry = options.registry ?? new MethodRegistry();
+    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize ?? 256 }), runtime.dim, options.textStore);
+    const offered = options.offered ?? this.registry.names();
+    // `learned` is read when a request needs it: the registry may be replaced after start-up.
+    const self = this;
+    const ctx: MethodContext = { runtime, text: this.text, get learned() { return self.learned; } };
+    for (const m of this.registry.all()) if (offered.includes(m.name)) this.runners.set(m.name, m.open(ctx));
   }
 
-  /** From the disk store when it has them, else computed (and stored). */
-  private async storedOrComputed(key: string, compute: () => Promise<ClassEmbeddings>): Promise<ClassEmbeddings> {
-    const stored = await this.store?.read(key, this.runtime.dim);
-    if (stored) return stored;
-    const value = await compute();
-    await this.store?.write(key, value);
-    return value;
+  /** The class-embedding LRU (metrics read it). */
+  get prompts(): EmbeddingCache {
+    return this.text.cache;
   }
 
   get ready(): boolean {
     return this.warmedUp;
   }
 
+  /** Names of the methods served, in registry order. */
+  methods(): string[] {
+    return this.registry.names().filter((n) => this.runners.has(n));
+  }
+
   info(): ModelInfo {
     const r = this.runtime;
+    const modes = new Set(this.methods().flatMap((n) => this.registry.get(n).promptModes));
+    if (!this.learned.size) modes.delete('learned');
     return {
       id: r.modelId,
       source: r.source,
@@ -80,240 +84,80 @@ export class ClipDetector implements Detector {
       denseStart: r.graphOptions.denseStart,
       denseAttention: r.graphOptions.denseAttention,
       projectionDim: r.dim,
-      promptModes: this.learned.size ? ['templated', 'custom', 'learned'] : ['templated', 'custom'],
-      methods: r.windowGraph ? ['ours', 'winclip'] : ['ours'],
+      promptModes: ['templated', 'custom', 'learned'].filter((m) => modes.has(m as never)),
+      methods: this.methods(),
       learnedPrompts: { folder: this.learned.folder, available: this.learned.summaries(), refused: this.learned.refused() },
     };
   }
 
-  /** A learned prompt file by name (the default without one); an unknown name is a 400 listing the names. */
-  learnedPrompts(name?: string): LearnedPrompts {
-    try {
-      return this.learned.resolve(name);
-    } catch (err) {
-      if (err instanceof LearnedPromptsError) throw badRequest(err.message);
-      throw err;
+  /** The method a request names (default: DEFAULT_METHOD), served here or a 400 saying why not. */
+  method(name: string = DEFAULT_METHOD): { method: ScoringMethod; runner: MethodRunner } {
+    const method = this.registry.get(name);
+    const runner = this.runners.get(method.name);
+    if (!runner) {
+      const why = method.switchedOffBy ? ` (${method.switchedOffBy})` : '';
+      throw badRequest(`method=${method.name} is turned off on this server${why}`);
     }
+    return { method, runner };
   }
 
-  /** Runs every stage once so the first real request does not pay for lazy initialisation. */
+  /** Runs every served method once so the first real request does not pay for lazy initialisation. */
   async warmUp(): Promise<void> {
-    await this.classEmbeddings('object', { mode: 'templated' });
-    const size = this.runtime.graphOptions.imageSize;
-    const blank: DecodedImage = { width: size, height: size, rgb: Buffer.alloc(size * size * 3, 128), format: 'raw' };
-    await this.scoreDecoded(blank, 'object', { mode: 'templated' }, 0.5, false);
-    // The window session too, with placeholder text: its prompts would cost a second text pass.
-    if (this.runtime.windowGraph) {
-      const placeholder = new Float32Array(this.runtime.dim).fill(1);
-      await this.runWinclip(blank, [], { normal: placeholder, abnormal: placeholder }, 0.5);
-    }
+    for (const runner of this.runners.values()) await runner.warmUp();
     this.warmedUp = true;
   }
 
-  /** Normal and abnormal class embeddings for a category and prompt choice (LRU-cached). */
-  classEmbeddings(category: string, prompts: PromptChoice, signal?: AbortSignal): Promise<ClassEmbeddings> {
-    const set = prompts.mode === 'custom' ? customPromptSet(prompts.normal, prompts.abnormal, category) : buildPromptSet(category);
-    const key = promptCacheKey({
-      model: this.runtime.graphs.key,
-      category,
-      mode: prompts.mode,
-      normal: set.normal,
-      abnormal: set.abnormal,
-    });
-    return this.prompts.getOrCompute(key, () =>
-      this.storedOrComputed(key, async () => {
-        const dim = this.runtime.dim;
-        const embeds = await this.runtime.encodeTexts([...set.normal, ...set.abnormal], signal);
-        return {
-          normal: classEmbedding(embeds.subarray(0, set.normal.length * dim), set.normal.length, dim),
-          abnormal: classEmbedding(embeds.subarray(set.normal.length * dim), set.abnormal.length, dim),
-        };
-      }),
-    );
-  }
-
-  /**
-   * WinCLIP's class embeddings (src/winclip/prompting.ts): anomalib's ensemble for templated
-   * prompts, the plain mean of the raw prompt embeddings; cached beside ours under its own key.
-   */
-  winclipClassEmbeddings(category: string, prompts: PromptChoice, signal?: AbortSignal): Promise<ClassEmbeddings> {
-    const set = prompts.mode === 'custom' ? customPromptSet(prompts.normal, prompts.abnormal, category) : winclipPromptSet(category);
-    const key = promptCacheKey({ model: this.runtime.graphs.key, category, mode: `winclip-${prompts.mode}`, normal: set.normal, abnormal: set.abnormal });
-    return this.prompts.getOrCompute(key, () =>
-      this.storedOrComputed(key, async () => {
-        // The duplicated template gives equal strings: encode each once, count it as often as listed.
-        const { texts, indexOf } = distinctPrompts([...set.normal, ...set.abnormal]);
-        const embeds = await this.runtime.encodeTexts(texts, signal);
-        const dim = this.runtime.dim;
-        return {
-          normal: meanPromptEmbedding(embeds, indexOf.subarray(0, set.normal.length), dim),
-          abnormal: meanPromptEmbedding(embeds, indexOf.subarray(set.normal.length), dim),
-        };
-      }),
-    );
-  }
-
-  /**
-   * Scores one decoded image: the path shared by the service and the evaluation tool.
-   * `scoring.method` picks the method (default ours); `references` (normal images) make
-   * WinCLIP few-shot and are refused by ours.
-   */
-  async scoreDecoded(
-    image: DecodedImage,
-    category: string,
-    prompts: PromptChoice,
-    threshold: number,
-    branchMaps: boolean,
-    signal?: AbortSignal,
-    scoring: ScoringChoice = this.scoring,
-    references: DecodedImage[] = [],
-  ): Promise<{ outcome: ScoreImageOutcome; textMs: number }> {
-    if (scoring.method === 'winclip' && prompts.mode === 'learned') {
-      throw badRequest('prompts=learned is trained for method=ours; WinCLIP uses its own prompt ensemble');
-    }
-    if (scoring.method === 'winclip') return this.scoreDecodedWinclip(image, references, category, prompts, threshold, signal);
-    if (references.length) throw new RangeError('reference images are only used by method winclip');
-    const t0 = performance.now();
-    let text: BranchText;
-    if (prompts.mode === 'learned') {
-      // A learned file brings its branch text and its trained scoring parameters.
-      const learned = this.learnedPrompts(prompts.name);
-      text = learned.text;
-      scoring = { ...scoring, ...applyLearnedScoring(scoring, learned.scoring) };
-    } else {
-      text = uniformBranchText(await this.classEmbeddings(category, prompts, signal));
-    }
-    const textMs = performance.now() - t0;
-    const r = this.runtime;
-    const payload: ScoreImagePayload = {
-      image: rgbForWorker(image),
-      preprocess: r.preprocess,
-      layers: r.graphOptions.denseLayers.length,
-      grid: r.grid,
-      dim: r.dim,
-      text,
-      settings: scoring,
-      threshold,
-      branchMaps,
-    };
-    const outcome = await r.pool.runTask<ScoreImageOutcome>('score-image', payload, [], signal);
-    return { outcome, textMs };
-  }
-
-  /** WinCLIP (anomalib) on one decoded image; WinCLIP+ when normal reference images are given. */
-  async scoreDecodedWinclip(
-    image: DecodedImage,
-    references: DecodedImage[],
-    category: string,
-    prompts: PromptChoice,
-    threshold: number,
-    signal?: AbortSignal,
-  ): Promise<{ outcome: WinclipOutcome; textMs: number }> {
-    if (!this.runtime.windowGraph) throw badRequest('method=winclip is turned off on this server (WINCLIP=0)');
-    const t0 = performance.now();
-    const text = await this.winclipClassEmbeddings(category, prompts, signal);
-    const textMs = performance.now() - t0;
-    return { outcome: await this.runWinclip(image, references, text, threshold, signal), textMs };
-  }
-
-  /** The window graph and WinCLIP's scoring in a worker for one image and its references. */
-  private async runWinclip(image: DecodedImage, references: DecodedImage[], text: ClassEmbeddings, threshold: number, signal?: AbortSignal): Promise<WinclipOutcome> {
-    const r = this.runtime;
-    const windows = r.windowGraph!;
-    // The query and its references in one batch: one session run for all of them.
-    const payload: WinclipPayload = {
-      images: [image, ...references].map(rgbForWorker),
-      preprocess: { ...r.preprocess, size: windows.options.imageSize },
-      grid: r.grid,
-      dim: r.dim,
-      width: r.config.vision.width,
-      windowSizes: windows.options.windowSizes,
-      text,
-      temperature: WINCLIP_TEMPERATURE,
-      threshold,
-    };
-    return r.pool.runTask<WinclipOutcome>(WINCLIP_TASK_NAME, payload, [], signal);
+  /** Scores one decoded image: the path shared by the service, the evaluation and the tools. */
+  async scoreDecoded(req: ScoreRequest): Promise<{ outcome: MethodOutcome; textMs: number; method: string }> {
+    const { method, runner } = this.method(req.method);
+    const references = req.references ?? [];
+    method.validate({ prompts: req.prompts, branches: Boolean(req.partMaps), references: references.length });
+    const { textMs, ...outcome } = await runner.score({ ...req, references, partMaps: Boolean(req.partMaps) });
+    return { outcome, textMs, method: method.name };
   }
 
   async detect(bytes: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
     const started = performance.now();
-    const method = options.method ?? 'ours';
-    if (options.references?.length && method !== 'winclip') throw badRequest('reference images are only used with method=winclip');
-    const limits = { maxPixels: this.maxPixels, maxSide: this.maxSide };
+    // The method's rules come first: a request it refuses costs no decoding.
+    const { method } = this.method(options.method);
+    method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
+    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
     const image = await decodeImage(bytes, limits);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
-    const wantBranchMaps = options.branches && options.map !== 'none';
-    const { outcome, textMs } = await this.scoreDecoded(
+    const { outcome, textMs } = await this.scoreDecoded({
       image,
-      options.category,
-      options.prompts,
-      options.threshold,
-      wantBranchMaps,
-      signal,
-      { ...this.scoring, method },
       references,
-    );
+      category: options.category,
+      prompts: options.prompts,
+      threshold: options.threshold,
+      partMaps: options.branches && options.map !== 'none',
+      signal,
+      method: method.name,
+    });
 
     const t = performance.now();
-    const map = await this.renderMap(options.map, image, outcome.map, outcome.grid.fused);
-    let branches: DetectResponse['branches'];
-    if (options.branches && outcome.branchImageScores) {
-      const s = outcome.branchImageScores;
-      const m = outcome.branchMaps;
-      const g = outcome.grid;
-      branches = {
-        full: { score: s.full, map: await this.renderMap(options.map, image, m?.full, g.full) },
-        high: { score: s.high, map: await this.renderMap(options.map, image, m?.high, g.high) },
-        low: { score: s.low, map: await this.renderMap(options.map, image, m?.low, g.low) },
-      };
-    }
+    const grid = this.runtime.grid;
+    const map = await renderMap(options.map, image, outcome.map, outcome.grid.fused, grid);
+    const branches = options.branches ? await renderParts(options.map, image, outcome, grid) : undefined;
     const renderMs = performance.now() - t;
-
-    const isAnomalous = outcome.score >= options.threshold;
-    const generated = Boolean(this.runtime.generated);
-    const regions = outcome.regions.map((r) => ({ bbox: r.bbox, areaFraction: r.areaFraction, peak: r.peak, meanScore: r.meanScore }));
-    const response: DetectResponse = {
+    return buildResponse({
       category: options.category,
-      method,
-      score: outcome.score,
-      isAnomalous,
+      method: method.name,
       threshold: options.threshold,
-      regions,
-      summary: summarize({
-        category: options.category,
-        score: outcome.score,
-        threshold: options.threshold,
-        isAnomalous,
-        regions: outcome.regions,
-        width: image.width,
-        height: image.height,
-      }),
-      image: { width: image.width, height: image.height },
+      image,
+      outcome,
       map,
-      model: { id: this.runtime.modelId, generatedRandomModel: generated, ...(generated ? { warning: RANDOM_MODEL_WARNING } : {}) },
+      branches,
+      model: { id: this.runtime.modelId, generated: Boolean(this.runtime.generated) },
       timingsMs: {
-        decode: round(decodeMs),
-        encode: round(textMs + outcome.encodeMs),
-        score: round(outcome.scoreMs),
-        render: round(renderMs),
-        total: round(performance.now() - started),
+        decode: roundMs(decodeMs),
+        encode: roundMs(textMs + outcome.encodeMs),
+        score: roundMs(outcome.scoreMs),
+        render: roundMs(renderMs),
+        total: roundMs(performance.now() - started),
       },
-    };
-    if (branches) response.branches = branches;
-    return response;
-  }
-
-  private async renderMap(kind: MapKind, image: DecodedImage, full: Float32Array | undefined, grid: Float32Array | undefined): Promise<MapPayload | null> {
-    if (kind === 'none') return null;
-    if (kind === 'grid') {
-      if (!grid) return null;
-      const g = this.runtime.grid;
-      return { type: 'grid', width: g, height: g, values: Array.from(grid, (v) => Math.round(v * 1e6) / 1e6) };
-    }
-    if (!full) return null;
-    const png = kind === 'png' ? await renderHeatmapPng(full, image.width, image.height) : await renderOverlayPng(image, full, image.width, image.height);
-    return { type: kind, width: image.width, height: image.height, encoding: 'base64', mime: 'image/png', data: png.toString('base64') };
+    });
   }
 
   close(): Promise<void> {
@@ -333,19 +177,34 @@ async function decodeReference(bytes: Buffer, index: number, limits: { maxPixels
   }
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
+/** The methods a server with these settings offers: every registered one the settings leave on. */
+export function offeredMethods(settings: Settings, registry: MethodRegistry): string[] {
+  return registry.names().filter((name) => name !== 'winclip' || settings.winclip);
 }
 
-/** Loads the model named by the settings, starts the workers and warms them up. */
-export async function createClipDetector(settings: Settings, log: (msg: string) => void = () => {}): Promise<ClipDetector> {
+/** Loads the model named by the settings with the graphs and tasks of the methods offered, starts the workers and warms them up. */
+export async function createClipDetector(
+  settings: Settings,
+  log: (msg: string) => void = () => {},
+  registry: MethodRegistry = new MethodRegistry(),
+): Promise<ClipDetector> {
+  const offered = offeredMethods(settings, registry);
+  const methods = registry.all().filter((m) => offered.includes(m.name));
   const runtime = await ClipRuntime.load({
     ...runtimeOptionsFromSettings(settings, log),
-    taskModules: settings.winclip ? [SCORING_TASK, WINCLIP_TASK] : [SCORING_TASK],
+    taskModules: methods.flatMap((m) => m.taskModules),
+    graphs: (ctx) => methods.flatMap((m) => m.graphs?.(ctx) ?? []),
   });
   try {
-    const store = settings.textEmbeddingStore ? new EmbeddingStore(join(settings.cacheDir, 'text-embeddings'), 10_000, log) : undefined;
-    const detector = new ClipDetector(runtime, defaultScoringSettings, settings.promptCacheSize, settings.maxPixels, settings.maxSide, store);
+    const textStore = settings.textEmbeddingStore ? new EmbeddingStore(join(settings.cacheDir, 'text-embeddings'), 10_000, log) : undefined;
+    const detector = new ClipDetector(runtime, {
+      registry,
+      offered,
+      promptCacheSize: settings.promptCacheSize,
+      maxPixels: settings.maxPixels,
+      maxSide: settings.maxSide,
+      textStore,
+    });
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
     await detector.warmUp();
     return detector;
@@ -353,15 +212,4 @@ export async function createClipDetector(settings: Settings, log: (msg: string) 
     await runtime.close();
     throw err;
   }
-}
-
-/**
- * The image as posted to a worker. Posting copies the whole ArrayBuffer behind a view, so a
- * Buffer that is a slice of a larger one is copied to its own first. The image keeps its
- * pixels (rendering needs them after scoring), so nothing is transferred.
- */
-function rgbForWorker(image: RgbImage): RgbImage {
-  const { rgb, width, height } = image;
-  const own = rgb.byteOffset === 0 && rgb.byteLength === rgb.buffer.byteLength;
-  return { width, height, rgb: own ? rgb : new Uint8Array(rgb) };
 }

@@ -1,16 +1,13 @@
 // What the HTTP layer asks of a detector and what it gets back.
 import type { LearnedPromptsSummary, RefusedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
+import type { PromptChoice } from '../prompts/prompt-choice.ts';
+
+export type { PromptChoice };
 
 export type MapKind = 'none' | 'grid' | 'png' | 'overlay';
 
-/** `ours`: dense features, frequency branches, fusion. `winclip`: anomalib's WinCLIP (src/winclip). */
-export type DetectionMethod = 'ours' | 'winclip';
-
-/** `learned`: a prompt file from PROMPTS_DIR (src/prompts/learned-prompts.ts); no name = the default file. */
-export type PromptChoice =
-  | { mode: 'templated' }
-  | { mode: 'custom'; normal: string[]; abnormal: string[] }
-  | { mode: 'learned'; name?: string };
+/** A registered scoring method's name (src/methods/registry.ts): `dense-frequency`, `winclip`, … */
+export type DetectionMethod = string;
 
 export interface DetectOptions {
   category: string;
@@ -18,7 +15,7 @@ export interface DetectOptions {
   map: MapKind;
   threshold: number;
   branches: boolean;
-  /** Scoring method; `ours` when absent. */
+  /** Scoring method (a name or alias); the default method when absent. */
   method?: DetectionMethod;
   /** Encoded normal reference images for few-shot WinCLIP+ (method `winclip` only). */
   references?: Buffer[];
@@ -68,7 +65,8 @@ export interface DetectResponse {
   summary: string;
   image: { width: number; height: number };
   map: MapPayload | null;
-  branches?: { full: BranchResult; high: BranchResult; low: BranchResult };
+  /** Per part (the frequency branches full, high, low of dense-frequency): score and map. */
+  branches?: Record<string, BranchResult>;
   model: { id: string; generatedRandomModel: boolean; warning?: string };
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
 }

@@ -15,9 +15,10 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import type { ClipDetector } from '../detection/clip-detector.ts';
-import type { ModelInfo, PromptChoice } from '../detection/types.ts';
+import type { ModelInfo } from '../detection/types.ts';
+import type { PromptChoice } from '../prompts/prompt-choice.ts';
 import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
-import type { ScoreImageOutcome } from '../methods/dense-frequency/worker-task.ts';
+import type { MethodOutcome } from '../methods/contract.ts';
 import { upsampleBilinear } from '../imaging/resample-maps.ts';
 import { aupro, pixelRankingMetrics, rankingMetrics } from './metrics.ts';
 import type { Category, DatasetImage } from './dataset.ts';
@@ -45,6 +46,8 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
   /** Prompts to score with; default templated (with the category name). */
   prompts?: PromptChoice;
+  /** The scoring method; the detector's default without one. */
+  method?: string;
   /** Called after each category (e.g. to write its overlays) while the detector is open. */
   onCategory?: (evaluation: CategoryEvaluation) => Promise<void>;
 }
@@ -153,8 +156,8 @@ export async function scoreImageFile(
   image: DatasetImage,
   categoryName: string,
   scoring: ScoringSettings,
-  options: { maxPixels?: number; signal?: AbortSignal; prompts?: PromptChoice } = {},
-): Promise<{ decoded: DecodedImage; outcome: ScoreImageOutcome; decodeMs: number; textMs: number }> {
+  options: { maxPixels?: number; signal?: AbortSignal; prompts?: PromptChoice; method?: string } = {},
+): Promise<{ decoded: DecodedImage; outcome: MethodOutcome; decodeMs: number; textMs: number }> {
   const t0 = performance.now();
   let decoded: DecodedImage;
   try {
@@ -163,15 +166,15 @@ export async function scoreImageFile(
     throw new Error(`${image.file}: ${(err as Error).message}`, { cause: err });
   }
   const decodeMs = performance.now() - t0;
-  const { outcome, textMs } = await detector.scoreDecoded(
-    decoded,
-    categoryName,
-    options.prompts ?? { mode: 'templated' },
-    REGION_THRESHOLD,
-    false,
-    options.signal,
-    scoring,
-  );
+  const { outcome, textMs } = await detector.scoreDecoded({
+    image: decoded,
+    category: categoryName,
+    prompts: options.prompts ?? { mode: 'templated' },
+    threshold: REGION_THRESHOLD,
+    signal: options.signal,
+    method: options.method,
+    settings: scoring,
+  });
   return { decoded, outcome, decodeMs, textMs };
 }
 
@@ -322,7 +325,7 @@ export async function evaluateConfiguration(
   const results: CategoryEvaluation[] = [];
   for (const category of categories) {
     options.progress?.status(`${configuration.id} ${category.id}`);
-    const evaluation = await evaluateCategory(detector, category, configuration.scoring, options);
+    const evaluation = await evaluateCategory(detector, category, configuration.scoring, { ...options, method: configuration.method });
     await options.onCategory?.(evaluation);
     results.push(evaluation);
   }

@@ -10,6 +10,7 @@
 // imageScore.alpha, branches, …), derived from the defaults so new settings need no code here.
 // Graph/model keys (model, imageSize, denseLayers, denseStart, denseAttention) change the ONNX
 // graphs: configurations that share them share one detector.
+import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { defaultScoringSettings, resolveScoringSettings, type ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { SETTINGS } from '../settings.ts';
 
@@ -33,6 +34,9 @@ export interface Configuration {
   label: string;
   /** The --set values of this configuration, by key, as typed (lists with `+`). */
   set: Record<string, string>;
+  /** The scoring method (canonical name); the default method without --set method=…. */
+  method: string;
+  /** Settings of the dense-frequency method's scoring (the other methods have none to sweep). */
   scoring: ScoringSettings;
   detector: DetectorOverrides;
 }
@@ -68,9 +72,9 @@ export function scoringKeys(): Map<string, Leaf> {
 }
 
 const COMPOUND_KEYS = new Set(['fusion']);
-/** The scoring method (ClipDetector.scoreDecoded reads it from the scoring settings it is given). */
+/** The scoring method, a configuration's own field (ClipDetector.scoreDecoded takes it apart from the settings). */
 const METHOD_KEY = 'method';
-const METHODS = ['ours', 'winclip'];
+const METHODS = new MethodRegistry();
 const LIST_SEPARATOR = /[+|]/;
 
 /** Every key --set accepts, for the help text and error messages. */
@@ -136,11 +140,12 @@ export function buildConfiguration(id: string, set: Record<string, string>): Con
   const leaves = scoringKeys();
   const overrides: Record<string, unknown> = {};
   const detector: DetectorOverrides = {};
-  let method: string | undefined;
+  let method = DEFAULT_METHOD;
   for (const [key, text] of Object.entries(set)) {
     if (key === METHOD_KEY) {
-      if (!METHODS.includes(text)) throw new SweepError(`--set method=${text}: expected one of ${METHODS.join(', ')}`);
-      method = text;
+      const found = METHODS.find(text);
+      if (!found) throw new SweepError(`--set method=${text}: expected one of ${METHODS.names().join(', ')}`);
+      method = found.name;
     } else if ((DETECTOR_KEYS as readonly string[]).includes(key)) {
       detector[key as DetectorKey] = detectorValue(key as DetectorKey, text);
     } else if (key === 'fusion') {
@@ -158,11 +163,10 @@ export function buildConfiguration(id: string, set: Record<string, string>): Con
   let scoring: ScoringSettings;
   try {
     scoring = resolveScoringSettings(overrides);
-    if (method !== undefined) scoring = Object.assign(scoring, { method });
   } catch (err) {
     throw new SweepError(`${label}: ${(err as Error).message}`);
   }
-  return { id, label, set, scoring, detector };
+  return { id, label, set, method, scoring, detector };
 }
 
 /** The grid product of the axes (first axis varies slowest); one "defaults" configuration without axes. */

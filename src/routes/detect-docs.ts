@@ -13,13 +13,13 @@ const OPTION_DOCS: Record<string, string> = {
   abnormal: 'with prompts=custom: phrases for a defective part',
   map: 'none, grid (low-resolution floats), png (heatmap at image size) or overlay (heatmap over the image)',
   threshold: 'isAnomalous = score ≥ threshold; regions are the map above it',
-  branches: 'true adds per-branch (full, high, low) scores and maps',
-  method: 'ours (dense features, frequency branches, fusion) or winclip (anomalib WinCLIP)',
+  branches: 'true adds per-part scores and maps (dense-frequency: the full, high and low branches)',
+  method: 'dense-frequency (dense features, frequency branches, fusion; the default; `ours` is an alias) or winclip (anomalib WinCLIP)',
 };
 const error = (description: string) => ({ description, ...jsonSchema(errorSchema) });
 
-export function detectRouteSchema(defaultThreshold: number) {
-  const generated = jsonSchema(detectOptionsSchema(defaultThreshold), 'input') as { properties: Record<string, object> };
+export function detectRouteSchema(defaultThreshold: number, methods?: readonly string[]) {
+  const generated = jsonSchema(detectOptionsSchema(defaultThreshold, methods), 'input') as { properties: Record<string, object> };
   const options = {
     properties: Object.fromEntries(Object.entries(generated.properties).map(([name, schema]) => [name, { description: OPTION_DOCS[name], ...schema }])),
   };

@@ -1,6 +1,9 @@
 // Validation of /v1/detect's options, the same for multipart fields and query parameters.
 import { z } from 'zod';
 import type { DetectOptions, PromptChoice } from '../detection/types.ts';
+import { BUILT_IN_METHODS } from '../methods/registry.ts';
+
+const BUILT_IN_METHOD_NAMES = BUILT_IN_METHODS.flatMap((m) => [m.name, ...(m.aliases ?? [])]);
 
 export const LIMITS = {
   categoryLength: 100,
@@ -54,7 +57,11 @@ function promptChoice(prompts: string, normal?: string[], abnormal?: string[]): 
   return { mode: 'templated' };
 }
 
-export function detectOptionsSchema(defaultThreshold: number) {
+/**
+ * `methods`: the method names and aliases the server accepts (its registry); the method's own
+ * cross-field rules are its `validate` (src/methods/contract.ts), checked once by the detector.
+ */
+export function detectOptionsSchema(defaultThreshold: number, methods: readonly string[] = BUILT_IN_METHOD_NAMES) {
   return z
     .strictObject({
       category: single(
@@ -77,7 +84,7 @@ export function detectOptionsSchema(defaultThreshold: number) {
       map: single(z.enum(['none', 'grid', 'png', 'overlay']).default('png')),
       threshold: single(z.coerce.number().min(0).max(1).default(defaultThreshold)),
       branches: single(booleanText.default(false)),
-      method: single(z.enum(['ours', 'winclip']).default('ours')),
+      method: single(z.enum(methods as [string, ...string[]]).optional()),
     })
     .superRefine((o, ctx) => {
       if (o.prompts === 'custom' && (!o.normal || !o.abnormal)) {
@@ -85,12 +92,6 @@ export function detectOptionsSchema(defaultThreshold: number) {
       }
       if (o.prompts !== 'custom' && (o.normal || o.abnormal)) {
         ctx.addIssue({ code: 'custom', path: ['prompts'], message: 'normal/abnormal phrases are only used with prompts=custom' });
-      }
-      if (o.method === 'winclip' && o.prompts.startsWith('learned')) {
-        ctx.addIssue({ code: 'custom', path: ['prompts'], message: 'learned prompts are trained for method=ours; WinCLIP uses its own prompt ensemble' });
-      }
-      if (o.method === 'winclip' && o.branches) {
-        ctx.addIssue({ code: 'custom', path: ['branches'], message: 'branches are part of method=ours; WinCLIP has none' });
       }
     })
     .transform(

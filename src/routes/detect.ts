@@ -15,6 +15,8 @@ export interface DetectRouteOptions {
   detector: Detector;
   defaultThreshold: number;
   maxBodyBytes: number;
+  /** Method names and aliases requests may use (the server's registry); default: the built-in ones. */
+  methods?: readonly string[];
   /** Time from the request's arrival to its answer before a 504; 0 = none. */
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
@@ -85,14 +87,14 @@ function checkImageBytes(image: Buffer, what = 'the image'): void {
 }
 
 export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOptions): Promise<void> {
-  const schema = detectOptionsSchema(opts.defaultThreshold);
+  const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
   // Raw image bodies: image/* and application/octet-stream arrive as one Buffer.
   app.addContentTypeParser(/^(image\/[\w.+-]+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) =>
     done(null, body),
   );
 
-  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold) }, async (request, reply) => {
+  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods) }, async (request, reply) => {
     let upload: Upload;
     if (request.isMultipart()) {
       upload = await readMultipart(request, opts.maxBodyBytes).catch(rethrowMalformedMultipart);
@@ -105,7 +107,6 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     const options = schema.parse(upload.fields);
     checkImageBytes(upload.image);
     if (upload.references.length) {
-      if (options.method !== 'winclip') throw badRequest('reference images are only used with method=winclip');
       upload.references.forEach((r, i) => checkImageBytes(r, `reference ${i + 1}`));
       options.references = upload.references;
     }

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { DetectResponse, ModelInfo } from '../detection/types.ts';
 
-const method = z.enum(['ours', 'winclip']);
+const method = z.string().meta({ description: 'scoring method: dense-frequency, winclip, … (GET /v1/models lists them)' });
 
 export const regionSchema = z.strictObject({
   bbox: z.strictObject({ x: z.number().int(), y: z.number().int(), w: z.number().int(), h: z.number().int() }).meta({ description: 'box in image pixels' }),
@@ -41,7 +41,7 @@ export const detectResponseSchema = z.strictObject({
   summary: z.string().meta({ description: 'one sentence a ticketing bot can post as it is' }),
   image: z.strictObject({ width: z.number().int(), height: z.number().int() }),
   map: mapSchema,
-  branches: z.strictObject({ full: branchSchema, high: branchSchema, low: branchSchema }).optional(),
+  branches: z.record(z.string(), branchSchema).optional().meta({ description: 'per part (dense-frequency: full, high, low): score and map' }),
   model: z.strictObject({ id: z.string(), generatedRandomModel: z.boolean(), warning: z.string().optional() }),
   timingsMs: z.strictObject({ decode: z.number(), encode: z.number(), score: z.number(), render: z.number(), total: z.number() }),
 });

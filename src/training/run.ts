@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ClipRuntime } from '../clip/runtime/runtime.ts';
-import { ClipDetector } from '../detection/clip-detector.ts';
+import { denseFrequencyClassEmbeddings } from '../methods/dense-frequency/text.ts';
 import { writePlot } from '../eval/plots.ts';
 import type { Progress } from '../eval/progress.ts';
 import { DEFAULT_CATEGORY_FILLER } from '../prompts/ensemble.ts';
@@ -65,7 +65,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const checkpoint = checkpointIdentity(runtime);
 
   // The starting point is exactly what the service computes for templated prompts of "object".
-  const start = await new ClipDetector(runtime).classEmbeddings(DEFAULT_CATEGORY_FILLER, { mode: 'templated' });
+  const start = await denseFrequencyClassEmbeddings((texts) => runtime.encodeTexts(texts), runtime.dim, DEFAULT_CATEGORY_FILLER, { mode: 'templated' });
 
   let t = performance.now();
   const featureProgress = options.progress?.(data.images.length, 'features');

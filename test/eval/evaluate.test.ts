@@ -106,12 +106,12 @@ afterAll(async () => {
 
 /** A detector whose map is 1 exactly on the bright squares: every metric must be 1. */
 const oracle: EvalDetector = {
-  async scoreDecoded(image: DecodedImage) {
+  async scoreDecoded({ image }: { image: DecodedImage }) {
     const map = new Float32Array(image.width * image.height);
     for (let i = 0; i < map.length; i++) map[i] = image.rgb[i * 3] > 200 ? 1 : 0;
     const score = map.reduce((a, b) => a + b, 0) / map.length;
     const grid = new Float32Array(1);
-    return { outcome: { score, pImage: score, map, grid: { full: grid, fused: grid }, regions: [], encodeMs: 0, scoreMs: 0 }, textMs: 0 };
+    return { outcome: { score, pImage: score, map, grid: { full: grid, fused: grid }, regions: [], encodeMs: 0, scoreMs: 0 }, textMs: 0, method: 'oracle' };
   },
   info: () => ({ id: 'oracle', source: 'local', generatedRandomModel: false, inputSize: 64, grid: 8, denseLayers: [4], denseStart: 4, denseAttention: 'vv', projectionDim: 32, promptModes: ['templated'] }),
 };

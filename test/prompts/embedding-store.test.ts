@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipDetector } from '../../src/detection/clip-detector.ts';
 import { EmbeddingStore } from '../../src/prompts/embedding-store.ts';
-import { defaultScoringSettings } from '../../src/methods/dense-frequency/pipeline.ts';
 import { loadSettings } from '../../src/settings.ts';
 import { startTinyService, type TinyService } from '../support/tiny-service.ts';
 
@@ -75,18 +74,18 @@ describe('the detector with a store', () => {
       return encodeTexts(texts, signal);
     };
     try {
-      const first = new ClipDetector(runtime, defaultScoringSettings, 16, undefined, undefined, new EmbeddingStore(storeDir));
-      const computed = await first.classEmbeddings('ball screw', { mode: 'templated' });
-      const winclip = await first.winclipClassEmbeddings('ball screw', { mode: 'templated' });
+      const first = new ClipDetector(runtime, { promptCacheSize: 16, textStore: new EmbeddingStore(storeDir) });
+      const computed = await first.method('dense-frequency').runner.classEmbeddings!('ball screw', { mode: 'templated' });
+      const winclip = await first.method('winclip').runner.classEmbeddings!('ball screw', { mode: 'templated' });
       expect(encodes).toBe(2);
       expect(readdirSync(storeDir)).toHaveLength(2);
 
-      const restarted = new ClipDetector(runtime, defaultScoringSettings, 16, undefined, undefined, new EmbeddingStore(storeDir));
-      expect(await restarted.classEmbeddings('ball screw', { mode: 'templated' })).toEqual(computed);
-      expect(await restarted.winclipClassEmbeddings('ball screw', { mode: 'templated' })).toEqual(winclip);
+      const restarted = new ClipDetector(runtime, { promptCacheSize: 16, textStore: new EmbeddingStore(storeDir) });
+      expect(await restarted.method('dense-frequency').runner.classEmbeddings!('ball screw', { mode: 'templated' })).toEqual(computed);
+      expect(await restarted.method('winclip').runner.classEmbeddings!('ball screw', { mode: 'templated' })).toEqual(winclip);
       expect(encodes).toBe(2);
       // Another category is computed as before.
-      await restarted.classEmbeddings('pcb', { mode: 'templated' });
+      await restarted.method('dense-frequency').runner.classEmbeddings!('pcb', { mode: 'templated' });
       expect(encodes).toBe(3);
     } finally {
       runtime.encodeTexts = encodeTexts;

@@ -7,6 +7,7 @@ import { generateModel } from '../../src/dev/random-model.ts';
 import { createClipDetector, type ClipDetector } from '../../src/detection/clip-detector.ts';
 import { loadSettings, type Settings } from '../../src/settings.ts';
 import { buildApp } from '../../src/app.ts';
+import type { MethodRegistry } from '../../src/methods/registry.ts';
 
 export interface TinyService {
   app: FastifyInstance;
@@ -16,14 +17,20 @@ export interface TinyService {
   close(): Promise<void>;
 }
 
-export async function startTinyService(overrides: Record<string, unknown> = {}): Promise<TinyService> {
+export async function startTinyService(overrides: Record<string, unknown> = {}, options: { registry?: MethodRegistry } = {}): Promise<TinyService> {
   const dir = mkdtempSync(join(tmpdir(), 'tiny-service-'));
   const model = join(dir, 'tiny');
   generateModel({ arch: 'tiny', seed: 1, out: model });
   // Its own (empty) prompt folder: the repository's models/prompts must not change what tests see.
   const settings = loadSettings({}, { model, cacheDir: join(dir, 'cache'), offline: '1', logLevel: 'silent', promptsDir: join(dir, 'prompts'), ...overrides });
-  const detector = await createClipDetector(settings);
-  const app = await buildApp({ detector, defaultThreshold: settings.threshold, maxBodyBytes: settings.maxBodyBytes, logLevel: settings.logLevel });
+  const detector = await createClipDetector(settings, undefined, options.registry);
+  const app = await buildApp({
+    detector,
+    defaultThreshold: settings.threshold,
+    maxBodyBytes: settings.maxBodyBytes,
+    logLevel: settings.logLevel,
+    registry: options.registry,
+  });
   return {
     app,
     detector,

@@ -68,7 +68,7 @@ async function heldOutPixelAuroc(detector: ClipDetector, choice: PromptChoice): 
   const masks: Uint8Array[] = [];
   for (const image of category.images) {
     const decoded = await decodeImage(await readFile(image.file));
-    const { outcome } = await detector.scoreDecoded(decoded, 'tile', choice, 0.5, false);
+    const { outcome } = await detector.scoreDecoded({ image: decoded, category: 'tile', prompts: choice, threshold: 0.5, partMaps: false });
     maps.push(outcome.map);
     const mask = new Uint8Array(SIZE * SIZE);
     if (image.mask) await readMaskInto(image.mask, SIZE, mask);
@@ -113,13 +113,13 @@ describe('training on synthetic planted defects (tiny model)', () => {
     for (const rgb of images) {
       const decoded = await decodeImage(await sharp(rgb, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer());
       // The learned prompts start from the templated ensemble of "object".
-      const a = await svc.detector.scoreDecoded(decoded, 'object', { mode: 'templated' }, 0.5, true);
-      const b = await svc.detector.scoreDecoded(decoded, 'object', { mode: 'learned', name: 'zero' }, 0.5, true);
+      const a = await svc.detector.scoreDecoded({ image: decoded, category: 'object', prompts: { mode: 'templated' }, threshold: 0.5, partMaps: true });
+      const b = await svc.detector.scoreDecoded({ image: decoded, category: 'object', prompts: { mode: 'learned', name: 'zero' }, threshold: 0.5, partMaps: true });
       expect(b.outcome.grid).toEqual(a.outcome.grid);
       expect(b.outcome.map).toEqual(a.outcome.map);
       expect(b.outcome.score).toBe(a.outcome.score);
       // And not trivially: the trained prompts give other maps.
-      const c = await svc.detector.scoreDecoded(decoded, 'object', { mode: 'learned', name: 'planted' }, 0.5, true);
+      const c = await svc.detector.scoreDecoded({ image: decoded, category: 'object', prompts: { mode: 'learned', name: 'planted' }, threshold: 0.5, partMaps: true });
       expect(c.outcome.grid.fused).not.toEqual(a.outcome.grid.fused);
     }
   });
@@ -153,7 +153,7 @@ describe('training on synthetic planted defects (tiny model)', () => {
         });
       const ok = await detect('learned:planted');
       expect(ok.statusCode).toBe(200);
-      const direct = await other.detector.scoreDecoded(await decodeImage(png), 'tile', { mode: 'learned', name: 'planted' }, 0.5, false);
+      const direct = await other.detector.scoreDecoded({ image: await decodeImage(png), category: 'tile', prompts: { mode: 'learned', name: 'planted' }, threshold: 0.5, partMaps: false });
       expect(ok.json().score).toBeCloseTo(direct.outcome.score, 6);
 
       const ambiguous = await detect('learned');

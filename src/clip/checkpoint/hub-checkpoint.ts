@@ -74,6 +74,8 @@ export async function resolveHubCheckpoint(
       commit: manifest.commit,
       config: manifest.config,
       weights: manifest.weights,
+      // The first weights file of the selection rule that was downloaded: the index when sharded.
+      weightsFile: WEIGHTS_FILES.find((f) => f in manifest.files) ?? manifest.weights[0],
       missing: manifest.missing,
     };
   };
@@ -198,7 +200,7 @@ async function downloadRepo(context: Context, options: HubCheckpointOptions): Pr
   });
   if (missing.length) http.log(`Model "${context.model}" has no ${missing.join(', ')}; built-in defaults apply`);
 
-  return { folder, source: 'hub', repo: ref.repo, revision: ref.revision, commit, config, weights, missing };
+  return { folder, source: 'hub', repo: ref.repo, revision: ref.revision, commit, config, weights, weightsFile, missing };
 }
 
 /** A file left whole by an earlier, unfinished run is kept when its size and hash still match. */

@@ -94,6 +94,7 @@ export async function resolveLocalCheckpoint(
     source: 'local',
     config,
     weights,
+    weightsFile,
     missing: OPTIONAL_FILES.filter((file) => !has(file)),
   };
 }

@@ -49,6 +49,8 @@ export interface ResolvedCheckpoint {
   config: string;
   /** The safetensors files holding the tensors: one file, or the shards of an index. */
   weights: string[];
+  /** The weights file to open: the single file, or the index naming the shards. */
+  weightsFile: string;
   /** Optional files (tokenizer, preprocessor) the checkpoint lacks. */
   missing: string[];
 }

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import type { ClipWeights, ImageGraphOptions } from '../types.ts';
 import { buildImageGraph, validateImageGraphOptions } from './image-graph.ts';
 import { buildTextGraph } from './text-graph.ts';
-import { buildWindowGraph, validateWindowGraphOptions, type WindowGraphOptions } from '../../methods/winclip/window-graph.ts';
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 // 2: the text graph takes input_ids of any length up to the context length.
@@ -82,7 +81,19 @@ function writeCacheFolder(cacheDir: string, dir: string, record: object, build: 
   pruneStaleGraphs(cacheDir);
 }
 
-export interface BuiltWindowGraph {
+/** A graph beyond the two towers that a scoring method needs (e.g. WinCLIP's window graph). */
+export interface GraphSpec {
+  /** Model name in the workers and file name (`<name>.onnx`). */
+  name: string;
+  /** What the graph is built with: part of its cache key. */
+  options: object;
+  /** Refuses options the checkpoint cannot serve, before anything is written. */
+  validate?(weights: ClipWeights): void;
+  /** Writes the graph to `file`. */
+  build(weights: ClipWeights, file: string): void;
+}
+
+export interface BuiltGraph {
   path: string;
   key: string;
   built: boolean;
@@ -90,25 +101,20 @@ export interface BuiltWindowGraph {
 }
 
 /**
- * The WinCLIP window graph (onnx/window-graph.ts), cached like the towers but in its own keyed
- * folder beside them, so turning WinCLIP on or off never rebuilds the text and image graphs.
+ * A method's graph, cached like the towers but in its own keyed folder beside them, so turning
+ * a method on or off never rebuilds the text and image graphs.
  */
-export async function ensureWindowGraph(
-  folder: string,
-  cacheDir: string,
-  options: WindowGraphOptions,
-  loadWeights: () => Promise<ClipWeights>,
-): Promise<BuiltWindowGraph> {
-  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: 'winclip', files: checkpointFingerprint(folder), options });
+export async function ensureGraph(folder: string, cacheDir: string, spec: GraphSpec, loadWeights: () => Promise<ClipWeights>): Promise<BuiltGraph> {
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
   const dir = join(cacheDir, 'graphs', key);
-  const path = join(dir, 'winclip.onnx');
+  const path = join(dir, `${spec.name}.onnx`);
   if (existsSync(join(dir, 'complete.json'))) return { path, key, built: false, buildMs: 0 };
 
   const started = performance.now();
   const weights = await loadWeights();
-  validateWindowGraphOptions(weights, options);
-  writeCacheFolder(cacheDir, dir, { folder, graph: 'winclip', options }, (tmp) => buildWindowGraph(weights, options, join(tmp, 'winclip.onnx')));
+  spec.validate?.(weights);
+  writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`)));
   return { path, key, built: true, buildMs: performance.now() - started };
 }
 

@@ -1,20 +1,25 @@
 // The CLIP runtime: from a model setting to running workers. Resolves the checkpoint (Hub
-// cache or local folder), builds or reuses the ONNX graphs, loads the tokenizer and
-// preprocessing config, and starts the worker pool that runs both towers.
+// cache or local folder), builds or reuses the ONNX graphs (the two towers, plus any graph a
+// scoring method asks for), loads the tokenizer and preprocessing config, and starts the
+// worker pool that runs them. It knows no method: methods hand it graph specs and task modules.
 import { availableParallelism } from 'node:os';
 import { readFileSync, existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import type { Settings } from '../../settings.ts';
+import { join } from 'node:path';
 import type { ClipConfig, DenseAttention, ImageGraphOptions } from '../types.ts';
-import { resolveCheckpoint } from '../checkpoint/resolve.ts';
+import { resolveCheckpoint, type ResolvedCheckpoint } from '../checkpoint/resolve.ts';
 import { readClipConfig, type GeneratedModelInfo } from '../config.ts';
-import { findWeightFile, loadClipWeights } from '../weights/clip-weights.ts';
-import { ensureGraphs, ensureWindowGraph, type BuiltGraphs, type BuiltWindowGraph } from '../onnx/graph-cache.ts';
-import { DEFAULT_WINDOW_SIZES, type WindowGraphOptions } from '../../methods/winclip/window-graph.ts';
+import { loadClipWeights } from '../weights/clip-weights.ts';
+import { ensureGraph, ensureGraphs, type BuiltGraph, type BuiltGraphs, type GraphSpec } from '../onnx/graph-cache.ts';
 import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../input/tokenizer.ts';
 import { readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
+
+/** What a method's graph spec may depend on: known once the checkpoint is read. */
+export interface GraphContext {
+  config: ClipConfig;
+  imageSize: number;
+}
 
 export interface ClipRuntimeOptions {
   model: string;
@@ -32,30 +37,9 @@ export interface ClipRuntimeOptions {
   jobTimeoutMs: number;
   /** Task modules (file URLs) that run inside the workers, next to the sessions. */
   taskModules?: string[];
-  /** Also build and open the WinCLIP window graph (model `winclip` in the workers). */
-  winclip?: boolean;
+  /** Graphs beyond the towers (by the methods served), opened in every worker under their name. */
+  graphs?: (ctx: GraphContext) => GraphSpec[];
   log?: (message: string) => void;
-}
-
-/** The runtime options the service's settings give; callers add or override the rest. */
-export function runtimeOptionsFromSettings(settings: Settings, log?: (message: string) => void): ClipRuntimeOptions {
-  return {
-    model: settings.model,
-    cacheDir: settings.cacheDir,
-    offline: settings.offline,
-    hubEndpoint: settings.hubEndpoint,
-    hubToken: settings.hubToken,
-    imageSize: settings.imageSize,
-    denseLayers: settings.denseLayers,
-    denseStart: settings.denseStart,
-    denseAttention: settings.denseAttention,
-    workers: settings.workers,
-    intraOpThreads: settings.intraOpThreads,
-    maxQueue: settings.maxQueue,
-    jobTimeoutMs: settings.jobTimeoutMs,
-    winclip: settings.winclip,
-    log,
-  };
 }
 
 export interface RuntimeTimings {
@@ -65,14 +49,19 @@ export interface RuntimeTimings {
   sessionsMs: number;
 }
 
+/** A method graph as built, with the spec it was built from. */
+export interface LoadedGraph {
+  spec: GraphSpec;
+  graph: BuiltGraph;
+}
+
 /** Texts per text-tower run: large enough to amortise a run, small enough to bound memory. */
 const TEXT_BATCH = 64;
 
 export class ClipRuntime {
   private constructor(
     readonly modelId: string,
-    readonly source: 'local' | 'hub',
-    readonly folder: string,
+    readonly checkpoint: ResolvedCheckpoint,
     readonly config: ClipConfig,
     readonly generated: GeneratedModelInfo | undefined,
     readonly graphOptions: ImageGraphOptions,
@@ -81,8 +70,8 @@ export class ClipRuntime {
     readonly tokenizer: ClipTokenizer,
     readonly pool: WorkerPool,
     readonly timings: RuntimeTimings,
-    /** The WinCLIP window graph, when `winclip` was asked for. */
-    readonly windowGraph?: { options: WindowGraphOptions; graph: BuiltWindowGraph },
+    /** The methods' graphs by name (e.g. `winclip`). */
+    readonly extraGraphs: Readonly<Record<string, LoadedGraph>>,
   ) {}
 
   static async load(opts: ClipRuntimeOptions): Promise<ClipRuntime> {
@@ -97,7 +86,8 @@ export class ClipRuntime {
     });
     const resolveMs = performance.now() - t;
     const folder = checkpoint.folder;
-    const layout = basename(findWeightFile(folder)).startsWith('open_clip') ? 'open_clip' : 'hf';
+    // The resolver chose the weights file; its name says the layout of the config to read.
+    const layout = checkpoint.weightsFile.startsWith('open_clip') ? 'open_clip' : 'hf';
     const { config, generated } = readClipConfig(folder, layout);
 
     const preprocessFile = join(folder, 'preprocessor_config.json');
@@ -116,19 +106,18 @@ export class ClipRuntime {
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.
     let weights: ReturnType<typeof loadClipWeights> | undefined;
-    const loadWeights = async () => (await (weights ??= loadClipWeights(folder))).weights;
+    const loadWeights = async () => (await (weights ??= loadClipWeights(folder, checkpoint.weightsFile))).weights;
     const graphs = await ensureGraphs(folder, opts.cacheDir, graphOptions, async () => {
       log(`building ONNX graphs for ${opts.model} (first start with these settings)`);
       return loadWeights();
     });
-    let windowGraph: ClipRuntime['windowGraph'];
-    if (opts.winclip) {
-      const options: WindowGraphOptions = { imageSize, windowSizes: [...DEFAULT_WINDOW_SIZES] };
-      const graph = await ensureWindowGraph(folder, opts.cacheDir, options, async () => {
-        log(`building the WinCLIP window graph for ${opts.model}`);
+    const extraGraphs: Record<string, LoadedGraph> = {};
+    for (const spec of opts.graphs?.({ config, imageSize }) ?? []) {
+      const graph = await ensureGraph(folder, opts.cacheDir, spec, async () => {
+        log(`building the ${spec.name} graph for ${opts.model}`);
         return loadWeights();
       });
-      windowGraph = { options, graph };
+      extraGraphs[spec.name] = { spec, graph };
     }
     weights = undefined;
     const graphMs = performance.now() - t;
@@ -136,8 +125,9 @@ export class ClipRuntime {
 
     t = performance.now();
     const workers = opts.workers;
+    const extraModels = Object.fromEntries(Object.entries(extraGraphs).map(([name, g]) => [name, g.graph.path]));
     const pool = await WorkerPool.start({
-      models: { text: graphs.textPath, image: graphs.imagePath, ...(windowGraph ? { winclip: windowGraph.graph.path } : {}) },
+      models: { text: graphs.textPath, image: graphs.imagePath, ...extraModels },
       taskModules: opts.taskModules,
       size: workers,
       intraOpThreads: opts.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
@@ -146,12 +136,21 @@ export class ClipRuntime {
     });
     const sessionsMs = performance.now() - t;
     const modelId = checkpoint.source === 'hub' ? (checkpoint.repo ?? opts.model) : opts.model;
-    return new ClipRuntime(modelId, checkpoint.source, folder, config, generated, graphOptions, graphs, preprocess, tokenizer, pool, {
+    const graphsBuilt = graphs.built || Object.values(extraGraphs).some((g) => g.graph.built);
+    return new ClipRuntime(modelId, checkpoint, config, generated, graphOptions, graphs, preprocess, tokenizer, pool, {
       resolveMs,
       graphMs,
-      graphsBuilt: graphs.built || Boolean(windowGraph?.graph.built),
+      graphsBuilt,
       sessionsMs,
-    }, windowGraph);
+    }, extraGraphs);
+  }
+
+  get source(): 'local' | 'hub' {
+    return this.checkpoint.source;
+  }
+
+  get folder(): string {
+    return this.checkpoint.folder;
   }
 
   get grid(): number {

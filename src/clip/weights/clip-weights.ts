@@ -224,11 +224,12 @@ export function mapClipWeights(lookup: TensorLookup, config: ClipConfig, layout:
 }
 
 /**
- * Loads a checkpoint folder: picks the weight file, detects the layout from its keys, reads the
+ * Loads a checkpoint folder: the weights file the resolver chose (`weightsFile`, relative to the
+ * folder) or else the first by the selection rule, detects the layout from its keys, reads the
  * matching config and maps everything into ClipWeights.
  */
-export async function loadClipWeights(folder: string): Promise<LoadedClipWeights> {
-  const weightFile = findWeightFile(folder);
+export async function loadClipWeights(folder: string, weightsFile?: string): Promise<LoadedClipWeights> {
+  const weightFile = weightsFile ? path.resolve(folder, weightsFile) : findWeightFile(folder);
   const source = openWeightFile(weightFile);
   try {
     const layout = detectLayout(source.names(), weightFile);

@@ -18,6 +18,7 @@
 // [B, nWindows, 1+k², W] and is flattened batch-major; every sequence runs on its own, so an
 // image's outputs do not depend on the rest of the batch (tested).
 import type { ClipWeights } from '../../clip/types.ts';
+import { ensureGraph, type BuiltGraph, type GraphSpec } from '../../clip/onnx/graph-cache.ts';
 import { resizePositionEmbedding } from '../../clip/onnx/position-embedding.ts';
 import { makeMasks, windowTokenIndices } from './masks.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
@@ -97,4 +98,19 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
     g.abandon();
     throw err;
   }
+}
+
+/** The window graph as a method graph: built and cached by the runtime (model `winclip`). */
+export function windowGraphSpec(options: WindowGraphOptions): GraphSpec {
+  return {
+    name: 'winclip',
+    options,
+    validate: (weights) => validateWindowGraphOptions(weights, options),
+    build: (weights, file) => buildWindowGraph(weights, options, file),
+  };
+}
+
+/** The window graph for a checkpoint folder, from the graph cache or built into it. */
+export function ensureWindowGraph(folder: string, cacheDir: string, options: WindowGraphOptions, loadWeights: () => Promise<ClipWeights>): Promise<BuiltGraph> {
+  return ensureGraph(folder, cacheDir, windowGraphSpec(options), loadWeights);
 }

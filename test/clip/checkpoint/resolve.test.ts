@@ -278,6 +278,7 @@ describe('resolveCheckpoint from the Hub', () => {
       commit: repo.sha,
       config: 'config.json',
       weights: ['model.safetensors'],
+      weightsFile: 'model.safetensors',
       missing: ['special_tokens_map.json'],
     });
     for (const name of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json']) {
@@ -562,6 +563,7 @@ describe('resolveCheckpoint from a local folder', () => {
       source: 'local',
       config: 'config.json',
       weights: ['model.safetensors'],
+      weightsFile: 'model.safetensors',
       missing: ['tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json'],
     });
     expect(hub.requests).toHaveLength(0);

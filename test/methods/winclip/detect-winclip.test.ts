@@ -41,9 +41,12 @@ describe('POST /v1/detect method=winclip', () => {
     expect(png.map).toMatchObject({ type: 'png', width: 96, height: 64 });
   });
 
-  it('the default method stays ours and says so', async () => {
+  it('the default method stays dense-frequency and says so; `ours`, its old name, is an alias', async () => {
     const b = (await detect([image(), field('category', 'metal plate'), field('map', 'none')])).json();
-    expect(b.method).toBe('ours');
+    expect(b.method).toBe('dense-frequency');
+    const alias = (await detect([image(), field('category', 'metal plate'), field('map', 'none'), field('method', 'ours')])).json();
+    expect(alias.method).toBe('dense-frequency');
+    expect(alias.score).toBe(b.score);
   });
 
   it('few-shot with reference images changes the score; repeated requests give the same numbers', async () => {
@@ -73,7 +76,7 @@ describe('POST /v1/detect method=winclip', () => {
 
   it('/v1/models lists both methods', async () => {
     const [m] = (await svc.app.inject({ url: '/v1/models' })).json().models;
-    expect(m.methods).toEqual(['ours', 'winclip']);
+    expect(m.methods).toEqual(['dense-frequency', 'winclip']);
   });
 
   it.each([
@@ -105,11 +108,11 @@ describe('WINCLIP=0', () => {
   });
   afterAll(() => off?.close());
 
-  it('refuses method=winclip with 400 and lists only ours', async () => {
+  it('refuses method=winclip with 400 and lists only dense-frequency', async () => {
     const res = await off.app.inject({ method: 'POST', url: '/v1/detect', ...multipart([image(), field('category', 'a'), field('method', 'winclip')]) });
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toMatch(/WINCLIP=0/);
-    expect((await off.app.inject({ url: '/v1/models' })).json().models[0].methods).toEqual(['ours']);
+    expect((await off.app.inject({ url: '/v1/models' })).json().models[0].methods).toEqual(['dense-frequency']);
     const ours = await off.app.inject({ method: 'POST', url: '/v1/detect', ...multipart([image(), field('category', 'a'), field('map', 'none')]) });
     expect(ours.statusCode).toBe(200);
   });

@@ -10,7 +10,6 @@ import { toPixelValues } from '../../../src/clip/input/preprocess.ts';
 import { loadClipWeights } from '../../../src/clip/weights/clip-weights.ts';
 import type { ClipWeights } from '../../../src/clip/types.ts';
 import { windowOutputName } from '../../../src/methods/winclip/window-graph.ts';
-import { defaultScoringSettings } from '../../../src/methods/dense-frequency/pipeline.ts';
 import { makeMasks } from '../../../src/methods/winclip/masks.ts';
 import { scoreWinclip, WINCLIP_TEMPERATURE } from '../../../src/methods/winclip/scoring.ts';
 import { referenceTextEmbeds } from '../../support/reference-clip.ts';
@@ -28,7 +27,6 @@ let weights: ClipWeights;
 let query: DecodedImage;
 let normals: DecodedImage[];
 
-const winclip = { ...defaultScoringSettings, method: 'winclip' as const };
 const SCALES = [2, 3];
 
 async function makeImage(width: number, height: number, background: string, spot?: { left: number; top: number; color: string }): Promise<DecodedImage> {
@@ -78,7 +76,7 @@ describe('WinCLIP on the tiny model against the anomalib-following reference', (
     ['few-shot, 2 references', 2],
   ])('%s: image score and map to 1e-4', async (_name, k) => {
     const refs = normals.slice(0, k);
-    const { outcome } = await svc.detector.scoreDecoded(query, 'metal plate', { mode: 'templated' }, 0.5, false, undefined, winclip, refs);
+    const { outcome } = await svc.detector.scoreDecoded({ image: query, category: 'metal plate', prompts: { mode: 'templated' }, threshold: 0.5, method: 'winclip', references: refs });
     const ref = await reference('metal plate', query, refs);
     expect(Math.abs(outcome.score - ref.imageScore)).toBeLessThan(1e-4);
     expect(maxAbsDiff(outcome.grid.fused, ref.grid)).toBeLessThan(1e-4);
@@ -89,11 +87,11 @@ describe('WinCLIP on the tiny model against the anomalib-following reference', (
   }, 60_000);
 
   it('few-shot changes the result; a reference equal to the query halves the zero-shot scores', async () => {
-    const zero = (await svc.detector.scoreDecoded(query, 'screw', { mode: 'templated' }, 0.5, false, undefined, winclip)).outcome;
-    const one = (await svc.detector.scoreDecoded(query, 'screw', { mode: 'templated' }, 0.5, false, undefined, winclip, [normals[0]])).outcome;
+    const zero = (await svc.detector.scoreDecoded({ image: query, category: 'screw', prompts: { mode: 'templated' }, threshold: 0.5, method: 'winclip' })).outcome;
+    const one = (await svc.detector.scoreDecoded({ image: query, category: 'screw', prompts: { mode: 'templated' }, threshold: 0.5, method: 'winclip', references: [normals[0]] })).outcome;
     expect(Math.abs(one.score - zero.score)).toBeGreaterThan(1e-4);
     // Association with itself is 0 everywhere: map = zero-shot / 2, score = p / 2.
-    const self = (await svc.detector.scoreDecoded(query, 'screw', { mode: 'templated' }, 0.5, false, undefined, winclip, [query])).outcome;
+    const self = (await svc.detector.scoreDecoded({ image: query, category: 'screw', prompts: { mode: 'templated' }, threshold: 0.5, method: 'winclip', references: [query] })).outcome;
     expect(Math.abs(self.score - zero.score / 2)).toBeLessThan(1e-5);
     expect(maxAbsDiff(self.grid.fused, Array.from(zero.grid.fused, (v) => v / 2))).toBeLessThan(1e-5);
   });
@@ -101,7 +99,7 @@ describe('WinCLIP on the tiny model against the anomalib-following reference', (
 
 describe('stability', () => {
   it('two runs give bit-identical image scores and maps', async () => {
-    const run = () => svc.detector.scoreDecoded(query, 'pcb', { mode: 'templated' }, 0.5, false, undefined, winclip, normals);
+    const run = () => svc.detector.scoreDecoded({ image: query, category: 'pcb', prompts: { mode: 'templated' }, threshold: 0.5, method: 'winclip', references: normals });
     const [a, b] = [(await run()).outcome, (await run()).outcome];
     expect(b.score).toBe(a.score);
     expect(Buffer.from(b.map.buffer).equals(Buffer.from(a.map.buffer))).toBe(true);
@@ -115,7 +113,7 @@ describe('stability', () => {
     const dim = runtime.dim;
     const width = runtime.config.vision.width;
     const masks = SCALES.map((k) => makeMasks(g, g, k));
-    const text = await svc.detector.winclipClassEmbeddings('pcb', { mode: 'templated' });
+    const text = await svc.detector.method('winclip').runner.classEmbeddings!('pcb', { mode: 'templated' });
     const images = [query, ...normals];
     const pixels = toPixelValues(images, runtime.preprocess);
     const plane = 3 * S * S;

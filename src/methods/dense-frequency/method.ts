@@ -1,0 +1,86 @@
+// The dense-frequency method (default): dense CLIP patch features of several layers, split into
+// high- and low-frequency branches (FSAM on the high part, GSCM on the low part), each scored
+// against the prompts and fused (method.md §2–§5). Its scoring runs in the inference worker
+// (worker-task.ts) next to the image tower.
+import { badRequest } from '../../errors.ts';
+import { uniformBranchText, type BranchText } from './branches.ts';
+import { defaultScoringSettings, type ScoringSettings } from './pipeline.ts';
+import type { ScoreImagePayload, ScoreImageOutcome } from './worker-task.ts';
+import { applyLearnedScoring, LearnedPromptsError } from './learned-prompts.ts';
+import { denseFrequencyClassEmbeddings, denseFrequencyTextKey, type TemplatedOrCustom } from './text.ts';
+import { rgbForWorker } from '../worker-image.ts';
+import type { MethodContext, MethodRequest, MethodRunner, ScoringMethod } from '../contract.ts';
+
+export const DENSE_FREQUENCY = 'dense-frequency';
+const TASK = 'score-image';
+
+export const denseFrequency: ScoringMethod = {
+  name: DENSE_FREQUENCY,
+  // The method's name before it had one that says what it is.
+  aliases: ['ours'],
+  description: 'dense CLIP patch features, high/low frequency branches (FSAM, GSCM), fused maps',
+  promptModes: ['templated', 'custom', 'learned'],
+  taskModules: [new URL('./worker-task.ts', import.meta.url).href],
+  validate(options) {
+    if (options.references) throw badRequest(`reference images are only used with method=winclip`);
+  },
+  open: (ctx) => new DenseFrequencyRunner(ctx),
+};
+
+class DenseFrequencyRunner implements MethodRunner {
+  constructor(private readonly ctx: MethodContext) {}
+
+  classEmbeddings(category: string, prompts: TemplatedOrCustom, signal?: AbortSignal) {
+    const { runtime, text } = this.ctx;
+    return text.get(
+      denseFrequencyTextKey(runtime.graphs.key, category, prompts),
+      () => denseFrequencyClassEmbeddings((t) => runtime.encodeTexts(t), runtime.dim, category, prompts),
+      signal,
+    );
+  }
+
+  async warmUp(): Promise<void> {
+    const size = this.ctx.runtime.graphOptions.imageSize;
+    const blank = { width: size, height: size, rgb: Buffer.alloc(size * size * 3, 128), format: 'raw' };
+    await this.score({ image: blank, references: [], category: 'object', prompts: { mode: 'templated' }, threshold: 0.5, partMaps: false });
+  }
+
+  async score(req: MethodRequest): Promise<ScoreImageOutcome & { textMs: number }> {
+    const t0 = performance.now();
+    let scoring = (req.settings as ScoringSettings | undefined) ?? defaultScoringSettings;
+    let text: BranchText;
+    if (req.prompts.mode === 'learned') {
+      // A learned file brings its branch text and its trained scoring parameters.
+      const learned = this.learnedPrompts(req.prompts.name);
+      text = learned.text;
+      scoring = { ...scoring, ...applyLearnedScoring(scoring, learned.scoring) };
+    } else {
+      text = uniformBranchText(await this.classEmbeddings(req.category, req.prompts, req.signal));
+    }
+    const textMs = performance.now() - t0;
+    const r = this.ctx.runtime;
+    const payload: ScoreImagePayload = {
+      image: rgbForWorker(req.image),
+      preprocess: r.preprocess,
+      layers: r.graphOptions.denseLayers.length,
+      grid: r.grid,
+      dim: r.dim,
+      text,
+      settings: scoring,
+      threshold: req.threshold,
+      branchMaps: req.partMaps,
+    };
+    const outcome = await r.pool.runTask<ScoreImageOutcome>(TASK, payload, [], req.signal);
+    return { ...outcome, textMs };
+  }
+
+  /** A learned prompt file by name (the default without one); an unknown name is a 400 listing the names. */
+  private learnedPrompts(name?: string) {
+    try {
+      return this.ctx.learned.resolve(name);
+    } catch (err) {
+      if (err instanceof LearnedPromptsError) throw badRequest(err.message);
+      throw err;
+    }
+  }
+}
