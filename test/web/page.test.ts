@@ -71,6 +71,9 @@ async function docsScreenshot(page: Page): Promise<void> {
   await sharp(png).png({ palette: true, colours: 256, effort: 10 }).toFile(join(REPO, 'docs', 'inspect.png'));
 }
 
+/** expect.poll with room for a busy machine (its default gives up after 1 s). */
+const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 15_000 });
+
 const regionCount = async (page: Page) => Number(await page.getByTestId('region-count').getAttribute('data-count'));
 
 /** Skips a capability flow with a printed reason while the server does not offer it. */
@@ -108,10 +111,27 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     if (dist) rmSync(dist, { recursive: true, force: true });
   });
 
+  it('has a watcher that catches console errors, page errors and unexpected answers', async () => {
+    const page = await newPage();
+    await openPage(page);
+    await page.evaluate(async () => {
+      console.error('boom');
+      setTimeout(() => {
+        throw new Error('thrown in the page');
+      });
+      await fetch('/v1/no-such-route');
+    });
+    await poll(() => watch.problems.length).toBeGreaterThanOrEqual(3);
+    const seen = watch.problems.splice(0).join('\n');
+    expect(seen).toContain('console error: boom');
+    expect(seen).toContain('page error: thrown in the page');
+    expect(seen).toContain('unexpected 404 for GET /v1/no-such-route');
+  });
+
   it('inspects an image: overlay from the grid, the random-model warning, branch maps, and a slider that recomputes regions without a request', async () => {
     const page = await newPage();
     await openPage(page);
-    await expect.poll(() => page.locator('#model-warning').isVisible()).toBe(true);
+    await poll(() => page.locator('#model-warning').isVisible()).toBe(true);
     expect(await page.locator('#model-warning').textContent()).toMatch(/random weights/);
     await screenshot(page, '01-start');
 
@@ -130,14 +150,14 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     const slider = page.getByTestId('threshold-slider');
     await slider.focus();
     await page.keyboard.press('Home'); // threshold 0: everything is above it
-    await expect.poll(() => page.getByTestId('region-count').textContent()).toMatch(/above 0\.00/);
+    await poll(() => page.getByTestId('region-count').textContent()).toMatch(/above 0\.00/);
     const atZero = await regionCount(page);
     await page.keyboard.press('End'); // threshold 1: nothing is above it
-    await expect.poll(() => page.getByTestId('region-count').textContent()).toMatch(/above 1\.00/);
+    await poll(() => page.getByTestId('region-count').textContent()).toMatch(/above 1\.00/);
     expect(atZero).toBeGreaterThanOrEqual(1);
     expect(await regionCount(page)).toBe(0);
     await slider.fill('0.5');
-    await expect.poll(() => regionCount(page)).toBe(initial);
+    await poll(() => regionCount(page)).toBe(initial);
     await screenshot(page, '03-inspect-slider');
     if (process.env.UPDATE_DOCS_SCREENSHOT === '1') await docsScreenshot(page);
     expect(watch.count('POST /v1/detect'), 'the slider sent no request').toBe(detections);
@@ -156,7 +176,7 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     await page.locator('[role="tab"][aria-selected="true"]').focus();
     await page.keyboard.press('ArrowRight');
     const second = page.getByRole('tab', { name: names[1] });
-    await expect.poll(() => second.getAttribute('aria-selected')).toBe('true');
+    await poll(() => second.getAttribute('aria-selected')).toBe('true');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe(names[1]);
     expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe('none');
     expect(await page.locator(`#panel-${await second.getAttribute('data-tab')}`).isVisible()).toBe(true);
@@ -164,12 +184,12 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(page.url()).toMatch(/#\w+$/);
     await screenshot(page, '04-keyboard-second-tab');
     await page.keyboard.press('Home');
-    await expect.poll(() => page.getByRole('tab', { name: 'Inspect' }).getAttribute('aria-selected')).toBe('true');
+    await poll(() => page.getByRole('tab', { name: 'Inspect' }).getAttribute('aria-selected')).toBe('true');
     await page.keyboard.press('End');
-    await expect.poll(() => page.getByRole('tab', { name: 'Server' }).getAttribute('aria-selected')).toBe('true');
+    await poll(() => page.getByRole('tab', { name: 'Server' }).getAttribute('aria-selected')).toBe('true');
     expect(await page.locator('#panel-server').textContent()).toContain(svc.detector.info().id);
     await page.keyboard.press('ArrowRight'); // wraps around
-    await expect.poll(() => page.getByRole('tab', { name: 'Inspect' }).getAttribute('aria-selected')).toBe('true');
+    await poll(() => page.getByRole('tab', { name: 'Inspect' }).getAttribute('aria-selected')).toBe('true');
     // Only the selected tab is in the tab order; Tab goes on into the panel.
     expect(await tabs.evaluateAll((els) => els.map((e) => (e as HTMLElement).tabIndex))).toEqual(names.map((_, i) => (i === 0 ? 0 : -1)));
     await page.keyboard.press('Tab');
@@ -205,14 +225,14 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     const page = await newPage();
     watch.expect(401, '/v1/models');
     await openPage(page, lockedBase);
-    await expect.poll(() => page.locator('#app-error').textContent()).toMatch(/401 unauthorized: A valid API key is required/);
+    await poll(() => page.locator('#app-error').textContent()).toMatch(/401 unauthorized: A valid API key is required/);
     expect(await page.locator('#key-panel').getAttribute('open')).not.toBeNull();
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('api-key');
     await screenshot(page, '07-api-key-asked');
     await page.locator('#api-key').fill(KEY);
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.locator('#key-state').textContent()).toBe('set');
-    await expect.poll(() => page.locator('#app-error').isHidden()).toBe(true);
+    await poll(() => page.locator('#key-state').textContent()).toBe('set');
+    await poll(() => page.locator('#app-error').isHidden()).toBe(true);
     const auth = page.waitForRequest((r) => r.url().endsWith('/v1/detect'));
     await detect(page, [await defectImage(2)], 'metal plate');
     expect((await auth).headers().authorization).toBe(`Bearer ${KEY}`);
