@@ -50,8 +50,8 @@ export class Api {
     else sessionStorage.removeItem(KEY_STORAGE);
   }
 
-  private async send(method: string, path: string, body?: Body, signal?: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  private async send(method: string, path: string, body?: Body, signal?: AbortSignal, accept = 'application/json'): Promise<Response> {
+    const headers: Record<string, string> = { accept };
     const key = this.key;
     if (key) headers.authorization = `Bearer ${key}`;
     let payload: BodyInit | undefined;
@@ -146,7 +146,7 @@ export class Api {
   }
 
   async detectionImage(id: string): Promise<Blob> {
-    return (await this.send('GET', `/v1/detections/${enc(id)}/image`)).blob();
+    return (await this.send('GET', `/v1/detections/${enc(id)}/image`, undefined, undefined, 'image/*')).blob();
   }
 
   feedback(id: string, input: FeedbackInput): Promise<DetectionRecord> {

@@ -85,6 +85,7 @@ export class ResultView {
     this.noMap.hidden = grid !== null;
     this.mapArea.hidden = grid === null;
     this.layer = grid ? new MapLayer(grid, r.image.width, r.image.height) : null;
+    for (const b of this.branchViews) b.canvas.dispose();
     this.branchViews = [];
     fill(this.branches);
     const grids = BRANCHES.map((b) => r.branches?.[b]).filter((b) => b?.map?.type === 'grid');

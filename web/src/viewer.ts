@@ -24,6 +24,11 @@ export class MapCanvas {
     this.resize.observe(this.canvas);
   }
 
+  /** Stops watching the canvas size (call when the canvas is thrown away). */
+  dispose(): void {
+    this.resize.disconnect();
+  }
+
   show(image: ImageBitmap | null, layer: MapLayer, minCssWidth = 760, maxVh = 72): void {
     this.image = image;
     this.layer = layer;

@@ -13,8 +13,9 @@ type SortKey = 'index' | 'name' | 'score' | 'verdict';
 
 interface Row {
   item: BatchItem;
-  file: File | undefined;
   image: ImageBitmap | null;
+  /** Made once; sorting only moves it. */
+  el: HTMLTableRowElement;
 }
 
 export class BatchView {
@@ -27,6 +28,7 @@ export class BatchView {
   private readonly notice = new Notice('batch');
   private readonly results = h('div', { class: 'batch-results', 'data-testid': 'batch-results' });
   private rows: Row[] = [];
+  private readonly canvases: MapCanvas[] = [];
   private sort: { key: SortKey; dir: 1 | -1 } = { key: 'index', dir: 1 };
 
   constructor(
@@ -73,7 +75,13 @@ export class BatchView {
     if (!answer) return;
     const warning = answer.results.find((r) => r.ok && r.result.model.warning);
     if (warning?.ok) this.ctx.showModelWarning(warning.result.model.warning!);
-    this.rows = await Promise.all(answer.results.map(async (item) => ({ item, file: files[item.index], image: files[item.index] ? await bitmapOf(files[item.index]) : null })));
+    for (const c of this.canvases.splice(0)) c.dispose();
+    this.rows = await Promise.all(
+      answer.results.map(async (item) => {
+        const image = files[item.index] ? await bitmapOf(files[item.index]) : null;
+        return { item, image, el: this.row(item, image) };
+      }),
+    );
     this.render();
   }
 
@@ -109,7 +117,7 @@ export class BatchView {
   }
 
   private render(): void {
-    const body = this.sorted().map((row) => this.row(row));
+    const body = this.sorted().map((row) => row.el);
     fill(
       this.results,
       h(
@@ -122,7 +130,7 @@ export class BatchView {
     );
   }
 
-  private row({ item, image }: Row): HTMLTableRowElement {
+  private row(item: BatchItem, image: ImageBitmap | null): HTMLTableRowElement {
     if (!item.ok) {
       return h(
         'tr',
@@ -138,11 +146,12 @@ export class BatchView {
     const thumb = h('td', { class: 'batch-thumb' });
     if (r.map?.type === 'grid') {
       const canvas = new MapCanvas(`Anomaly map of ${item.filename}`);
+      this.canvases.push(canvas);
       canvas.layers = { heat: true, contour: true, boxes: false };
       const layer = new MapLayer(r.map, r.image.width, r.image.height);
       layer.setThreshold(r.threshold);
       thumb.append(canvas.canvas);
-      requestAnimationFrame(() => canvas.show(image, layer, 0));
+      canvas.show(image, layer, 0); // drawn once the row is in the page (the canvas observes its size)
     }
     const verdict = r.isAnomalous ? 'anomalous' : 'normal';
     return h(
