@@ -50,8 +50,9 @@ async function openPage(page: Page, url = base): Promise<void> {
 }
 
 /** Picks images, names the category and runs a detection; waits for the overlay. */
-async function detect(page: Page, images: TestImage[], category: string, opts: { branches?: boolean; threshold?: string } = {}): Promise<void> {
-  await page.locator('[data-testid="inspect-files"]').setInputFiles(images);
+async function detect(page: Page, images: TestImage[], category: string, opts: { branches?: boolean; threshold?: string; drop?: boolean } = {}): Promise<void> {
+  if (opts.drop) await dropFiles(page, '[data-view="inspect"] .dropzone', images);
+  else await page.locator('[data-testid="inspect-files"]').setInputFiles(images);
   await page.getByTestId('category').fill(category);
   if (opts.branches) await page.getByTestId('branches').check();
   if (opts.threshold !== undefined) await page.getByLabel('Threshold (optional)').first().fill(opts.threshold);
@@ -60,6 +61,18 @@ async function detect(page: Page, images: TestImage[], category: string, opts: {
   await expect.poll(() => watch.count('POST /v1/detect'), { timeout: 30_000 }).toBe(before + images.length);
   await page.waitForSelector('[data-testid="inspect-status"]:has-text("Scored")', { timeout: 60_000 });
   await page.waitForSelector('[data-testid="overlay"][data-ready="true"]');
+}
+
+/** Drops files onto an element the way a drag from the desktop does. */
+async function dropFiles(page: Page, selector: string, images: TestImage[]): Promise<void> {
+  const files = images.map((i) => ({ name: i.name, type: i.mimeType, b64: i.buffer.toString('base64') }));
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const dt = new DataTransfer();
+    for (const f of list) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: f.type }));
+    return dt;
+  }, files);
+  await page.dispatchEvent(selector, 'dragover', { dataTransfer });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
 }
 
 /** docs/inspect.png: the result at 1280 × 800, as a palette PNG to stay small. */
@@ -196,10 +209,10 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     expect(await page.evaluate(() => document.activeElement?.closest('[role="tabpanel"]')?.id ?? document.activeElement?.id)).toBe('panel-inspect');
   });
 
-  it('fits a 390 px phone screen', async () => {
+  it('fits a 390 px phone screen, and takes images dropped on it', async () => {
     const page = await newPage({ width: 390, height: 844 });
     await openPage(page);
-    await detect(page, [await defectImage(1), await normalImage(0)], 'metal plate');
+    await detect(page, [await defectImage(1), await normalImage(0)], 'metal plate', { drop: true });
     expect(await page.locator('.result-chip').count()).toBe(2);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     const box = await page.getByTestId('overlay').boundingBox();
