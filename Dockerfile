@@ -4,7 +4,19 @@ FROM node:20-slim AS deps
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
+# `prepare` runs scripts/build-web.mjs, which without Vite (or web/) says so and builds nothing.
+COPY scripts/build-web.mjs ./scripts/
 RUN npm ci --omit=dev --no-audit --no-fund
+
+# The web page (web/dist) needs Vite, a dev dependency: built in a stage of its own.
+FROM node:20-slim AS web
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY scripts/build-web.mjs ./scripts/
+COPY web ./web
+RUN npm run build:web
 
 FROM node:20-slim
 WORKDIR /app
@@ -15,6 +27,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 COPY scripts ./scripts
+COPY --from=web /app/web/dist ./web/dist
 RUN mkdir -p /models && chown node:node /models
 USER node
 VOLUME ["/models"]

@@ -17,6 +17,7 @@ import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
 import { healthRoutes } from './routes/health.ts';
+import { webPlugin } from './web/plugin.ts';
 
 export interface AppOptions {
   detector: Detector;
@@ -36,6 +37,8 @@ export interface AppOptions {
   metrics?: ServiceMetrics;
   /** The methods requests may name (default: the built-in ones). */
   registry?: MethodRegistry;
+  /** Folder of the built web page served at `/` (default web/dist; missing = a 503 page). */
+  webRoot?: string;
 }
 
 /** The app as the settings describe it (reads API_KEYS_FILE unless the keys are given). */
@@ -107,6 +110,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     metrics,
     webhooks,
   });
+  await app.register(webPlugin, { root: opts.webRoot });
   return app;
 }
 
