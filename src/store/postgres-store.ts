@@ -116,9 +116,11 @@ export class PostgresBackend implements SqlBackend {
       // the next query then rejects, which is where it is reported.
       const ignore = () => {};
       client.on('error', ignore);
+      let committing = false;
       try {
         await client.query(mode === 'read' ? 'BEGIN READ ONLY' : 'BEGIN');
         const result = await fn(this.txFor(client));
+        committing = true;
         await client.query('COMMIT');
         client.off('error', ignore);
         client.release();
@@ -131,6 +133,10 @@ export class PostgresBackend implements SqlBackend {
         client.release(broken ? (err as Error) : undefined);
         const code = (err as { code?: unknown })?.code;
         if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code) && attempt < 3) continue;
+        // A pooled connection the server dropped while idle (a restart, a failover) fails on
+        // first use: once, on a new connection. Before COMMIT was sent the server rolled the
+        // transaction back, so running it again is safe; a failed COMMIT may have committed.
+        if (broken && !committing && attempt === 1) continue;
         throw mapPgError(err);
       }
     }

@@ -2,8 +2,11 @@
 // WAL lets readers run beside the one writer; busy_timeout makes a second process (two servers
 // on one data folder) wait for the write lock instead of failing; every write transaction is
 // BEGIN IMMEDIATE, taking that lock up front, so no transaction fails on upgrading a read lock.
-// better-sqlite3 is synchronous: statements block the event loop for their (short) duration,
-// and a queue keeps one instance's async transactions from interleaving on its connection.
+// better-sqlite3 is synchronous: statements block the event loop for their (short) duration.
+// One queue per process runs SQLite transactions one after another: two transactions of one
+// connection must not interleave, and a second connection's BEGIN IMMEDIATE, blocking the
+// thread in busy_timeout while the first transaction waits for its turn on that same thread,
+// would wait for nothing.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -24,6 +27,15 @@ export const SQLITE_FILE = 'store.sqlite';
 
 type Statement = Database.Statement<unknown[]>;
 
+let processQueue: Promise<unknown> = Promise.resolve();
+
+/** Runs fn after every SQLite transaction of this process queued before it. */
+function serially<T>(fn: () => T | Promise<T>): Promise<T> {
+  const result = processQueue.then(fn, fn);
+  processQueue = result.catch(() => undefined);
+  return result;
+}
+
 /** Dates become epoch milliseconds and booleans 0/1, the two types SQLite cannot bind. */
 function bindable(params: readonly unknown[]): unknown[] {
   return params.map((p) => (p instanceof Date ? p.getTime() : typeof p === 'boolean' ? (p ? 1 : 0) : p === undefined ? null : p));
@@ -42,7 +54,7 @@ export class SqliteBackend implements SqlBackend {
   readonly name = 'sqlite' as const;
   readonly forUpdate = '';
   readonly skipLocked = '';
-  private queue: Promise<unknown> = Promise.resolve();
+  private last: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Statement>();
   private readonly tx: SqlTx;
 
@@ -86,8 +98,8 @@ export class SqliteBackend implements SqlBackend {
         throw mapError(err);
       }
     };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
+    const result = serially(run);
+    this.last = result.catch(() => undefined);
     return result;
   }
 
@@ -96,7 +108,7 @@ export class SqliteBackend implements SqlBackend {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    await this.last;
     this.db.close();
   }
 }
@@ -144,7 +156,7 @@ export function migrateSqlite(db: Database.Database, target = LATEST_VERSION): n
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const db = openSqliteDatabase(options.dataDir, options.busyTimeoutMs);
   try {
-    migrateSqlite(db);
+    await serially(() => migrateSqlite(db));
   } catch (err) {
     db.close();
     throw err;
