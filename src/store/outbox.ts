@@ -24,16 +24,12 @@ export class Outbox {
   constructor(private readonly ctx: StoreContext) {}
 
   /**
-   * A transaction that enqueues takes this lock before it touches any blob (a detection's
-   * image included), so it never waits for the lock while holding a blob row another
-   * enqueue may need to release.
+   * A transaction enqueues before it touches any blob (recordDetection does): it then never
+   * waits for the enqueue lock while holding a blob row that another enqueue, dropping old
+   * events, needs to release.
    */
-  async lockForEnqueue(tx: SqlTx): Promise<void> {
-    await tx.lock('outbox-enqueue');
-  }
-
   async enqueue(tx: SqlTx, event: OutboxEventInput): Promise<EnqueueResult> {
-    await this.lockForEnqueue(tx);
+    await tx.lock('outbox-enqueue');
     const payload = JSON.stringify(event.payload);
     if (payload === undefined) throw new TypeError('an outbox event payload must be JSON-serialisable');
     const bytes = Buffer.byteLength(payload) + (event.image?.length ?? 0);

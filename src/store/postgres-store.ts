@@ -164,6 +164,9 @@ export async function migratePostgres(pool: pg.Pool, options: { schema?: string;
   let broken: Error | undefined;
   try {
     const key = ['clip-anomaly-store:migrate', options.schema ?? ''];
+    // Waiting for another replica's migration, or building an index on a large table, may
+    // take longer than the statement timeout; RESET below restores it for the pool.
+    await client.query('SET statement_timeout = 0');
     await client.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', key);
     locked = true;
     await client.query('BEGIN');
@@ -192,7 +195,10 @@ export async function migratePostgres(pool: pg.Pool, options: { schema?: string;
     throw mapPgError(err);
   } finally {
     // Ending the session would drop the lock too; a broken one is destroyed below.
-    if (locked && !broken) await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', ['clip-anomaly-store:migrate', options.schema ?? '']).catch(() => undefined);
+    if (!broken) {
+      if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', ['clip-anomaly-store:migrate', options.schema ?? '']).catch(() => undefined);
+      await client.query('RESET statement_timeout').catch(() => undefined);
+    }
     client.release(broken);
   }
 }

@@ -137,9 +137,10 @@ export class SqlStore implements Store {
 
   recordDetection(detection: NewDetection, options: { image?: Buffer; event?: OutboxEventInput } = {}) {
     return this.write(async (tx) => {
-      if (options.event) await this.outbox.lockForEnqueue(tx);
-      const record = await this.detections.insert(tx, detection, options.image);
+      // The event first: it takes the enqueue lock and drops old events before this
+      // transaction holds the detection image's blob row (see Outbox.enqueue).
       const event = options.event ? await this.outbox.enqueue(tx, options.event) : null;
+      const record = await this.detections.insert(tx, detection, options.image);
       return { record, event };
     });
   }

@@ -158,7 +158,10 @@ if ('reason' in found) {
 
     it('applies the statement timeout and the TLS setting', async () => {
       const schema = newSchema();
-      const backend = new PostgresBackend(createPostgresPool({ url, schema, statementTimeoutMs: 100 }));
+      // One connection: the one the migration ran on (without a timeout), then given back.
+      const pool = createPostgresPool({ url, schema, statementTimeoutMs: 100, poolSize: 1 });
+      await migratePostgres(pool, { schema });
+      const backend = new PostgresBackend(pool);
       try {
         const error = await backend.transaction('read', (tx) => tx.all('SELECT pg_sleep(2)')).catch((e) => e);
         expect(error).toMatchObject({ code: '57014' }); // query_canceled, not an outage
