@@ -51,10 +51,3 @@ export function toNumber(value: unknown): number {
 export function jsonParam(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
-
-/** A binary column's value: both drivers give Buffers (a plain Uint8Array is wrapped). */
-export function toBuffer(value: unknown): Buffer {
-  if (Buffer.isBuffer(value)) return value;
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  throw new TypeError(`expected binary column value, got ${typeof value}`);
-}
