@@ -1,0 +1,40 @@
+// The one store suite both backends run: sqlite-store.test.ts and postgres-store.test.ts call
+// storeSuite with their harness. The cases live in cases/, grouped by entity.
+import { afterAll, afterEach, describe } from 'vitest';
+import type { CommonStoreOptions, Store } from '../../src/store/store.ts';
+import { catalogCases } from './cases/catalog.ts';
+import { detectionCases } from './cases/detections.ts';
+import { lifecycleCases } from './cases/lifecycle.ts';
+import { outboxCases } from './cases/outbox.ts';
+import { OpenedStores, type StoreHarness, type StoreLocation } from './harness.ts';
+
+export interface SuiteContext {
+  harness: StoreHarness;
+  /** A store on a new empty location. */
+  fresh(options?: CommonStoreOptions): Promise<{ store: Store; location: StoreLocation }>;
+  /** A store on an existing location (closed after the test like every other). */
+  openAt(location: StoreLocation, options?: CommonStoreOptions): Promise<Store>;
+}
+
+export function storeSuite(harness: StoreHarness): void {
+  const opened = new OpenedStores();
+  const ctx: SuiteContext = {
+    harness,
+    async fresh(options) {
+      const location = await harness.newLocation();
+      return { location, store: opened.track(await location.open(options)) };
+    },
+    async openAt(location, options) {
+      return opened.track(await location.open(options));
+    },
+  };
+  afterEach(() => opened.closeAll());
+  afterAll(() => harness.cleanup());
+
+  describe(`${harness.backend} store`, () => {
+    catalogCases(ctx);
+    detectionCases(ctx);
+    outboxCases(ctx);
+    lifecycleCases(ctx);
+  });
+}
