@@ -35,11 +35,9 @@ function defineError(name: string, code: string, statusCode: number, headers: Re
 export const BadRequestError = defineError('BadRequestError', 'bad_request', 400);
 export const UnauthorizedError = defineError('UnauthorizedError', 'unauthorized', 401);
 export const NotFoundError = defineError('NotFoundError', 'not_found', 404);
-export const CategoryNotFoundError = defineError('CategoryNotFoundError', 'category_not_found', 404);
 export const ReferenceNotFoundError = defineError('ReferenceNotFoundError', 'reference_not_found', 404);
 export const DetectionNotFoundError = defineError('DetectionNotFoundError', 'detection_not_found', 404);
 export const ConflictError = defineError('ConflictError', 'conflict', 409);
-export const ReferenceLimitError = defineError('ReferenceLimitError', 'reference_limit', 409);
 export const RateLimitedError = defineError('RateLimitedError', 'rate_limited', 429);
 export const RequestTimeoutError = defineError('RequestTimeoutError', 'request_timeout', 408);
 export const PayloadTooLargeError = defineError('PayloadTooLargeError', 'payload_too_large', 413);
@@ -48,13 +46,14 @@ export const UnsupportedMediaTypeError = defineError('UnsupportedMediaTypeError'
 export const ImageDecodeError = defineError('ImageDecodeError', 'undecodable_image', 422);
 export const UnprocessableError = defineError('UnprocessableError', 'unprocessable', 422);
 
+// Store errors (category_not_found, reference_limit, store_unavailable) are in src/store/errors.ts.
+
 // 5xx: the service's own state or faults.
 export const InternalError = defineError('InternalError', 'internal_error', 500);
 export const WorkerFailedError = defineError('WorkerFailedError', 'inference_failed', 500);
 export const QueueFullError = defineError('QueueFullError', 'overloaded', 503, { 'retry-after': '1' });
 export const ModelLoadingError = defineError('ModelLoadingError', 'model_loading', 503, { 'retry-after': '5' });
 export const ModelUnavailableError = defineError('ModelUnavailableError', 'model_unavailable', 503);
-export const StoreUnavailableError = defineError('StoreUnavailableError', 'store_unavailable', 503, { 'retry-after': '5' });
 export const JobTimeoutError = defineError('JobTimeoutError', 'timeout', 504);
 
 export const badRequest = (message: string) => new BadRequestError(message);

@@ -1,7 +1,7 @@
 // The page's map maths (web/src/map) against the server's: the same bilinear upsampling and the
 // same 8-connected regions, a colour scale fixed by the threshold, and closed contours.
 import { describe, expect, it } from 'vitest';
-import { upsampleBilinear as serverUpsample } from '../../src/scoring/resize.ts';
+import { upsampleBilinear as serverUpsample } from '../../src/imaging/resample-maps.ts';
 import { findRegions as serverRegions } from '../../src/scoring/regions.ts';
 import { upsampleBilinear, workingSize } from '../../web/src/map/upsample.ts';
 import { findRegions } from '../../web/src/map/regions.ts';
