@@ -10,7 +10,7 @@ import { EmbeddingCache } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings } from '../prompts/text-embeddings.ts';
 import { checkpointIdentity, LearnedPromptsRegistry } from '../methods/dense-frequency/learned-prompts.ts';
-import type { MethodContext, MethodOutcome, MethodRequest, MethodRunner, ScoringMethod } from '../methods/contract.ts';
+import { defaultFewShotSettings, type FewShotSettings, type MethodContext, type MethodOutcome, type MethodRequest, type MethodRunner, type ScoringMethod } from '../methods/contract.ts';
 import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { runtimeOptionsFromSettings } from './runtime-options.ts';
 import { buildResponse, renderMap, renderParts, roundMs } from './response.ts';
@@ -33,6 +33,8 @@ export interface DetectorOptions {
   maxSide?: number;
   /** Class embeddings on disk, under the LRU: they survive restarts. */
   textStore?: EmbeddingStore;
+  /** How stored normal references are used. */
+  fewShot?: FewShotSettings;
 }
 
 export class ClipDetector implements Detector {
@@ -52,7 +54,8 @@ export class ClipDetector implements Detector {
     const offered = options.offered ?? this.registry.names();
     // `learned` is read when a request needs it: the registry may be replaced after start-up.
     const self = this;
-    const ctx: MethodContext = { runtime, text: this.text, get learned() { return self.learned; } };
+    const fewShot = options.fewShot ?? defaultFewShotSettings;
+    const ctx: MethodContext = { runtime, text: this.text, fewShot, get learned() { return self.learned; } };
     for (const m of this.registry.all()) if (offered.includes(m.name)) this.runners.set(m.name, m.open(ctx));
   }
 
@@ -130,10 +133,11 @@ export class ClipDetector implements Detector {
       references,
       category: options.category,
       prompts: options.prompts,
-      threshold: options.threshold,
+      threshold: options.regionThreshold ?? options.threshold,
       partMaps: options.branches && options.map !== 'none',
       signal,
       method: method.name,
+      memory: options.memory,
     });
 
     const t = performance.now();
@@ -150,6 +154,7 @@ export class ClipDetector implements Detector {
       map,
       branches,
       model: { id: this.runtime.modelId, generated: Boolean(this.runtime.generated) },
+      thresholdSource: options.thresholdSource,
       timingsMs: {
         decode: roundMs(decodeMs),
         encode: roundMs(textMs + outcome.encodeMs),

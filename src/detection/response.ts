@@ -47,6 +47,7 @@ export interface ResponseParts {
   map: MapPayload | null;
   branches?: DetectResponse['branches'];
   model: { id: string; generated: boolean };
+  thresholdSource?: 'request' | 'category calibration' | 'default';
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
 }
 
@@ -68,6 +69,7 @@ export function buildResponse(p: ResponseParts): DetectResponse {
       regions: outcome.regions,
       width: image.width,
       height: image.height,
+      thresholdSource: p.thresholdSource,
     }),
     image: { width: image.width, height: image.height },
     map: p.map,

@@ -14,11 +14,21 @@ export interface DetectOptions {
   prompts: PromptChoice;
   map: MapKind;
   threshold: number;
+  /** The request set `threshold` itself (else a calibration may set it). */
+  thresholdGiven?: boolean;
+  /** Where `threshold` came from (said in the summary); absent: the caller's own. */
+  thresholdSource?: 'request' | 'category calibration' | 'default';
+  /** Echoed in the response, stored with the record, sent in webhook events. */
+  metadata?: Record<string, string>;
   branches: boolean;
   /** Scoring method (a name or alias); the default method when absent. */
   method?: DetectionMethod;
   /** Encoded normal reference images for few-shot WinCLIP+ (method `winclip` only). */
   references?: Buffer[];
+  /** What the method built from a stored category's references (src/categories). */
+  memory?: unknown;
+  /** Regions are the map above this (a calibrated pixel threshold); default `threshold`. */
+  regionThreshold?: number;
 }
 
 export interface Region {
@@ -69,6 +79,15 @@ export interface DetectResponse {
   branches?: Record<string, BranchResult>;
   model: { id: string; generatedRandomModel: boolean; warning?: string };
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
+  /** The stored record's id (feedback: POST /v1/detections/{id}/feedback). */
+  detectionId?: string;
+  /** The stored category used (its references and calibration), or null: zero-shot. */
+  categoryResource?: { id: string; references: number; calibrated: boolean } | null;
+  /** Where `threshold` came from. */
+  thresholdSource?: 'request' | 'category calibration' | 'default';
+  /** Whether the verdict rests on a calibration of this category. */
+  calibrated?: boolean;
+  metadata?: Record<string, string>;
 }
 
 export interface Detector {

@@ -33,6 +33,8 @@ export interface MethodRequest {
   partMaps: boolean;
   /** Method-specific overrides of its scoring settings (the evaluation's sweeps); unchecked. */
   settings?: unknown;
+  /** What the method built from a stored category's references (ReferenceMemory.memory). */
+  memory?: unknown;
   signal?: AbortSignal;
 }
 
@@ -63,7 +65,39 @@ export interface MethodContext {
   text: TextEmbeddings;
   /** Learned prompt files (PROMPTS_DIR) for methods that read them. */
   learned: LearnedPromptsRegistry;
+  /** How stored normal references are used (settings FEWSHOT_WEIGHT, REFERENCE_AUGMENT). */
+  fewShot: FewShotSettings;
 }
+
+export interface FewShotSettings {
+  /** Weight of the few-shot part in the map and the score, in [0, 1]. */
+  weight: number;
+  /** Views stored per reference: `none` (as uploaded), `flips` (4), `rotations` (the 8 of the dihedral group). */
+  augment: 'none' | 'flips' | 'rotations';
+}
+
+export const defaultFewShotSettings: FewShotSettings = { weight: 0.5, augment: 'none' };
+
+/** One reference's stored features as a method packs them (opaque to everything else). */
+export interface PackedFeatures {
+  shape: unknown;
+  data: Buffer;
+}
+
+/**
+ * How a method keeps and uses a category's stored normal references. `from: 'features'`: the
+ * method's `encode` output is stored per reference (bound to `featureKey`) and `memory` builds
+ * from the stored records; `from: 'images'`: `memory` gets the stored images, decoded.
+ */
+export type ReferenceMemory =
+  | {
+      from: 'features';
+      /** What stored features are bound to: checkpoint, graph options, settings. */
+      featureKey: string;
+      encode(images: readonly DecodedImage[], signal?: AbortSignal): Promise<PackedFeatures[]>;
+      memory(records: readonly PackedFeatures[]): unknown;
+    }
+  | { from: 'images'; /** At most this many images are used. */ limit: number; memory(images: readonly DecodedImage[]): unknown };
 
 /** A method bound to one loaded model. */
 export interface MethodRunner {
@@ -74,6 +108,8 @@ export interface MethodRunner {
    * context's TextEmbeddings under its own key); absent for methods that use no text.
    */
   classEmbeddings?(category: string, prompts: Exclude<PromptChoice, { mode: 'learned' }>, signal?: AbortSignal): Promise<ClassEmbeddings>;
+  /** Methods that use a category's stored normal references say how; absent: they are ignored. */
+  references?: ReferenceMemory;
   score(request: MethodRequest): Promise<MethodOutcome & { textMs: number }>;
 }
 

@@ -11,11 +11,20 @@ export const LIMITS = {
   promptLength: 200,
   /** Normal reference images (file fields `reference`) for few-shot WinCLIP+. */
   references: 8,
+  metadataKeys: 16,
+  metadataBytes: 1024,
 };
 
-// Letters and digits of any script, spaces and a little punctuation: enough for
-// "ball screw", "PCB-4", "o'ring"; nothing that could break a prompt template.
-const CATEGORY_CHARS = /^[\p{L}\p{N}][\p{L}\p{N} _\-'.,()&+/]*$/u;
+// Letters (with their combining marks: Hindi, Thai, decomposed accents) and digits of any
+// script, spaces and a little punctuation: enough for "ball screw", "PCB-4", "o'ring", "पेंच";
+// nothing that could break a prompt template. Text is NFKC-normalised first, so composed and
+// decomposed "café" and fullwidth "ｍｅｔａｌ" are the same category as "café" and "metal".
+export const CATEGORY_CHARS = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} _\-'.,()&+/]*$/u;
+
+/** The one normalisation of category text and ids: NFKC, trimmed, inner white space as one space. */
+export function normalizeCategory(text: string): string {
+  return text.normalize('NFKC').trim().replace(/\s+/g, ' ');
+}
 
 const phrases = z.preprocess(
   (v) => {
@@ -35,6 +44,28 @@ const phrases = z.preprocess(
     .array(z.string().trim().min(1, 'a phrase is empty').max(LIMITS.promptLength, `a phrase is longer than ${LIMITS.promptLength} characters`))
     .min(1)
     .max(LIMITS.promptCount, `at most ${LIMITS.promptCount} phrases`)
+    .optional(),
+);
+
+/** Small string → string JSON object a ticketing bot routes and de-duplicates on (station, lot, serial). */
+const metadata = z.preprocess(
+  (v) => {
+    const text = Array.isArray(v) ? (v.length === 1 ? v[0] : v) : v;
+    if (typeof text !== 'string') return text;
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  },
+  z
+    .record(
+      z.string().min(1).max(64, 'a metadata key is longer than 64 characters'),
+      z.string({ error: 'metadata values must be strings' }).max(256, 'a metadata value is longer than 256 characters'),
+      { error: 'metadata must be a JSON object of strings, e.g. {"station":"A3","serial":"123"}' },
+    )
+    .refine((o) => Object.keys(o).length <= LIMITS.metadataKeys, `metadata holds at most ${LIMITS.metadataKeys} keys`)
+    .refine((o) => Buffer.byteLength(JSON.stringify(o)) <= LIMITS.metadataBytes, `metadata is larger than ${LIMITS.metadataBytes} bytes as JSON`)
     .optional(),
 );
 
@@ -67,10 +98,11 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
       category: single(
         z
           .string({ error: 'category is required (e.g. category=bottle)' })
-          .trim()
+          .transform(normalizeCategory)
+          .pipe(z.string()
           .min(1, 'category is empty')
           .max(LIMITS.categoryLength, `category is longer than ${LIMITS.categoryLength} characters`)
-          .regex(CATEGORY_CHARS, 'category may hold letters, digits, spaces and - _ \' . , ( ) & + /'),
+          .regex(CATEGORY_CHARS, 'category may hold letters, digits, spaces and - _ \' . , ( ) & + /')),
       ),
       prompts: single(
         z
@@ -82,7 +114,9 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
       normal: phrases,
       abnormal: phrases,
       map: single(z.enum(['none', 'grid', 'png', 'overlay']).default('png')),
-      threshold: single(z.coerce.number().min(0).max(1).default(defaultThreshold)),
+      // Absent: the stored category's calibrated threshold, else the default (thresholdSource says which).
+      threshold: single(z.coerce.number().min(0).max(1).optional()),
+      metadata,
       branches: single(booleanText.default(false)),
       method: single(z.enum(methods as [string, ...string[]]).optional()),
     })
@@ -96,10 +130,12 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
     })
     .transform(
       (o): DetectOptions => ({
-        category: o.category.replace(/\s+/g, ' '),
+        category: o.category,
         prompts: promptChoice(o.prompts, o.normal, o.abnormal),
         map: o.map,
-        threshold: o.threshold,
+        threshold: o.threshold ?? defaultThreshold,
+        thresholdGiven: o.threshold !== undefined,
+        metadata: o.metadata ?? {},
         branches: o.branches,
         method: o.method,
       }),

@@ -5,11 +5,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { WebhookSender } from '../webhooks/sender.ts';
-import { sniffImageType } from '../imaging/decode.ts';
-import { PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
+import type { CategoryProvider } from '../categories/provider.ts';
+import { recordDetection } from '../categories/records.ts';
+import { withStoredCategory } from '../categories/detect-context.ts';
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
 import { detectRouteSchema } from './detect-docs.ts';
 import { withDeadline } from './deadline.ts';
+import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
 
 export interface DetectRouteOptions {
   detector: Detector;
@@ -21,6 +24,8 @@ export interface DetectRouteOptions {
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
   webhooks?: WebhookSender;
+  /** Stored categories (references, calibration, records); absent: every request is zero-shot. */
+  categories?: CategoryProvider;
 }
 
 const FIELD_LIMITS = {
@@ -71,21 +76,6 @@ async function readMultipart(request: FastifyRequest, maxBytes: number): Promise
   return { image, fields, references };
 }
 
-/** busboy's parse errors (a body cut short, a broken boundary) carry no status, but they are the client's. */
-function rethrowMalformedMultipart(err: unknown): never {
-  if (err instanceof Error && !(err instanceof ServiceError) && typeof (err as { statusCode?: unknown }).statusCode !== 'number') {
-    throw badRequest(`the multipart body could not be read: ${err.message}`);
-  }
-  throw err;
-}
-
-function checkImageBytes(image: Buffer, what = 'the image'): void {
-  if (image.length === 0) throw badRequest(`${what} is empty (0 bytes)`);
-  if (!sniffImageType(image)) {
-    throw new UnsupportedMediaTypeError(`${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)`);
-  }
-}
-
 export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOptions): Promise<void> {
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
@@ -104,19 +94,22 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
       throw new UnsupportedMediaTypeError('send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)',
       );
     }
-    const options = schema.parse(upload.fields);
+    const parsed = schema.parse(upload.fields);
     checkImageBytes(upload.image);
     if (upload.references.length) {
       upload.references.forEach((r, i) => checkImageBytes(r, `reference ${i + 1}`));
-      options.references = upload.references;
+      parsed.references = upload.references;
     }
+    const categories = opts.categories?.get();
+    const { options, context } = await withStoredCategory(categories, parsed);
     const abort = new AbortController();
     // A client that hangs up while its job is still queued frees the queue slot.
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
     const remainingMs = opts.requestTimeoutMs ? Math.max(1, opts.requestTimeoutMs - reply.elapsedTime) : 0;
-    const result = await withDeadline(remainingMs, abort, (signal) => opts.detector.detect(upload.image, options, signal));
+    const scored = await withDeadline(remainingMs, abort, (signal) => opts.detector.detect(upload.image, options, signal));
+    const result = categories ? await recordDetection(categories, scored, context, options, upload.image) : scored;
     opts.metrics?.observeDetection(result.timingsMs);
     // Queued only: the receiver is called in the background and never delays this answer.
     opts.webhooks?.notify(result, { requestId: request.id, image: upload.image });

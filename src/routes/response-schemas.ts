@@ -44,6 +44,15 @@ export const detectResponseSchema = z.strictObject({
   branches: z.record(z.string(), branchSchema).optional().meta({ description: 'per part (dense-frequency: full, high, low): score and map' }),
   model: z.strictObject({ id: z.string(), generatedRandomModel: z.boolean(), warning: z.string().optional() }),
   timingsMs: z.strictObject({ decode: z.number(), encode: z.number(), score: z.number(), render: z.number(), total: z.number() }),
+  detectionId: z.string().optional().meta({ description: 'the stored record: POST /v1/detections/{id}/feedback' }),
+  categoryResource: z
+    .strictObject({ id: z.string(), references: z.number().int(), calibrated: z.boolean() })
+    .nullable()
+    .optional()
+    .meta({ description: 'the stored category used (references, calibration); null: zero-shot' }),
+  thresholdSource: z.enum(['request', 'category calibration', 'default']).optional(),
+  calibrated: z.boolean().optional().meta({ description: 'false: the threshold is not calibrated for this category' }),
+  metadata: z.record(z.string(), z.string()).optional(),
 });
 
 // Learned prompt files from PROMPTS_DIR (src/prompts/learned-prompts.ts).

@@ -12,6 +12,8 @@ export interface SummaryInput {
   regions: Region[];
   width: number;
   height: number;
+  /** Where the threshold came from: said in the sentence when it is not the caller's own. */
+  thresholdSource?: 'request' | 'category calibration' | 'default';
 }
 
 /** Score and threshold with 2 decimals, or 3 when 2 would print them equal. */
@@ -48,7 +50,9 @@ export function summarize(input: SummaryInput): string {
   const [s, t] = formatPair(score, threshold);
   const relation = score >= threshold ? '≥' : '<';
   const verdict = isAnomalous ? 'anomalous' : 'looks normal';
-  let sentence = `${name}: ${verdict} (score ${s} ${relation} threshold ${t})`;
+  const kind = input.thresholdSource === 'category calibration' ? 'calibrated threshold' : 'threshold';
+  const note = input.thresholdSource === 'default' ? ', default, not calibrated for this category' : '';
+  let sentence = `${name}: ${verdict} (score ${s} ${relation} ${kind} ${t}${note})`;
   if (isAnomalous) {
     sentence += regions.length === 0 ? '; no localized suspect region' : `; ${describeRegions(regions, 'suspect', pixels)}`;
   } else if (regions.length > 0) {

@@ -126,6 +126,7 @@ export class Catalog {
       }
       ids.push(refId);
     }
+    await this.touch(tx, id, now);
     const rows = await tx.all(
       `SELECT ${REFERENCE_COLUMNS} FROM category_references WHERE id IN (${placeholders(ids.length)}) ORDER BY seq`,
       ids,
@@ -149,7 +150,17 @@ export class Catalog {
   }
 
   async deleteReference(tx: SqlTx, categoryId: string, referenceId: string): Promise<boolean> {
-    return (await tx.run('DELETE FROM category_references WHERE id = ? AND category_id = ?', [referenceId, nfc(categoryId)])) > 0;
+    const deleted = (await tx.run('DELETE FROM category_references WHERE id = ? AND category_id = ?', [referenceId, nfc(categoryId)])) > 0;
+    if (deleted) await this.touch(tx, nfc(categoryId), this.ctx.clock());
+    return deleted;
+  }
+
+  /**
+   * A change to a category's references moves its updatedAt, so a reader's cache of the
+   * category's feature memory (keyed by updatedAt) notices it, in this process or another.
+   */
+  private async touch(tx: SqlTx, id: string, now: Date): Promise<void> {
+    await tx.run('UPDATE categories SET updated_at = ? WHERE id = ?', [now, id]);
   }
 
   async loadFeatures(tx: SqlTx, categoryId: string, featureKey: string): Promise<ReferenceFeatures[]> {
@@ -199,6 +210,7 @@ export class Catalog {
       ]);
       written++;
     }
+    await this.touch(tx, id, this.ctx.clock());
     return written;
   }
 }

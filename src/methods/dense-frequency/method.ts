@@ -9,7 +9,9 @@ import type { ScoreImagePayload, ScoreImageOutcome } from './worker-task.ts';
 import { applyLearnedScoring, LearnedPromptsError } from './learned-prompts.ts';
 import { denseFrequencyClassEmbeddings, denseFrequencyTextKey, type TemplatedOrCustom } from './text.ts';
 import { rgbForWorker } from '../worker-image.ts';
-import type { MethodContext, MethodRequest, MethodRunner, ScoringMethod } from '../contract.ts';
+import type { MethodContext, MethodRequest, MethodRunner, PackedFeatures, ReferenceMemory, ScoringMethod } from '../contract.ts';
+import { augmentViews, viewCount } from '../../imaging/augment.ts';
+import { buildPatchMemory, packPatchFeatures, patchKnnGraphSpec, type PatchFeatureShape, type PatchMemory } from './patch-memory.ts';
 
 export const DENSE_FREQUENCY = 'dense-frequency';
 const TASK = 'score-image';
@@ -21,6 +23,7 @@ export const denseFrequency: ScoringMethod = {
   description: 'dense CLIP patch features, high/low frequency branches (FSAM, GSCM), fused maps',
   promptModes: ['templated', 'custom', 'learned'],
   taskModules: [new URL('./worker-task.ts', import.meta.url).href],
+  graphs: () => [patchKnnGraphSpec()],
   validate(options) {
     if (options.references) throw badRequest(`reference images are only used with method=winclip`);
   },
@@ -28,7 +31,34 @@ export const denseFrequency: ScoringMethod = {
 };
 
 class DenseFrequencyRunner implements MethodRunner {
-  constructor(private readonly ctx: MethodContext) {}
+  readonly references: ReferenceMemory;
+
+  constructor(private readonly ctx: MethodContext) {
+    const r = ctx.runtime;
+    const { augment } = ctx.fewShot;
+    const shape: PatchFeatureShape = {
+      format: 'dense-frequency/1',
+      layers: r.graphOptions.denseLayers.length,
+      patches: r.grid * r.grid,
+      dim: r.dim,
+      views: viewCount(augment),
+    };
+    this.references = {
+      from: 'features',
+      // The graphs' key names the checkpoint and every graph option; the views are part of the layout.
+      featureKey: `dense-frequency/1:${r.graphs.key}:views=${augment}`,
+      encode: async (images, signal) => {
+        const out: PackedFeatures[] = [];
+        for (const image of images) {
+          const views = augmentViews(image, augment).map(rgbForWorker);
+          const { dense } = await r.pool.runTask<{ dense: Float32Array }>('dense-features', { images: views, preprocess: r.preprocess }, [], signal);
+          out.push({ shape, data: packPatchFeatures(dense, shape) });
+        }
+        return out;
+      },
+      memory: (records) => buildPatchMemory(records as Array<{ shape: PatchFeatureShape; data: Buffer }>, shape.layers, shape.patches, shape.dim),
+    };
+  }
 
   classEmbeddings(category: string, prompts: TemplatedOrCustom, signal?: AbortSignal) {
     const { runtime, text } = this.ctx;
@@ -69,6 +99,7 @@ class DenseFrequencyRunner implements MethodRunner {
       settings: scoring,
       threshold: req.threshold,
       branchMaps: req.partMaps,
+      fewShot: req.memory ? { memory: req.memory as PatchMemory, weight: this.ctx.fewShot.weight } : undefined,
     };
     const outcome = await r.pool.runTask<ScoreImageOutcome>(TASK, payload, [], req.signal);
     return { ...outcome, textMs };

@@ -7,6 +7,7 @@ import {
   defaultImageScoreSettings,
   fuseMaps,
   imageScore,
+  topKMean,
   type FusionWeights,
   type ImageScoreSettings,
 } from './fusion.ts';
@@ -99,12 +100,16 @@ export interface ScoreImageInput extends ImageEncoding {
   /** Side of the square model input (e.g. 224, 336, 518); scales `settings.sigma`. */
   inputSize: number;
   settings: ScoringSettings;
+  /** Few-shot part (patch-memory.ts): its grid map and its weight in the fused map and score. */
+  fewShot?: { grid: Float32Array; weight: number };
 }
 
 export interface GridMaps {
   full: Float32Array;
   high?: Float32Array;
   low?: Float32Array;
+  /** Distance to the category's normal reference patches (with stored references). */
+  fewShot?: Float32Array;
   fused: Float32Array;
 }
 
@@ -117,8 +122,8 @@ export interface ScoreImageResult {
   grid: GridMaps;
   /** Fused map upsampled to [height, width] and smoothed. */
   map: Float32Array;
-  /** The image score each branch map alone would give (branches on only), for evaluation sweeps. */
-  branchImageScores?: { full: number; high: number; low: number };
+  /** The image score each part alone would give (branches on, or few-shot), for evaluation sweeps and branches=true. */
+  branchImageScores?: { full?: number; high?: number; low?: number; fewShot?: number };
 }
 
 export function scoreImage(input: ScoreImageInput): ScoreImageResult {
@@ -133,8 +138,18 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
   const maps = multiLayerBranchMaps(dense, layers, gridH, gridW, dim, text, settings);
 
   // Without branches the fused map is the full map, whatever the weights say.
-  const fused = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
-  const score = imageScore(pImage, fused, settings.imageScore);
+  const zeroShot = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
+  let fused = zeroShot;
+  let score = imageScore(pImage, zeroShot, settings.imageScore);
+  let fewShotScore: number | undefined;
+  if (input.fewShot) {
+    // map = (1 − w)·zero-shot + w·few-shot; score likewise, the few-shot part's from the top of its map.
+    const { grid, weight: w } = input.fewShot;
+    if (grid.length !== zeroShot.length) throw new RangeError(`fewShot grid has ${grid.length} values, expected ${zeroShot.length}`);
+    fused = zeroShot.map((v, i) => (1 - w) * v + w * grid[i]);
+    fewShotScore = topKMean(grid, settings.imageScore.topKPercent);
+    score = (1 - w) * score + w * fewShotScore;
+  }
 
   let branchImageScores: ScoreImageResult['branchImageScores'];
   if (maps.high !== undefined && maps.low !== undefined) {
@@ -151,6 +166,10 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
   const grid: GridMaps = { full: maps.full, fused };
   if (maps.high !== undefined) grid.high = maps.high;
   if (maps.low !== undefined) grid.low = maps.low;
+  if (input.fewShot) {
+    grid.fewShot = input.fewShot.grid;
+    branchImageScores = { ...branchImageScores, fewShot: fewShotScore };
+  }
   const result: ScoreImageResult = { score, pImage, grid, map };
   if (branchImageScores !== undefined) result.branchImageScores = branchImageScores;
   return result;

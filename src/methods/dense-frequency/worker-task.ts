@@ -9,6 +9,7 @@ import type { BranchText } from './branches.ts';
 import { scoreImage, outputSigma, type ScoringSettings } from './pipeline.ts';
 import { upsampleAndBlur } from '../../imaging/resample-maps.ts';
 import { findRegions, type Region } from '../../scoring/regions.ts';
+import { fewShotGrid, normalizeRows, PATCH_KNN_GRAPH, type PatchMemory } from './patch-memory.ts';
 
 export interface ScoreImagePayload {
   /** The decoded image (sRGB, interleaved); its size is the map's size. */
@@ -21,20 +22,32 @@ export interface ScoreImagePayload {
   text: BranchText;
   settings: ScoringSettings;
   threshold: number;
-  /** Also upsample each branch map to the image size. */
+  /** Also upsample each part's map to the image size. */
   branchMaps: boolean;
+  /** A category's normal reference patches (patch-memory.ts), shared, and their weight. */
+  fewShot?: { memory: PatchMemory; weight: number };
 }
 
 export interface ScoreImageOutcome {
   score: number;
   pImage: number;
   map: Float32Array; // [height, width]
-  grid: { full: Float32Array; high?: Float32Array; low?: Float32Array; fused: Float32Array };
-  branchMaps?: { full: Float32Array; high: Float32Array; low: Float32Array };
-  branchImageScores?: { full: number; high: number; low: number };
+  grid: { full: Float32Array; high?: Float32Array; low?: Float32Array; fewShot?: Float32Array; fused: Float32Array };
+  branchMaps?: Record<string, Float32Array>;
+  branchImageScores?: { full?: number; high?: number; low?: number; fewShot?: number };
   regions: Region[];
   encodeMs: number;
   scoreMs: number;
+}
+
+/** Unit-length query features [L, N, D] against the memory → the few-shot grid map [N]. */
+async function fewShotMap(ctx: WorkerContext, dense: Float32Array, memory: PatchMemory, patches: number): Promise<Float32Array> {
+  const { layers, dim, count } = memory;
+  const out = await ctx.infer(PATCH_KNN_GRAPH, {
+    query: { type: 'float32', data: normalizeRows(dense, dim), dims: [layers, patches, dim] },
+    memory: { type: 'float32', data: memory.memory, dims: [layers, dim, count] },
+  });
+  return fewShotGrid(out.nearest_cosine.data, layers, patches);
 }
 
 async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
@@ -44,6 +57,8 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
   const pixels = toPixelValues([p.image], p.preprocess);
   const out = await ctx.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [1, 3, S, S] } });
   const t1 = performance.now();
+  const patches = p.grid * p.grid;
+  const fewShot = p.fewShot ? { grid: await fewShotMap(ctx, out.dense_features.data, p.fewShot.memory, patches), weight: p.fewShot.weight } : undefined;
   const scored = scoreImage({
     imageEmbed: out.image_embeds.data,
     dense: out.dense_features.data,
@@ -56,12 +71,14 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
     height,
     inputSize: S,
     settings: p.settings,
+    fewShot,
   });
   let branchMaps: ScoreImageOutcome['branchMaps'];
-  if (p.branchMaps && scored.grid.high && scored.grid.low) {
+  if (p.branchMaps) {
     const sigma = outputSigma(p.settings.sigma, width, height, S);
     const up = (g: Float32Array) => upsampleAndBlur(g, p.grid, p.grid, width, height, sigma);
-    branchMaps = { full: up(scored.grid.full), high: up(scored.grid.high), low: up(scored.grid.low) };
+    const parts = Object.entries(scored.grid).filter(([name]) => name !== 'fused' && (name !== 'full' || scored.grid.high)) as [string, Float32Array][];
+    if (parts.length) branchMaps = Object.fromEntries(parts.map(([name, g]) => [name, up(g)]));
   }
   const regions = findRegions(scored.map, width, height, p.threshold);
   const result: ScoreImageOutcome = {
@@ -76,8 +93,22 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
     scoreMs: performance.now() - t1,
   };
   const transfer = [scored.map.buffer as ArrayBuffer];
-  if (branchMaps) transfer.push(...[branchMaps.full, branchMaps.high, branchMaps.low].map((m) => m.buffer as ArrayBuffer));
+  if (branchMaps) transfer.push(...Object.values(branchMaps).map((m) => m.buffer as ArrayBuffer));
   return { result, transfer };
 }
 
-export const tasks: Record<string, TaskHandler> = { 'score-image': scoreImageTask };
+export interface DenseFeaturesPayload {
+  images: RgbImage[];
+  preprocess: PreprocessConfig;
+}
+
+/** Image embeddings [B, dim] and dense features [B, L, N, dim] of normal reference images. */
+async function denseFeaturesTask(ctx: WorkerContext, p: DenseFeaturesPayload) {
+  const S = p.preprocess.size;
+  const pixels = toPixelValues(p.images, p.preprocess);
+  const out = await ctx.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [p.images.length, 3, S, S] } });
+  const result = { imageEmbeds: out.image_embeds.data, dense: out.dense_features.data };
+  return { result, transfer: [result.imageEmbeds.buffer as ArrayBuffer, result.dense.buffer as ArrayBuffer] };
+}
+
+export const tasks: Record<string, TaskHandler> = { 'score-image': scoreImageTask, 'dense-features': denseFeaturesTask };

@@ -7,7 +7,7 @@ import { promptCacheKey, type ClassEmbeddings } from '../../prompts/embedding-ca
 import type { PromptChoice } from '../../prompts/prompt-choice.ts';
 import type { DecodedImage } from '../../imaging/decode.ts';
 import { rgbForWorker } from '../worker-image.ts';
-import type { MethodContext, MethodRequest, MethodRunner, ScoringMethod } from '../contract.ts';
+import type { MethodContext, MethodRequest, MethodRunner, ReferenceMemory, ScoringMethod } from '../contract.ts';
 import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from './prompting.ts';
 import { WINCLIP_TEMPERATURE } from './scoring.ts';
 import { DEFAULT_WINDOW_SIZES, windowGraphSpec, type WindowGraphOptions } from './window-graph.ts';
@@ -32,6 +32,9 @@ export const winclip: ScoringMethod = {
 };
 
 export class WinclipRunner implements MethodRunner {
+  /** Stored references are used as request references are: up to 8 images, encoded with the query (when the request sends none). */
+  readonly references: ReferenceMemory = { from: 'images', limit: 8, memory: (images) => images };
+
   constructor(private readonly ctx: MethodContext) {}
 
   private get windows(): WindowGraphOptions {
@@ -77,7 +80,9 @@ export class WinclipRunner implements MethodRunner {
     const t0 = performance.now();
     const text = await this.classEmbeddings(req.category, req.prompts, req.signal);
     const textMs = performance.now() - t0;
-    return { ...(await this.run(req.image, req.references, text, req.threshold, req.signal)), textMs };
+    // A request's own references win over the category's stored ones.
+    const references = req.references.length ? req.references : ((req.memory as readonly DecodedImage[] | undefined) ?? []);
+    return { ...(await this.run(req.image, references, text, req.threshold, req.signal)), textMs };
   }
 
   /** The window graph and WinCLIP's scoring in a worker for one image and its references. */

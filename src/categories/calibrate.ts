@@ -1,0 +1,58 @@
+// Calibration of a category from normal images only (method.md §9): each normal image is
+// scored exactly as a detection would be (its memory, its method), then the image threshold is
+// an order statistic of the m scores with a stated guarantee (calibration.ts), and the pixel
+// threshold the same rule on each normal map's maximum, so regions appear on at most the target
+// share of normal images. Leave-one-out over the stored references scores each reference
+// against a memory of the others.
+import type { CategoryRecord } from '../store/store.ts';
+import type { DecodedImage } from '../imaging/decode.ts';
+import { calibratePixelThreshold, calibrateThreshold } from './calibration.ts';
+import type { StoredCalibration } from './detect-context.ts';
+import type { CategoryService, UploadedImage } from './service.ts';
+
+export interface CalibrateOptions {
+  /** Held-out normal images; absent: leave-one-out over the stored references. */
+  images?: UploadedImage[];
+  /** 1 − δ: the guarantee holds with this probability. */
+  confidence: number;
+}
+
+/** Scores normal images as detections of the category would be, and stores the calibration. */
+export async function calibrateCategory(service: CategoryService, record: CategoryRecord, options: CalibrateOptions): Promise<StoredCalibration> {
+  const method = service.detector.registry.get(record.defaultMethod).name;
+  const scores: number[] = [];
+  const maxima: number[] = [];
+  const score = async (image: DecodedImage, memory: unknown) => {
+    const { outcome } = await service.detector.scoreDecoded({ image, category: record.name, prompts: { mode: 'templated' }, threshold: 1, method, memory });
+    scores.push(outcome.score);
+    maxima.push(outcome.map.reduce((m, v) => (v > m ? v : m), 0));
+  };
+  let source: StoredCalibration['source'];
+  if (options.images) {
+    source = 'images';
+    const memory = await service.memoryFor(record, method);
+    for (const image of await service.decodeAll(options.images)) await score(image, memory);
+  } else {
+    source = 'references';
+    for (const { reference, image } of await service.referenceImages(record.id)) await score(image, await service.memoryFor(record, method, reference.id));
+  }
+  const alpha = record.targetFalseAlarmRate;
+  const image = calibrateThreshold(scores, alpha, options.confidence);
+  const calibration: StoredCalibration = {
+    source,
+    method,
+    featureKey: service.featureKeys().get(method) ?? null,
+    referenceCount: record.referenceCount,
+    m: image.m,
+    targetFalseAlarmRate: alpha,
+    threshold: image.threshold,
+    pixelThreshold: calibratePixelThreshold(maxima, alpha, options.confidence),
+    rank: image.rank,
+    confidence: image.confidence,
+    guarantee: image.guarantee,
+    scores: image.scores,
+    calibratedAt: new Date().toISOString(),
+  };
+  await service.store.setCalibration(record.id, calibration);
+  return calibration;
+}

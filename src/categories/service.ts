@@ -1,0 +1,238 @@
+// Categories the service remembers: their prompt text, normal references (stored with each
+// method's features), calibration and detection records, over the store (src/store). The HTTP
+// routes call this; it calls the detector for features and scores, so evaluation, routes and
+// tools all go through the same pipeline.
+import { ImageDecodeError, ImageTooLargeError, UnprocessableError } from '../errors.ts';
+import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
+import { thumbnailJpeg } from '../imaging/thumbnail.ts';
+import type { ClipDetector } from '../detection/clip-detector.ts';
+import type { PackedFeatures } from '../methods/contract.ts';
+import { CategoryNotFoundError } from '../store/errors.ts';
+import type { CategoryRecord, DetectionRecord, ReferenceRecord, Store } from '../store/store.ts';
+import { MemoryCache } from './memory-cache.ts';
+
+export interface CategoryServiceOptions {
+  referenceLimit: number;
+  keepReferenceImages: boolean;
+  /** Keep each detection's image with its record (KEEP_DETECTION_IMAGES). */
+  keepDetectionImages: boolean;
+  /** Detection records kept: newest count, and age. */
+  retention: { maxCount: number; maxAgeDays: number };
+  /** Confidence of calibrated thresholds (CALIBRATION_CONFIDENCE). */
+  calibrationConfidence: number;
+  maxPixels?: number;
+  maxSide?: number;
+  /** Bytes of reference memories kept in this process. */
+  memoryCacheBytes?: number;
+}
+
+/** A category as the API shows it. */
+export interface CategoryView {
+  id: string;
+  name: string;
+  defaultMethod: string;
+  targetFalseAlarmRate: number;
+  notes: string;
+  createdAt: string;
+  updatedAt: string;
+  references: { count: number; limit: number };
+  calibration: unknown | null;
+  /** Some references lack features for the loaded model: POST /v1/reembed computes them from the stored images. */
+  needsReembedding: boolean;
+}
+
+export interface ReferenceView {
+  id: string;
+  width: number;
+  height: number;
+  bytes: number;
+  sha256: string;
+  addedAt: string;
+  thumbnail: string;
+}
+
+/** An uploaded file: its bytes and the name the client gave it (for messages). */
+export interface UploadedImage {
+  bytes: Buffer;
+  filename?: string;
+}
+
+export class CategoryService {
+  private readonly memories: MemoryCache;
+
+  constructor(
+    readonly store: Store,
+    readonly detector: ClipDetector,
+    readonly options: CategoryServiceOptions,
+  ) {
+    this.memories = new MemoryCache(options.memoryCacheBytes ?? 1 << 30);
+  }
+
+  /** The feature keys the offered methods store features under (method name → key). */
+  featureKeys(): Map<string, string> {
+    const keys = new Map<string, string>();
+    for (const name of this.detector.methods()) {
+      const refs = this.detector.method(name).runner.references;
+      if (refs?.from === 'features') keys.set(name, refs.featureKey);
+    }
+    return keys;
+  }
+
+  async view(record: CategoryRecord, stale?: Set<string>): Promise<CategoryView> {
+    const needing = stale ?? (await this.staleCategories());
+    return {
+      id: record.id,
+      name: record.name,
+      defaultMethod: record.defaultMethod,
+      targetFalseAlarmRate: record.targetFalseAlarmRate,
+      notes: record.notes,
+      createdAt: record.createdAt.toISOString(),
+      updatedAt: record.updatedAt.toISOString(),
+      references: { count: record.referenceCount, limit: this.options.referenceLimit },
+      calibration: record.calibration,
+      needsReembedding: needing.has(record.id),
+    };
+  }
+
+  /** Categories with references that lack features of the loaded model. */
+  async staleCategories(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const key of this.featureKeys().values()) for (const id of await this.store.categoriesNeedingFeatures(key)) ids.add(id);
+    return ids;
+  }
+
+  async require(id: string): Promise<CategoryRecord> {
+    const record = await this.store.getCategory(id);
+    if (!record) throw new CategoryNotFoundError(id);
+    return record;
+  }
+
+  /** Decodes, features and stores the images as references, all or none. */
+  async addReferences(id: string, uploads: readonly UploadedImage[], signal?: AbortSignal): Promise<ReferenceRecord[]> {
+    await this.require(id);
+    const images = await this.decodeAll(uploads);
+    const features = await this.encodeFeatures(images, signal);
+    const references = await Promise.all(
+      uploads.map(async (u, i) => ({
+        width: images[i].width,
+        height: images[i].height,
+        image: u.bytes,
+        thumbnail: await thumbnailJpeg(images[i]),
+        features: features.map(({ key, packed }) => ({ featureKey: key, shape: packed[i].shape, data: packed[i].data })),
+      })),
+    );
+    return this.store.addReferences(id, references, { limit: this.options.referenceLimit, keepImages: this.options.keepReferenceImages });
+  }
+
+  /** Every feature-storing method's features of the images. */
+  private async encodeFeatures(images: readonly DecodedImage[], signal?: AbortSignal): Promise<Array<{ key: string; packed: PackedFeatures[] }>> {
+    const out: Array<{ key: string; packed: PackedFeatures[] }> = [];
+    for (const name of this.detector.methods()) {
+      const refs = this.detector.method(name).runner.references;
+      if (refs?.from === 'features') out.push({ key: refs.featureKey, packed: await refs.encode(images, signal) });
+    }
+    return out;
+  }
+
+  /** Decodes uploads with the service's limits; an error names the file that failed. */
+  async decodeAll(uploads: readonly UploadedImage[]): Promise<DecodedImage[]> {
+    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
+    return Promise.all(
+      uploads.map(async (u, i) => {
+        try {
+          return await decodeImage(u.bytes, limits);
+        } catch (err) {
+          const what = `image ${i + 1}${u.filename ? ` (${u.filename})` : ''}: `;
+          if (err instanceof ImageDecodeError) throw new ImageDecodeError(what + err.message, { cause: err });
+          if (err instanceof ImageTooLargeError) throw new ImageTooLargeError(what + err.message, { cause: err });
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /**
+   * What `method` uses of the category's references for a detection (cached per process, keyed
+   * by the category's updatedAt, which every reference change moves); undefined without any.
+   */
+  async memoryFor(record: CategoryRecord, method: string, exclude?: string): Promise<unknown> {
+    if (record.referenceCount === 0) return undefined;
+    const refs = this.detector.method(method).runner.references;
+    if (!refs) return undefined;
+    const key = `${record.id}\u0000${method}\u0000${record.updatedAt.getTime()}\u0000${exclude ?? ''}`;
+    return this.memories.getOrBuild(key, async () => {
+      if (refs.from === 'features') {
+        const records = (await this.store.loadFeatures(record.id, refs.featureKey)).filter((r) => r.referenceId !== exclude);
+        if (records.length === 0) return { value: undefined, bytes: 0 };
+        const memory = refs.memory(records);
+        return { value: memory, bytes: records.reduce((n, r) => n + r.data.length * 2, 0) };
+      }
+      const listed = (await this.store.listReferences(record.id)).filter((r) => r.hasImage && r.id !== exclude).slice(-refs.limit);
+      const images = await this.decodeAll(
+        (await Promise.all(listed.map((r) => this.store.getReferenceImage(record.id, r.id)))).filter((b): b is Buffer => b !== null).map((bytes) => ({ bytes })),
+      );
+      if (images.length === 0) return { value: undefined, bytes: 0 };
+      return { value: refs.memory(images), bytes: images.reduce((n, im) => n + im.rgb.length, 0) };
+    });
+  }
+
+  /** Recomputes missing features of every category from the stored reference images. */
+  async reembed(signal?: AbortSignal): Promise<{ categories: string[]; references: number; withoutImage: number }> {
+    const done: string[] = [];
+    let references = 0;
+    let withoutImage = 0;
+    for (const id of await this.staleCategories()) {
+      const listed = await this.store.listReferences(id);
+      const kept = listed.filter((r) => r.hasImage);
+      withoutImage += listed.length - kept.length;
+      const bytes = await Promise.all(kept.map((r) => this.store.getReferenceImage(id, r.id)));
+      const images = await this.decodeAll(bytes.map((b) => ({ bytes: b ?? Buffer.alloc(0) })));
+      for (const { key, packed } of await this.encodeFeatures(images, signal)) {
+        await this.store.replaceFeatures(id, key, packed.map((p, i) => ({ referenceId: kept[i].id, shape: p.shape, data: p.data })));
+      }
+      references += kept.length;
+      done.push(id);
+    }
+    return { categories: done, references, withoutImage };
+  }
+
+  /** Stored images of the references (leave-one-out calibration); 422 when some were not kept. */
+  async referenceImages(id: string): Promise<Array<{ reference: ReferenceRecord; image: DecodedImage }>> {
+    const listed = await this.store.listReferences(id);
+    const missing = listed.filter((r) => !r.hasImage).length;
+    if (missing) throw new UnprocessableError(`${missing} of the ${listed.length} references have no stored image (KEEP_REFERENCE_IMAGES=0); calibrate with held-out normal images instead`);
+    const bytes = await Promise.all(listed.map((r) => this.store.getReferenceImage(id, r.id)));
+    const images = await this.decodeAll(bytes.map((b) => ({ bytes: b! })));
+    return listed.map((reference, i) => ({ reference, image: images[i] }));
+  }
+}
+
+export function referenceView(r: ReferenceRecord): ReferenceView {
+  return {
+    id: r.id,
+    width: r.width,
+    height: r.height,
+    bytes: r.bytes,
+    sha256: r.sha256,
+    addedAt: r.addedAt.toISOString(),
+    thumbnail: `data:image/jpeg;base64,${r.thumbnail.toString('base64')}`,
+  };
+}
+
+export function detectionView(d: DetectionRecord) {
+  return {
+    id: d.id,
+    time: d.time.toISOString(),
+    category: d.category,
+    categoryId: d.categoryId,
+    method: d.method,
+    score: d.score,
+    isAnomalous: d.isAnomalous,
+    threshold: d.threshold,
+    thresholdSource: d.thresholdSource,
+    summary: d.summary,
+    metadata: d.metadata,
+    feedback: d.feedback ? { label: d.feedback.label, note: d.feedback.note, at: d.feedback.at.toISOString() } : null,
+    hasImage: d.imageSha256 !== null,
+  };
+}

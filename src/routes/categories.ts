@@ -1,0 +1,145 @@
+// Categories the service remembers (issue: categories): CRUD, normal references and calibration.
+// Validation at the edge (zod); the work is the category service's (src/categories).
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { BadRequestError, ReferenceNotFoundError } from '../errors.ts';
+import { CategoryNotFoundError } from '../store/errors.ts';
+import type { CategoryProvider } from '../categories/provider.ts';
+import { referenceView } from '../categories/service.ts';
+import { calibrateCategory } from '../categories/calibrate.ts';
+import { CATEGORY_CHARS, LIMITS, normalizeCategory } from './detect-schema.ts';
+import { readImageFiles } from './uploads.ts';
+
+export interface CategoryRouteOptions {
+  categories: CategoryProvider;
+  maxBodyBytes: number;
+  /** Method names and aliases a category's default method may be. */
+  methods: readonly string[];
+}
+
+/** Same rules and normalisation (NFKC) as the `category` field of /v1/detect. */
+export const categoryId = z
+  .string()
+  .transform(normalizeCategory)
+  .pipe(
+    z
+      .string()
+      .min(1, 'the category id is empty')
+      .max(LIMITS.categoryLength, `the category id is longer than ${LIMITS.categoryLength} characters`)
+      .regex(CATEGORY_CHARS, "a category id may hold letters, digits, spaces and - _ ' . , ( ) & + /"),
+  );
+
+const idParams = z.strictObject({ id: categoryId });
+const refParams = z.strictObject({ id: categoryId, refId: z.string().uuid('not a reference id') });
+
+function categoryBody(methods: readonly string[]) {
+  return z.strictObject({
+    name: z.string().trim().min(1).max(LIMITS.categoryLength).regex(CATEGORY_CHARS, "name may hold letters, digits, spaces and - _ ' . , ( ) & + /").optional(),
+    targetFalseAlarmRate: z.number().gt(0).max(0.5).optional(),
+    defaultMethod: z.enum(methods as [string, ...string[]]).optional(),
+    notes: z.string().max(2000).optional(),
+  });
+}
+
+const calibrateFields = z.strictObject({
+  confidence: z.preprocess((v) => (Array.isArray(v) ? v[0] : v), z.coerce.number().min(0.5).max(0.9999).optional()),
+  source: z.preprocess((v) => (Array.isArray(v) ? v[0] : v), z.literal('references').optional()),
+});
+
+const REFERENCE_FILES_PER_REQUEST = 64;
+const CALIBRATION_FILES_PER_REQUEST = 1000;
+
+export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOptions): Promise<void> {
+  const body = categoryBody(opts.methods);
+  const tags = ['categories'];
+
+  app.get('/v1/categories', { schema: { summary: 'The stored categories', tags } }, async () => {
+    const service = opts.categories.get();
+    const stale = await service.staleCategories();
+    const records = await service.store.listCategories();
+    return { categories: await Promise.all(records.map((r) => service.view(r, stale))) };
+  });
+
+  app.get('/v1/categories/:id', { schema: { summary: 'One stored category', tags } }, async (request) => {
+    const { id } = idParams.parse(request.params);
+    const service = opts.categories.get();
+    return service.view(await service.require(id));
+  });
+
+  app.put('/v1/categories/:id', { schema: { summary: 'Create or update a category', tags } }, async (request, reply) => {
+    const { id } = idParams.parse(request.params);
+    const input = body.parse(request.body ?? {});
+    const service = opts.categories.get();
+    const existing = await service.store.getCategory(id);
+    const method = input.defaultMethod ?? existing?.defaultMethod;
+    const { category, created } = await service.store.putCategory({
+      id,
+      name: input.name ?? existing?.name ?? id,
+      defaultMethod: method ? service.detector.registry.get(method).name : service.detector.methods()[0],
+      targetFalseAlarmRate: input.targetFalseAlarmRate ?? existing?.targetFalseAlarmRate ?? 0.01,
+      notes: input.notes ?? existing?.notes ?? '',
+    });
+    return reply.code(created ? 201 : 200).send(await service.view(category));
+  });
+
+  app.delete('/v1/categories/:id', { schema: { summary: 'Delete a category, its references and calibration', tags } }, async (request, reply) => {
+    const { id } = idParams.parse(request.params);
+    if (!(await opts.categories.get().store.deleteCategory(id))) throw new CategoryNotFoundError(id);
+    return reply.code(204).send();
+  });
+
+  app.post('/v1/categories/:id/references', { schema: { summary: 'Add normal reference images (repeated file field "image")', tags } }, async (request, reply) => {
+    const { id } = idParams.parse(request.params);
+    const service = opts.categories.get();
+    await service.require(id);
+    const { files, fields } = await readImageFiles(request, { maxBytes: opts.maxBodyBytes, maxFiles: REFERENCE_FILES_PER_REQUEST });
+    if (Object.keys(fields).length) throw new BadRequestError(`unexpected fields ${Object.keys(fields).join(', ')}; send only file fields "image"`);
+    const added = await service.addReferences(id, files);
+    const count = (await service.require(id)).referenceCount;
+    return reply.code(201).send({ added: added.map(referenceView), references: { count, limit: service.options.referenceLimit } });
+  });
+
+  app.get('/v1/categories/:id/references', { schema: { summary: "A category's normal references", tags } }, async (request) => {
+    const { id } = idParams.parse(request.params);
+    const service = opts.categories.get();
+    await service.require(id);
+    return { references: (await service.store.listReferences(id)).map(referenceView) };
+  });
+
+  app.delete('/v1/categories/:id/references/:refId', { schema: { summary: 'Remove a normal reference', tags } }, async (request, reply) => {
+    const { id, refId } = refParams.parse(request.params);
+    const service = opts.categories.get();
+    await service.require(id);
+    if (!(await service.store.deleteReference(id, refId))) throw new ReferenceNotFoundError(`category ${JSON.stringify(id)} has no reference ${refId}`);
+    return reply.code(204).send();
+  });
+
+  app.post(
+    '/v1/categories/:id/calibrate',
+    { schema: { summary: 'Set the threshold from normal images (held-out, or leave-one-out over the references)', tags } },
+    async (request) => {
+      const { id } = idParams.parse(request.params);
+      const service = opts.categories.get();
+      const record = await service.require(id);
+      let images;
+      let fields: Record<string, unknown> = {};
+      if (request.isMultipart()) {
+        const read = await readImageFiles(request, { maxBytes: opts.maxBodyBytes, maxFiles: CALIBRATION_FILES_PER_REQUEST });
+        images = read.files;
+        fields = read.fields;
+      } else {
+        fields = (request.body as Record<string, unknown> | undefined) ?? {};
+      }
+      const { confidence } = calibrateFields.parse(fields);
+      const calibration = await calibrateCategory(service, record, {
+        images,
+        confidence: confidence ?? service.options.calibrationConfidence,
+      });
+      return calibration;
+    },
+  );
+
+  app.post('/v1/reembed', { schema: { summary: 'Compute missing reference features for the loaded model from the stored images', tags } }, async () => {
+    return opts.categories.get().reembed();
+  });
+}

@@ -1,0 +1,58 @@
+// Multipart bodies that carry several images in repeated `image` file fields (references,
+// calibration, batches), read with the same limits and errors as POST /v1/detect.
+import type { FastifyRequest } from 'fastify';
+import { BadRequestError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
+import { sniffImageType } from '../imaging/decode.ts';
+import type { UploadedImage } from '../categories/service.ts';
+
+export interface ImageFiles {
+  files: UploadedImage[];
+  fields: Record<string, string[]>;
+}
+
+/** busboy's parse errors (a body cut short, a broken boundary) carry no status, but they are the client's. */
+export function rethrowMalformedMultipart(err: unknown): never {
+  if (err instanceof Error && !(err instanceof ServiceError) && typeof (err as { statusCode?: unknown }).statusCode !== 'number') {
+    throw new BadRequestError(`the multipart body could not be read: ${err.message}`);
+  }
+  throw err;
+}
+
+/** Refuses empty uploads and bytes that are no supported image, naming the file. */
+export function checkImageBytes(image: Buffer, what = 'the image'): void {
+  if (image.length === 0) throw new BadRequestError(`${what} is empty (0 bytes)`);
+  if (!sniffImageType(image)) {
+    throw new UnsupportedMediaTypeError(`${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)`);
+  }
+}
+
+/** Every `image` file field (at most `maxFiles`) and the text fields of a multipart request. */
+export async function readImageFiles(request: FastifyRequest, opts: { maxBytes: number; maxFiles: number }): Promise<ImageFiles> {
+  if (!request.isMultipart()) throw new UnsupportedMediaTypeError('send multipart/form-data with one or more file fields "image"');
+  const files: UploadedImage[] = [];
+  const fields: Record<string, string[]> = {};
+  try {
+    for await (const part of request.parts({ limits: { files: opts.maxFiles + 1, fields: 16, fieldSize: 16 * 1024, fileSize: opts.maxBytes } })) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'image') {
+          part.file.resume();
+          throw new BadRequestError(`unexpected file field "${part.fieldname}"; send the images in file fields named "image"`);
+        }
+        if (files.length === opts.maxFiles) {
+          part.file.resume();
+          throw new PayloadTooLargeError(`at most ${opts.maxFiles} images per request`);
+        }
+        const bytes = await part.toBuffer();
+        checkImageBytes(bytes, `image ${files.length + 1}${part.filename ? ` (${part.filename})` : ''}`);
+        files.push({ bytes, filename: part.filename });
+      } else {
+        if (part.fieldnameTruncated || part.valueTruncated) throw new BadRequestError(`field "${part.fieldname}" is too long`);
+        (fields[part.fieldname] ??= []).push(String(part.value));
+      }
+    }
+  } catch (err) {
+    rethrowMalformedMultipart(err);
+  }
+  if (files.length === 0) throw new BadRequestError('no file field "image": send one or more images as image=@file');
+  return { files, fields };
+}
