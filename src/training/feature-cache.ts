@@ -16,7 +16,7 @@ import { writeFileAtomicSync } from '../util/atomic-write.ts';
 import { decodeImage } from '../imaging/decode.ts';
 import { toPixelValues, type PreprocessConfig } from '../clip/input/preprocess.ts';
 import { readMaskInto } from '../eval/evaluate.ts';
-import type { Progress } from '../eval/progress.ts';
+import type { Progress } from '../util/progress.ts';
 import type { ImageFeatures } from './sample.ts';
 
 const MAGIC = 'CAFC';
