@@ -10,7 +10,8 @@ import {
   type FusionWeights,
   type ImageScoreSettings,
 } from './fusion.ts';
-import { DEFAULT_SIGMA, upsampleAndBlur } from '../../imaging/resample-maps.ts';
+import { plane } from '../../imaging/plane.ts';
+import { DEFAULT_SIGMA, resizeAndBlur } from '../../imaging/resample-maps.ts';
 import { imageProbability } from '../../scoring/similarity.ts';
 
 export interface ScoringSettings extends BranchSettings {
@@ -146,7 +147,7 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
   }
 
   const sigma = outputSigma(settings.sigma, width, height, inputSize);
-  const map = upsampleAndBlur(fused, gridH, gridW, width, height, sigma);
+  const map = resizeAndBlur(plane(gridW, gridH, fused), width, height, sigma).data;
 
   const grid: GridMaps = { full: maps.full, fused };
   if (maps.high !== undefined) grid.high = maps.high;

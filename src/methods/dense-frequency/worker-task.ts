@@ -7,7 +7,8 @@ import { toPixelValues, type PreprocessConfig } from '../../clip/input/preproces
 import type { TaskHandler, WorkerContext } from '../../clip/runtime/worker-protocol.ts';
 import type { BranchText } from './branches.ts';
 import { scoreImage, outputSigma, type ScoringSettings } from './pipeline.ts';
-import { upsampleAndBlur } from '../../imaging/resample-maps.ts';
+import { plane } from '../../imaging/plane.ts';
+import { resizeAndBlur } from '../../imaging/resample-maps.ts';
 import { findRegions, type Region } from '../../scoring/regions.ts';
 
 export interface ScoreImagePayload {
@@ -60,7 +61,7 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
   let branchMaps: ScoreImageOutcome['branchMaps'];
   if (p.branchMaps && scored.grid.high && scored.grid.low) {
     const sigma = outputSigma(p.settings.sigma, width, height, S);
-    const up = (g: Float32Array) => upsampleAndBlur(g, p.grid, p.grid, width, height, sigma);
+    const up = (g: Float32Array) => resizeAndBlur(plane(p.grid, p.grid, g), width, height, sigma).data;
     branchMaps = { full: up(scored.grid.full), high: up(scored.grid.high), low: up(scored.grid.low) };
   }
   const regions = findRegions(scored.map, width, height, p.threshold);
