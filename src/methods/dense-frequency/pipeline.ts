@@ -1,7 +1,7 @@
 // From CLIP outputs to a result: image probability, per-branch grid maps averaged over layers,
 // the fused grid map, the image score and the fused map at the original image size.
 
-import { defaultBranchSettings, multiLayerBranchMaps, type BranchSettings, type BranchText } from './branches.ts';
+import { defaultBranchSettings, gridBranchMaps, type BranchSettings, type BranchText } from './branches.ts';
 import {
   defaultFusionWeights,
   defaultImageScoreSettings,
@@ -131,7 +131,7 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
 
   const image = text.image ?? text.full;
   const pImage = imageProbability(imageEmbed, image.normal, image.abnormal, settings.temperature);
-  const maps = multiLayerBranchMaps(dense, layers, gridH, gridW, dim, text, settings);
+  const maps = gridBranchMaps({ data: dense, layers, gridH, gridW, dim }, text, settings);
 
   // Without branches the fused map is the full map, whatever the weights say.
   const fused = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
