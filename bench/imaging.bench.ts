@@ -1,6 +1,6 @@
 // `node --import tsx bench/imaging.bench.ts [--src other/src] [--runs 15]`: time of the
-// per-image resampling of a 1-megapixel (1000×1000) upload, best of --runs (the minimum is
-// the least disturbed by other load on the machine):
+// per-image resampling of a 1-megapixel (1000×1000) upload, median of --runs, as CPU time of
+// this process (steady on a loaded machine) and wall time:
 // - model input: RGB → 3 planes at 224×224, torch's antialiased bicubic;
 // - map: a 14×14 patch grid → 1000×1000, bilinear upsampling fused with the Gaussian blur
 //   (sigma 4 px at 224, i.e. ~18 px at the image size), as the scoring does;
@@ -26,19 +26,23 @@ const grid = Float32Array.from({ length: 14 * 14 }, (_, i) => Math.sin(i * 0.7) 
 const map = Float32Array.from({ length: W * H }, (_, i) => Math.sin(i * 0.001) * 0.5 + 0.5);
 const sigma = (4 * W) / 224;
 
-function best(name: string, fn: () => unknown): void {
+function measure(name: string, fn: () => unknown): void {
   fn(); // warm-up (JIT)
-  const times: number[] = [];
+  const cpu: number[] = [];
+  const wall: number[] = [];
   for (let r = 0; r < runs; r++) {
+    const c = process.cpuUsage();
     const t = performance.now();
     fn();
-    times.push(performance.now() - t);
+    wall.push(performance.now() - t);
+    const u = process.cpuUsage(c);
+    cpu.push((u.user + u.system) / 1000);
   }
-  times.sort((a, b) => a - b);
-  console.log(`${name.padEnd(44)} best ${times[0].toFixed(2).padStart(7)} ms   median ${times[runs >> 1].toFixed(2).padStart(7)} ms`);
+  const median = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1].toFixed(2).padStart(7);
+  console.log(`${name.padEnd(44)} cpu ${median(cpu)} ms   wall ${median(wall)} ms`);
 }
 
 console.log(`src: ${src}, ${runs} runs`);
-best('model input 1000×1000 RGB → 224×224 bicubic AA', () => resizeRgbToPlanes(rgb, W, H, 224, 224));
-best('map 14×14 → 1000×1000 upsample + blur', () => upsampleAndBlur(grid, 14, 14, W, H, sigma));
-best('eval map 1000×1000 → 256×256 bilinear', () => upsampleBilinear(map, H, W, 256, 256));
+measure('model input 1000×1000 RGB → 224×224 bicubic AA', () => resizeRgbToPlanes(rgb, W, H, 224, 224));
+measure('map 14×14 → 1000×1000 upsample + blur', () => upsampleAndBlur(grid, 14, 14, W, H, sigma));
+measure('eval map 1000×1000 → 256×256 bilinear', () => upsampleBilinear(map, H, W, 256, 256));

@@ -279,10 +279,16 @@ export function resampleColumns(src: NumericArray, rowLength: number, t: TapTabl
       acc.fill(0);
       for (let k = 0; k < n; k += 4) addTaps(acc, src, rowLength, indices, weights, b + k, Math.min(4, n - k));
     }
+    const d0 = y * pixels;
     if (planes === 1) {
       dst.set(acc, y * rowLength);
+    } else if (planes === 3) {
+      for (let x = 0, i = 0; x < pixels; x++, i += 3) {
+        dst[d0 + x] = acc[i];
+        dst[plane + d0 + x] = acc[i + 1];
+        dst[2 * plane + d0 + x] = acc[i + 2];
+      }
     } else {
-      const d0 = y * pixels;
       for (let x = 0; x < pixels; x++) for (let c = 0; c < planes; c++) dst[c * plane + d0 + x] = acc[x * planes + c];
     }
   }
