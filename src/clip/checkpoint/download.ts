@@ -1,6 +1,7 @@
 // Downloads one file: streamed to `{dest}.part`, resumed with a Range request when a `.part`
 // is left from an interrupted try or start, checked for size and sha256, then renamed into
-// place, so `dest` only ever exists complete and verified.
+// place, so `dest` only ever exists complete and verified. (Not util/atomic-write: the `.part`
+// must outlive a failed try, since the next one resumes from it.)
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, stat, unlink } from 'node:fs/promises';
