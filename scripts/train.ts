@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createCli } from './cli.ts';
 import { DatasetError } from '../src/eval/dataset.ts';
-import { createProgress } from '../src/eval/progress.ts';
+import { createProgress } from '../src/util/progress.ts';
 import { loadSettings, SettingsError } from '../src/settings.ts';
 import { collectTrainingData } from '../src/training/dataset.ts';
 import { defaultLossSettings } from '../src/training/loss.ts';

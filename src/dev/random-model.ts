@@ -13,6 +13,7 @@ import { GENERATED_MARKER } from '../clip/config.ts';
 import { writeSafetensorsStreamed, type FloatDtype, type StreamedTensor } from '../clip/weights/safetensors.ts';
 import type { WeightLayout } from '../clip/weights/clip-weights.ts';
 import type { Block, ClipConfig, ClipWeights, LayerNorm, Linear, Tensor32 } from '../clip/types.ts';
+import { seededOpenUnit } from '../util/rng.ts';
 
 export type ArchName = 'tiny' | 'vit-b-32' | 'vit-b-16' | 'vit-b-16-plus-240' | 'vit-l-14-336';
 
@@ -88,7 +89,7 @@ export function isArchName(x: string): x is ArchName {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Seeded normal draws: mulberry32 uniforms + Box-Muller. Never Math.random.
+// Seeded normal draws: mulberry32 uniforms (src/util/rng.ts) + Box-Muller. Never Math.random.
 
 /** 32-bit hash of (seed, name) that picks a tensor's own stream. */
 function streamSeed(seed: number, name: string): number {
@@ -106,14 +107,7 @@ function streamSeed(seed: number, name: string): number {
 
 /** n draws from N(mean, std²), deterministic in (seed, name). */
 export function seededNormal(seed: number, name: string, n: number, mean = 0, std = 1): Float32Array {
-  let state = streamSeed(seed, name);
-  const uniform = (): number => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; // in (0, 1): log() stays finite
-  };
+  const uniform = seededOpenUnit(streamSeed(seed, name)); // in (0, 1): log() stays finite
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(uniform()));

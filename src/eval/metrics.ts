@@ -5,6 +5,7 @@
 //
 // Thresholds: a sample is predicted anomalous when score ≥ threshold. Sweeping every distinct
 // score value from the top gives the same curve points as "score > t" between them.
+import { labelImage, labelRuns } from '../imaging/components.ts';
 
 /** Anything indexable: nonzero / true = anomalous (masks may hold 255). */
 export type BinaryLabels = ArrayLike<number | boolean>;
@@ -275,41 +276,13 @@ export function pixelAveragePrecision(scores: PixelScores, labels: PixelLabels):
 // ---------------------------------------------------------------------------------------------
 
 /**
- * 8-connected components of the nonzero pixels of a row-major mask. labels: 0 = background,
- * 1..count in raster order of each component's first pixel. Iterative flood fill (explicit
- * stack), so large blobs cannot overflow the call stack.
+ * 8-connected components of the nonzero pixels of a row-major mask (imaging/components.ts).
+ * labels: 0 = background, 1..count in raster order of each component's first pixel.
  */
 export function connectedComponents(mask: ArrayLike<number>, width: number, height: number): { labels: Int32Array; count: number } {
   if (mask.length !== width * height) throw new RangeError(`mask has ${mask.length} pixels, expected ${width}x${height}`);
-  const labels = new Int32Array(width * height);
-  const stack = new Int32Array(width * height); // each pixel is pushed at most once
-  let count = 0;
-  for (let start = 0; start < labels.length; start++) {
-    if (!mask[start] || labels[start]) continue;
-    count++;
-    labels[start] = count;
-    let top = 0;
-    stack[top++] = start;
-    while (top > 0) {
-      const p = stack[--top];
-      const y = (p / width) | 0;
-      const x = p - y * width;
-      for (let dy = -1; dy <= 1; dy++) {
-        const ny = y + dy;
-        if (ny < 0 || ny >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          if (nx < 0 || nx >= width) continue;
-          const q = ny * width + nx;
-          if (mask[q] && !labels[q]) {
-            labels[q] = count;
-            stack[top++] = q;
-          }
-        }
-      }
-    }
-  }
-  return { labels, count };
+  const runs = labelRuns(mask, width, height, 'nonzero');
+  return { labels: labelImage(runs, width, height), count: runs.components };
 }
 
 export interface ImageSize {

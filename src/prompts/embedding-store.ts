@@ -6,8 +6,9 @@
 // recomputed. The number of files is bounded so arbitrary custom prompts cannot fill a disk.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import type { ClassEmbeddings } from './embedding-cache.ts';
 
 const MAGIC = 'CEMB';
@@ -75,10 +76,8 @@ export class EmbeddingStore {
     Buffer.from(value.normal.buffer, value.normal.byteOffset, 4 * dim).copy(bytes, HEADER_BYTES);
     Buffer.from(value.abnormal.buffer, value.abnormal.byteOffset, 4 * dim).copy(bytes, HEADER_BYTES + 4 * dim);
     const file = this.path(digest);
-    const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, file);
+      await writeFileAtomic(file, bytes);
       this.files += 1;
     } catch (err) {
       this.log(`could not store text embeddings in ${this.dir}: ${(err as Error).message}`);

@@ -9,13 +9,14 @@
 // image embedding [dim], float32 dense features [layers, gridH·gridW, dim], uint8 mask
 // [maskSize²] (0/1, the mask resized nearest to the model input size, as the evaluation does).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { writeFileAtomicSync } from '../util/atomic-write.ts';
 import { decodeImage } from '../imaging/decode.ts';
 import { toPixelValues, type PreprocessConfig } from '../clip/input/preprocess.ts';
-import { readMaskInto } from '../eval/evaluate.ts';
-import type { Progress } from '../eval/progress.ts';
+import { readMaskInto } from '../imaging/mask.ts';
+import type { Progress } from '../util/progress.ts';
 import type { ImageFeatures } from './sample.ts';
 
 const MAGIC = 'CAFC';
@@ -73,9 +74,7 @@ export function writeFeatures(file: string, graphKey: string, image: string, f: 
   const parts = [head, Buffer.from(json), Buffer.from(f.imageEmbed.buffer, f.imageEmbed.byteOffset, f.imageEmbed.byteLength), Buffer.from(f.dense.buffer, f.dense.byteOffset, f.dense.byteLength), Buffer.from(f.mask)];
   mkdirSync(join(file, '..'), { recursive: true });
   // Write then rename: an interrupted run never leaves half a file that looks complete.
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, Buffer.concat(parts));
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, Buffer.concat(parts));
 }
 
 export function readFeatures(file: string): ImageFeatures {

@@ -1,5 +1,5 @@
 // The training forward pass: the scoring code's own functions (patchProbabilities, fsam, gscm,
-// fuseMaps, upsampleBilinear) called layer by layer as multiLayerBranchMaps and scoreImage call
+// fuseMaps, resizeBilinear) called layer by layer as multiLayerBranchMaps and scoreImage call
 // them, keeping the intermediates the backward pass needs. Nothing here re-implements scoring;
 // test/training/forward.test.ts checks the maps equal scoreImage's grid maps bit for bit.
 import type { BranchText } from '../methods/dense-frequency/branches.ts';
@@ -7,7 +7,8 @@ import { averagePoolGrid, gscm } from '../methods/dense-frequency/gscm.ts';
 import { fsam, type FsamTrace } from '../methods/dense-frequency/fsam.ts';
 import { fuseMaps } from '../methods/dense-frequency/fusion.ts';
 import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
-import { upsampleBilinear } from '../imaging/resample-maps.ts';
+import { plane } from '../imaging/plane.ts';
+import { resizeBilinear } from '../imaging/resample-maps.ts';
 import { imageProbability, patchProbabilities } from '../scoring/similarity.ts';
 import type { TrainingSample } from './sample.ts';
 
@@ -82,7 +83,7 @@ export function forwardSample(sample: TrainingSample, text: BranchText, settings
   };
   const fused = fuseMaps(maps, settings.fusion);
   const size = sample.maskSize;
-  const upsampled = upsampleBilinear(fused, sample.gridH, sample.gridW, size, size);
+  const upsampled = resizeBilinear(plane(sample.gridW, sample.gridH, fused), size, size).data;
   const image = text.image ?? text.full;
   const pImage = imageProbability(sample.imageEmbed, image.normal, image.abnormal, settings.temperature);
   return { layers, maps, fused, upsampled, pImage };

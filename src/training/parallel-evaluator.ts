@@ -4,8 +4,9 @@
 // the samples it is given from the feature cache (its own SampleStore, a share of the memory
 // budget) and returns one result per image; they are combined here in batch order with the
 // same code as the single-threaded path (objective.ts meanOfSamples), so the trained
-// parameters are bit-for-bit the same for any number of threads.
-import { Worker } from 'node:worker_threads';
+// parameters are bit-for-bit the same for any number of threads. The threads are util/worker's;
+// each runs gradient-worker.ts.
+import { WorkerCallError, WorkerChannel, WorkerExitError } from '../util/worker/channel.ts';
 import type { LossSettings, LossTerms } from './loss.ts';
 import { meanOfSamples, type SampleResult } from './objective.ts';
 import type { ParameterBase } from './parameters.ts';
@@ -23,40 +24,21 @@ export interface GradientWorkerData {
 }
 
 export interface GradientRequest {
-  id: number;
   theta: Float64Array;
   set: 'train' | 'validation';
   positions: number[];
   withGrad: boolean;
 }
 
-type GradientReply = { id: number; results: SampleResult[] } | { id: number; error: string };
-
-const ENTRY = new URL('./gradient-worker-entry.mjs', import.meta.url);
+const WORKER_MODULE = new URL('./gradient-worker.ts', import.meta.url);
 
 export class ParallelEvaluator implements LossEvaluator {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: SampleResult[]) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
 
-  private constructor(private readonly workers: Worker[]) {
+  private constructor(private readonly workers: WorkerChannel[]) {
+    // A dead worker fails the whole evaluator: its share of every later batch is missing.
     for (const worker of workers) {
-      worker.on('message', (reply: GradientReply) => {
-        const job = this.pending.get(reply.id);
-        if (!job) return;
-        this.pending.delete(reply.id);
-        if ('error' in reply) job.reject(new Error(`training worker: ${reply.error}`));
-        else job.resolve(reply.results);
-      });
-      const fail = (err: Error) => {
-        this.failure ??= err;
-        for (const job of this.pending.values()) job.reject(err);
-        this.pending.clear();
-      };
-      worker.on('error', fail);
-      worker.on('exit', (code) => {
-        if (code !== 0) fail(new Error(`a training worker exited with code ${code}`));
-      });
+      worker.onFailure((err) => (this.failure ??= err instanceof WorkerExitError ? new Error(`a training worker exited with code ${err.exitCode}`) : err));
     }
   }
 
@@ -64,20 +46,21 @@ export class ParallelEvaluator implements LossEvaluator {
   static start(threads: number, data: GradientWorkerData): ParallelEvaluator {
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a whole number >= 1, got ${threads}`);
     const perWorker = { ...data, budgetBytes: Math.floor(data.budgetBytes / threads) };
-    return new ParallelEvaluator(Array.from({ length: threads }, () => new Worker(ENTRY, { workerData: perWorker })));
+    return new ParallelEvaluator(Array.from({ length: threads }, () => new WorkerChannel(WORKER_MODULE, perWorker)));
   }
 
   get threads(): number {
     return this.workers.length;
   }
 
-  private run(worker: Worker, request: Omit<GradientRequest, 'id'>): Promise<SampleResult[]> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ ...request, id });
-    });
+  private async run(worker: WorkerChannel, request: GradientRequest): Promise<SampleResult[]> {
+    if (this.failure) throw this.failure;
+    try {
+      return await worker.call<SampleResult[]>('loss', request);
+    } catch (err) {
+      if (err instanceof WorkerCallError) throw new Error(`training worker: ${err.message}\n${err.remoteStack ?? ''}`);
+      throw this.failure ?? err;
+    }
   }
 
   async loss(theta: Float64Array, set: 'train' | 'validation', positions: readonly number[], grad?: Float64Array): Promise<LossTerms> {

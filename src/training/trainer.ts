@@ -9,7 +9,7 @@
 //   images, every epoch runs and the last parameters are returned.
 // Deterministic: the batch order comes from the seeded PRNG, and per-image results are combined in
 // batch order whether they come from this thread or from worker threads (parallel-evaluator.ts).
-import type { Progress } from '../eval/progress.ts';
+import type { Progress } from '../util/progress.ts';
 import { Adam } from './adam.ts';
 import { addTerms, defaultLossSettings, zeroTerms, type LossSettings, type LossTerms } from './loss.ts';
 import { batchLoss } from './objective.ts';

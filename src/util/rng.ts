@@ -1,16 +1,29 @@
-// Seeded randomness for training: the validation split and the batch order. One small PRNG
-// (mulberry32) so a seed gives the same run on every machine and Node version.
+// Seeded randomness: one small PRNG (mulberry32) for everything that must give the same numbers
+// for a seed on every machine and Node version — training's validation split and batch order,
+// and the weights of generated development models (src/dev/random-model.ts).
 
-/** Uniform numbers in [0, 1) from a 32-bit seed. */
-export function seededRandom(seed: number): () => number {
+/** mulberry32: successive 32-bit outputs (as unsigned integers) of the state seeded with `seed`. */
+export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/** Uniform numbers in [0, 1) from a 32-bit seed. */
+export function seededRandom(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => next() / 2 ** 32;
+}
+
+/** Uniform numbers in (0, 1), never 0 (for log() in Box-Muller), from the same generator. */
+export function seededOpenUnit(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => (next() + 0.5) / 2 ** 32;
 }
 
 /** Fisher–Yates shuffle of a copy. */

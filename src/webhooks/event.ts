@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { decodeImage } from '../imaging/decode.ts';
+import { blendOverlay, encodeRgbPng } from '../imaging/heatmap.ts';
 import type { DetectResponse, Region } from '../detection/types.ts';
 
 export interface AnomalyEvent {
@@ -43,8 +44,8 @@ export function anomalyEvent(response: DetectResponse, requestId: string, overla
 
 /**
  * The overlay PNG for the event, from what the request already produced: the overlay itself,
- * or the heatmap blended (half and half, like map=overlay) over the image. Grid and no map
- * give none: there is no image-size map to draw without scoring again.
+ * or the heatmap blended (half and half, with map=overlay's blendOverlay) over the image. Grid
+ * and no map give none: there is no image-size map to draw without scoring again.
  */
 export async function eventOverlay(
   response: DetectResponse,
@@ -58,8 +59,6 @@ export async function eventOverlay(
   const image = await decodeImage(imageBytes, limits);
   const heat = await sharp(Buffer.from(map.data, 'base64')).removeAlpha().raw().toBuffer();
   if (heat.length !== image.rgb.length) return undefined;
-  const blended = Buffer.alloc(heat.length);
-  for (let i = 0; i < heat.length; i++) blended[i] = (heat[i] + image.rgb[i] + 1) >> 1;
-  const out = await sharp(blended, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+  const out = await encodeRgbPng(blendOverlay(heat, image.rgb, 0.5), image.width, image.height);
   return png(out.toString('base64'));
 }

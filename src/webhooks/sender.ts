@@ -1,8 +1,11 @@
 // Background delivery of anomaly events to WEBHOOK_URL. notify() only queues, so the API
 // response never waits for (or fails with) a receiver; a bounded queue, a few deliveries at
-// a time, retries with exponential backoff and jitter, every outcome logged and counted.
+// a time, retries with exponential backoff and jitter (util/retry.ts), every outcome logged
+// and counted.
 import type { DetectResponse } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
+import { retry } from '../util/retry.ts';
+import { timeoutSignal } from '../util/timeout.ts';
 import { anomalyEvent, eventOverlay } from './event.ts';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook } from './signature.ts';
 
@@ -117,39 +120,46 @@ export class WebhookSender {
     const event = anomalyEvent(job.response, job.requestId, overlay);
     const body = JSON.stringify(event);
     const where = { eventId: event.id, requestId: job.requestId };
-    for (let attempt = 1; ; attempt++) {
-      const result = await this.attempt(event.id, body);
-      this.metrics?.webhookAttempts.inc({ result: result.ok ? 'ok' : 'error' });
-      if (result.ok) {
-        this.metrics?.webhookDeliveries.inc({ outcome: 'delivered' });
-        this.log.info({ ...where, attempt }, 'webhook delivered');
-        return;
-      }
+    let attempts = 0;
+    try {
+      await retry(
+        async (attempt) => {
+          attempts = attempt;
+          const result = await this.attempt(event.id, body);
+          this.metrics?.webhookAttempts.inc({ result: result.ok ? 'ok' : 'error' });
+          if (!result.ok) throw new DeliveryFailure(result.retry, result.reason);
+        },
+        {
+          attempts: this.opts.maxAttempts,
+          baseDelayMs: this.opts.backoffMs,
+          maxDelayMs: MAX_BACKOFF_MS,
+          // Equal jitter: retries of many events spread out.
+          jitter: 'equal',
+          retryable: (err) => (err as DeliveryFailure).retry,
+          signal: this.stop.signal,
+          onRetry: ({ attempt, error, delayMs }) =>
+            this.log.warn({ ...where, attempt, reason: (error as DeliveryFailure).reason, retryInMs: Math.round(delayMs) }, 'webhook delivery attempt failed; will retry'),
+        },
+      );
+    } catch (err) {
+      const reason = (err as DeliveryFailure).reason;
       if (this.stop.signal.aborted) {
         this.metrics?.webhookDeliveries.inc({ outcome: 'dropped' });
-        this.log.warn({ ...where, attempt, reason: result.reason }, 'webhook event dropped at shutdown');
-        return;
-      }
-      if (!result.retry || attempt >= this.opts.maxAttempts) {
+        this.log.warn({ ...where, attempt: attempts, reason }, 'webhook event dropped at shutdown');
+      } else {
         this.metrics?.webhookDeliveries.inc({ outcome: 'failed' });
-        this.log.error({ ...where, attempts: attempt, reason: result.reason }, 'webhook delivery failed; event given up');
-        return;
+        this.log.error({ ...where, attempts, reason }, 'webhook delivery failed; event given up');
       }
-      const delay = this.backoff(attempt);
-      this.log.warn({ ...where, attempt, reason: result.reason, retryInMs: Math.round(delay) }, 'webhook delivery attempt failed; will retry');
-      await sleep(delay, this.stop.signal);
+      return;
     }
-  }
-
-  /** Equal jitter: half the exponential delay fixed, half random, so retries of many events spread out. */
-  private backoff(attempt: number): number {
-    const exp = Math.min(MAX_BACKOFF_MS, this.opts.backoffMs * 2 ** (attempt - 1));
-    return exp / 2 + (Math.random() * exp) / 2;
+    this.metrics?.webhookDeliveries.inc({ outcome: 'delivered' });
+    this.log.info({ ...where, attempt: attempts }, 'webhook delivered');
   }
 
   private async attempt(id: string, body: string): Promise<Attempt> {
     // A fresh timestamp per attempt: a retry an hour later still passes the receiver's replay window.
     const timestamp = Math.floor(Date.now() / 1000);
+    const timeout = timeoutSignal(this.opts.timeoutMs, this.stop.signal);
     try {
       const res = await fetch(this.opts.url, {
         method: 'POST',
@@ -162,7 +172,7 @@ export class WebhookSender {
         },
         body,
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.stop.signal]),
+        signal: timeout.signal,
       });
       await res.body?.cancel();
       if (res.ok) return { ok: true };
@@ -172,19 +182,18 @@ export class WebhookSender {
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       return { ok: false, retry: true, reason: e.cause?.code ?? e.message };
+    } finally {
+      timeout.clear();
     }
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
+/** A failed attempt, as retry() sees it. */
+class DeliveryFailure extends Error {
+  constructor(
+    readonly retry: boolean,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
 }

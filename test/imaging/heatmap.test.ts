@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { applyColormap, TURBO_LUT } from '../../src/imaging/colormap.ts';
-import { renderHeatmapPng, renderOverlayPng } from '../../src/imaging/heatmap.ts';
+import { blendOverlay, renderHeatmapPng, renderOverlayPng } from '../../src/imaging/heatmap.ts';
 
 const lut = (i: number) => Array.from(TURBO_LUT.subarray(i * 3, i * 3 + 3));
 // Rec. 709 luma: a rough lightness, enough for the shape checks.
@@ -128,5 +128,16 @@ describe('heatmap PNGs', () => {
     await expect(renderOverlayPng(image, new Float32Array(100), 10, 10)).rejects.toThrow(/map is 10×10 but the image is 30×20/);
     await expect(renderOverlayPng(image, map, width, height, 1.5)).rejects.toThrow(RangeError);
     await expect(renderOverlayPng(image, map, width, height, Number.NaN)).rejects.toThrow(RangeError);
+  });
+});
+
+describe('blendOverlay', () => {
+  it('at one half is the rounded mean of every byte pair, as the webhook overlay always was', () => {
+    const heat = new Uint8Array(256 * 256);
+    const image = new Uint8Array(256 * 256);
+    for (let h = 0; h < 256; h++) for (let r = 0; r < 256; r++) [heat[h * 256 + r], image[h * 256 + r]] = [h, r];
+    const out = blendOverlay(heat, image, 0.5);
+    for (let i = 0; i < out.length; i++) expect(out[i]).toBe((heat[i] + image[i] + 1) >> 1);
+    expect(() => blendOverlay(heat, image.subarray(1))).toThrow(RangeError);
   });
 });

@@ -8,6 +8,7 @@ import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { LEVEL, LogCapture } from '../support/log-capture.ts';
 import { partPng } from '../support/test-images.ts';
+import { sabotage } from '../support/sabotage.ts';
 
 let svc: TinyService;
 let app: FastifyInstance;
@@ -45,7 +46,7 @@ async function metricValue(name: string): Promise<number> {
 describe('overload', () => {
   it('a burst of 20 gets only 200s and immediate 503s with Retry-After; every accepted request completes', async () => {
     // The worker is busy for a moment, so the burst meets a full queue.
-    pool().sabotage('hang', 1000);
+    await sabotage(pool(), 'hang', 1000);
     const started = performance.now();
     const answers = await Promise.all(
       Array.from({ length: 20 }, async () => {
@@ -74,7 +75,7 @@ describe('overload', () => {
     const strict = await buildApp({ detector: svc.detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'silent', requestTimeoutMs: 200 });
     const at = await strict.listen({ host: '127.0.0.1', port: 0 });
     try {
-      pool().sabotage('hang', 700);
+      await sabotage(pool(), 'hang', 700);
       const started = performance.now();
       const [running, queued] = await Promise.all([detect(at), new Promise((r) => setTimeout(r, 30)).then(() => detect(at))]);
       const elapsed = performance.now() - started;
@@ -95,7 +96,7 @@ describe('overload', () => {
 describe('worker faults', () => {
   it('a hung worker is replaced after JOB_TIMEOUT_MS: 504 for its request, then the next one succeeds', async () => {
     const restarts = pool().restarts;
-    pool().sabotage('hang', 60_000);
+    await sabotage(pool(), 'hang', 60_000);
     const hung = await detect(base);
     expect(hung).toMatchObject({ status: 504, body: { error: 'timeout' } });
     expect(pool().restarts).toBe(restarts + 1);
@@ -107,7 +108,7 @@ describe('worker faults', () => {
   it('a worker killed mid-request: 500 JSON for that request, replaced, and the next request succeeds', async () => {
     const restarts = pool().restarts;
     logs.clear();
-    pool().sabotage('crash');
+    await sabotage(pool(), 'crash');
     const crashed = await detect(base);
     expect(crashed.status).toBe(500);
     expect(crashed.body).toEqual({ error: 'inference_failed', message: expect.stringMatching(/restarted/) });

@@ -1,9 +1,10 @@
 // The download cache: `{cacheDir}/{owner}--{name}/{revision}/{file}`, plus a `.complete.json`
 // manifest written last. A folder whose manifest lists files that are all there with their
 // recorded sizes is complete, and is used without any network request.
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 
 export const MANIFEST_FILE = '.complete.json';
 const MANIFEST_VERSION = 1;
@@ -70,9 +71,7 @@ export async function readCompleteManifest(folder: string, repo: string, revisio
 export async function writeManifest(folder: string, manifest: Omit<CacheManifest, 'version'>): Promise<void> {
   await mkdir(folder, { recursive: true });
   const target = path.join(folder, MANIFEST_FILE);
-  const temporary = `${target}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify({ version: MANIFEST_VERSION, ...manifest }, null, 2)}\n`);
-  await rename(temporary, target);
+  await writeFileAtomic(target, `${JSON.stringify({ version: MANIFEST_VERSION, ...manifest }, null, 2)}\n`);
 }
 
 async function sizeOf(file: string): Promise<number | undefined> {

@@ -1,6 +1,7 @@
 // Shows download progress: a bar on stderr (name, percent, MB/s, ETA) redrawn at most ~10
 // times a second when stderr is a terminal; otherwise one log line per file at start and end,
-// so logs collected from a container stay readable.
+// so logs collected from a container stay readable. The drawing is util/progress.ts's.
+import { formatDuration, redrawLine, Throttle, type ProgressStream } from '../../util/progress.ts';
 
 export interface DownloadProgressEvent {
   file: string;
@@ -18,7 +19,7 @@ export interface DownloadProgressOptions {
   onProgress?: (event: DownloadProgressEvent) => void;
   log: (msg: string) => void;
   /** Where the bar goes; it is drawn only when this is a TTY and no onProgress is given. */
-  stream?: { isTTY?: boolean; write(text: string): unknown };
+  stream?: ProgressStream;
   intervalMs?: number;
   now?: () => number;
 }
@@ -26,24 +27,23 @@ export interface DownloadProgressOptions {
 export function createDownloadProgress(options: DownloadProgressOptions): DownloadProgress {
   const { onProgress, log } = options;
   const stream = options.stream ?? process.stderr;
-  const intervalMs = options.intervalMs ?? 100;
   const now = options.now ?? Date.now;
+  const throttle = new Throttle(options.intervalMs ?? 100, now);
   const drawBar = Boolean(stream.isTTY) && !onProgress;
 
   let startedAt = 0;
   let startBytes = 0;
-  let lastShown = -Infinity;
 
   const show = (file: string, received: number, total: number | undefined): void => {
     onProgress?.({ file, received, total });
-    if (drawBar) stream.write(`\r${progressLine(file, received, total, startBytes, now() - startedAt)}\x1b[K`);
+    if (drawBar) redrawLine(stream, progressLine(file, received, total, startBytes, now() - startedAt));
   };
 
   return {
     start(file, resumedFrom, total) {
       startedAt = now();
       startBytes = resumedFrom;
-      lastShown = -Infinity;
+      throttle.reset();
       if (!drawBar) {
         const resumed = resumedFrom > 0 ? `, resuming at ${megabytes(resumedFrom)}` : '';
         log(`Downloading ${file} (${total === undefined ? 'size unknown' : megabytes(total)}${resumed})`);
@@ -51,10 +51,7 @@ export function createDownloadProgress(options: DownloadProgressOptions): Downlo
       show(file, resumedFrom, total);
     },
     update(file, received, total) {
-      const t = now();
-      if (t - lastShown < intervalMs) return;
-      lastShown = t;
-      show(file, received, total);
+      if (throttle.pass()) show(file, received, total);
     },
     end(file, size) {
       show(file, size, size);
@@ -77,7 +74,7 @@ export function progressLine(
   const speed = (received - startBytes) / seconds;
   if (total === undefined || total === 0) return `${file}  ${megabytes(received)}  ${rate(received - startBytes, seconds)}`;
   const percent = Math.min(100, Math.floor((received / total) * 100));
-  const eta = speed > 0 ? clock((total - received) / speed) : '--:--';
+  const eta = speed > 0 ? formatDuration((total - received) / speed) : '--:--';
   const sizes = `${(received / 1e6).toFixed(1)}/${megabytes(total)}`;
   return `${file}  ${String(percent).padStart(3)}%  ${sizes}  ${rate(received - startBytes, seconds)}  ETA ${eta}`;
 }
@@ -88,12 +85,4 @@ function megabytes(bytes: number): string {
 
 function rate(bytes: number, seconds: number): string {
   return `${(bytes / 1e6 / seconds).toFixed(1)} MB/s`;
-}
-
-function clock(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }

@@ -1,6 +1,7 @@
 // Downloads one file: streamed to `{dest}.part`, resumed with a Range request when a `.part`
 // is left from an interrupted try or start, checked for size and sha256, then renamed into
-// place, so `dest` only ever exists complete and verified.
+// place, so `dest` only ever exists complete and verified. (Not util/atomic-write: the `.part`
+// must outlive a failed try, since the next one resumes from it.)
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, stat, unlink } from 'node:fs/promises';
@@ -8,15 +9,8 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import {
-  backoffMs,
-  HubNetworkError,
-  hubRequest,
-  isRetryableStatus,
-  networkErrorCode,
-  sleep,
-  type HubHttp,
-} from './hub-http.ts';
+import { retry } from '../../util/retry.ts';
+import { HubNetworkError, hubRequest, isRetryableStatus, networkErrorCode, type HubHttp } from './hub-http.ts';
 
 export interface DownloadRequest {
   url: string;
@@ -58,22 +52,26 @@ export async function downloadFile(request: DownloadRequest): Promise<Downloaded
   const part = `${dest}.part`;
   await mkdir(path.dirname(dest), { recursive: true });
 
-  let lastError: DownloadError | undefined;
-  let done = false;
-  for (let attempt = 1; attempt <= http.tries && !done; attempt++) {
-    if (attempt > 1) await sleep(backoffMs(attempt - 1, http.retryDelayMs));
-    try {
-      await fetchIntoPart(request, part);
-      done = true;
-    } catch (err) {
-      const error = asDownloadError(err, request.url);
-      if (!error.details.retryable) throw error;
-      lastError = error;
-      if (attempt < http.tries) http.log(`Download of ${path.basename(dest)} interrupted (${error.message}), retrying`);
-    }
-  }
-  if (!done) {
-    throw new DownloadError('network', lastError?.message ?? 'download failed', { ...lastError?.details, tries: http.tries }, { cause: lastError });
+  try {
+    await retry(
+      async () => {
+        try {
+          await fetchIntoPart(request, part);
+        } catch (err) {
+          throw asDownloadError(err, request.url);
+        }
+      },
+      {
+        attempts: http.tries,
+        baseDelayMs: http.retryDelayMs,
+        retryable: (err) => (err as DownloadError).details.retryable === true,
+        onRetry: ({ error }) => http.log(`Download of ${path.basename(dest)} interrupted (${(error as DownloadError).message}), retrying`),
+      },
+    );
+  } catch (err) {
+    const error = err as DownloadError;
+    if (!error.details.retryable) throw error;
+    throw new DownloadError('network', error.message, { ...error.details, tries: http.tries }, { cause: error });
   }
 
   const size = (await stat(part)).size;

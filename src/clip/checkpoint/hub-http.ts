@@ -1,6 +1,8 @@
 // HTTP to the Hugging Face Hub: the bearer token (sent only to the Hub's own origin, never to
 // the CDN it redirects to), redirects followed by hand so the Hub's x-linked-* headers on the
-// CDN redirect stay visible, and bounded retries with backoff on network errors and 5xx.
+// CDN redirect stay visible, and bounded retries with backoff on network errors and 5xx
+// (util/retry.ts).
+import { retry } from '../../util/retry.ts';
 
 export interface HubHttp {
   fetch: typeof fetch;
@@ -51,15 +53,6 @@ export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
 }
 
-/** Wait before retry number `retry` (1-based). */
-export function backoffMs(retry: number, baseMs: number): number {
-  return baseMs * 2 ** (retry - 1);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * The most telling code in a fetch failure: undici wraps the socket error (ECONNREFUSED,
  * ENOTFOUND, ECONNRESET, UND_ERR_SOCKET...) in `cause`, sometimes in an AggregateError.
@@ -94,26 +87,40 @@ export async function hubRequest(
     stopAt?: (response: Response) => boolean;
   },
 ): Promise<HubResponse> {
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= http.tries; attempt++) {
-    if (attempt > 1) await sleep(backoffMs(attempt - 1, http.retryDelayMs));
-    let result: HubResponse;
-    try {
-      result = await followRedirects(http, url, init);
-    } catch (err) {
-      lastError = err;
-      if (attempt < http.tries) http.log(`${init.method} ${url} failed (${networkErrorCode(err)}), retrying`);
-      continue;
-    }
-    const { status } = result.response;
-    if (isRetryableStatus(status) && attempt < http.tries) {
-      http.log(`${init.method} ${url} answered HTTP ${status}, retrying`);
-      await result.response.body?.cancel();
-      continue;
-    }
-    return result;
+  try {
+    return await retry(
+      async (attempt) => {
+        const result = await followRedirects(http, url, init);
+        const { status } = result.response;
+        // The last try's answer is returned whatever it is; earlier 5xx/429/408 are retried.
+        if (isRetryableStatus(status) && attempt < http.tries) {
+          await result.response.body?.cancel();
+          throw new RetryableStatus(status);
+        }
+        return result;
+      },
+      {
+        attempts: http.tries,
+        baseDelayMs: http.retryDelayMs,
+        onRetry: ({ error }) =>
+          http.log(
+            error instanceof RetryableStatus
+              ? `${init.method} ${url} answered HTTP ${error.status}, retrying`
+              : `${init.method} ${url} failed (${networkErrorCode(error)}), retrying`,
+          ),
+      },
+    );
+  } catch (err) {
+    // Only network failures get here: a retryable status is never thrown on the last try.
+    throw new HubNetworkError(networkErrorCode(err), url, { cause: err });
   }
-  throw new HubNetworkError(networkErrorCode(lastError), url, { cause: lastError });
+}
+
+/** A 5xx/429/408 answer before the last try: dropped and asked again. */
+class RetryableStatus extends Error {
+  constructor(readonly status: number) {
+    super(`HTTP ${status}`);
+  }
 }
 
 async function followRedirects(

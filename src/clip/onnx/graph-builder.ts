@@ -2,9 +2,10 @@
 // protobuf (onnx-proto) with every weight in one external data file beside it. External
 // data keeps the protobuf small (no 2 GB limit, no giant in-memory buffer) and lets the
 // weights stream to disk as they are added.
-import { closeSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import onnxProto from 'onnx-proto';
+import { AtomicFileSync, writeFileAtomicSync } from '../../util/atomic-write.ts';
 
 const { onnx } = onnxProto;
 
@@ -32,17 +33,16 @@ export class GraphBuilder {
   private readonly outputs: GraphIO[] = [];
   private counter = 0;
   private readonly shared = new WeakMap<object, string>();
-  private dataFd: number;
+  /** The weights, streamed to a temporary file that save() renames into place. */
+  private readonly data: AtomicFileSync;
   private dataOffset = 0;
   private readonly dataFileName: string;
-  private readonly dataTmpPath: string;
 
   /** `modelPath` is where save() will write the .onnx; weights go to `${modelPath}.data`. */
   constructor(private readonly modelPath: string, private readonly graphName: string) {
     mkdirSync(dirname(modelPath), { recursive: true });
     this.dataFileName = `${basename(modelPath)}.data`;
-    this.dataTmpPath = `${modelPath}.data.tmp`;
-    this.dataFd = openSync(this.dataTmpPath, 'w');
+    this.data = new AtomicFileSync(`${modelPath}.data`);
   }
 
   input(name: string, type: ElemType, dims: (number | string)[]): string {
@@ -65,12 +65,11 @@ export class GraphBuilder {
     const name = this.fresh(prefix);
     const pad = (ALIGN - (this.dataOffset % ALIGN)) % ALIGN;
     if (pad) {
-      writeSync(this.dataFd, new Uint8Array(pad));
+      this.data.write(new Uint8Array(pad));
       this.dataOffset += pad;
     }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    let written = 0;
-    while (written < bytes.length) written += writeSync(this.dataFd, bytes, written);
+    this.data.write(bytes);
     this.initializers.push(
       onnx.TensorProto.create({
         name,
@@ -131,7 +130,6 @@ export class GraphBuilder {
 
   /** Writes `${modelPath}` and its data file; both appear atomically under their final names. */
   save(docString = ''): void {
-    closeSync(this.dataFd);
     const graph = onnx.GraphProto.create({
       name: this.graphName,
       node: this.nodes,
@@ -147,23 +145,14 @@ export class GraphBuilder {
       graph,
     });
     const bytes = onnx.ModelProto.encode(model).finish();
-    const tmp = `${this.modelPath}.tmp`;
-    const fd = openSync(tmp, 'w');
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written);
-    closeSync(fd);
-    renameSync(this.dataTmpPath, `${this.modelPath}.data`);
-    renameSync(tmp, this.modelPath);
+    // The data file first: a model file on disk always has its weights beside it.
+    this.data.commit();
+    writeFileAtomicSync(this.modelPath, bytes);
   }
 
   /** Drops a half-built graph's files. */
   abandon(): void {
-    try {
-      closeSync(this.dataFd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(this.dataTmpPath, { force: true });
+    this.data.abandon();
   }
 }
 

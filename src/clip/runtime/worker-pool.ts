@@ -1,9 +1,10 @@
 // A pool of inference workers with a bounded queue. The main thread only sends tensors and
-// receives results; a crashed or hung worker is replaced and its job fails on its own.
-import { Worker } from 'node:worker_threads';
+// receives results; a crashed or hung worker is replaced and its job fails on its own. The
+// threads and their messages are util/worker's; the workers run inference-worker.ts.
 import { EventEmitter } from 'node:events';
 import { JobTimeoutError, QueueFullError, WorkerFailedError } from '../../errors.ts';
-import type { FromWorker, TensorIn, TensorOut, ToWorker, WorkerInit } from './worker-protocol.ts';
+import { WorkerCallError, WorkerChannel, WorkerExitError, type WorkerStartError } from '../../util/worker/channel.ts';
+import { LOAD_TASK_MODULE, type TensorIn, type TensorOut, type WorkerInit } from './worker-protocol.ts';
 
 export type { TensorIn, TensorOut };
 
@@ -20,9 +21,7 @@ export interface PoolOptions {
   jobTimeoutMs: number;
 }
 
-
 interface Job {
-  id: number;
   task: string;
   payload: unknown;
   transfer: ArrayBuffer[];
@@ -33,29 +32,36 @@ interface Job {
 }
 
 interface Slot {
-  worker: Worker;
+  channel: WorkerChannel;
   ready: boolean;
   job?: Job;
   timer?: NodeJS.Timeout;
 }
 
-const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
+const WORKER_MODULE = new URL('./inference-worker.ts', import.meta.url);
 
 export class WorkerPool extends EventEmitter {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
-  private nextId = 1;
   private closed = false;
   restarts = 0;
 
-  private constructor(private readonly opts: PoolOptions) {
+  private readonly opts: PoolOptions;
+
+  private constructor(opts: PoolOptions) {
     super();
+    this.opts = { ...opts, taskModules: [...(opts.taskModules ?? [])] };
   }
 
   /** Starts the workers and resolves once every one has opened its sessions. */
   static async start(opts: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
-    await Promise.all(Array.from({ length: opts.size }, () => pool.spawn()));
+    try {
+      await Promise.all(Array.from({ length: opts.size }, () => pool.spawn()));
+    } catch (err) {
+      await pool.close(); // the workers that did start
+      throw err;
+    }
     return pool;
   }
 
@@ -84,7 +90,7 @@ export class WorkerPool extends EventEmitter {
     const idle = this.slots.find((s) => s.ready && !s.job);
     if (!idle && this.queue.length >= this.opts.maxQueue) return Promise.reject(new QueueFullError(`The service is busy (${this.queue.length} detections waiting); retry shortly.`));
     return new Promise<R>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, task, payload, transfer, resolve, reject, signal };
+      const job: Job = { task, payload, transfer, resolve, reject, signal };
       if (idle) this.dispatch(idle, job);
       else this.queue.push(job);
       if (signal && !idle) {
@@ -106,53 +112,53 @@ export class WorkerPool extends EventEmitter {
   }
 
   /**
-   * Test hook. 'crash' makes a worker die inside its next job (as a native fault would);
-   * 'hang' makes it block its thread, as a stuck native call would.
+   * Loads one more task module (a file URL exporting `tasks`) into every worker, and into the
+   * ones started later to replace them.
    */
-  sabotage(kind: 'hang' | 'crash', ms = 60_000): void {
-    const msg: ToWorker = kind === 'hang' ? { type: 'hang-for-test', ms } : { type: 'crash-on-next-task' };
-    this.slots[0].worker.postMessage(msg);
+  async addTaskModule(url: string): Promise<void> {
+    const slots = [...this.slots]; // started with the old list
+    this.opts.taskModules!.push(url);
+    await Promise.all(
+      slots.map(async (slot) => {
+        await slot.channel.ready;
+        await slot.channel.call(LOAD_TASK_MODULE, { url });
+      }),
+    );
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new WorkerFailedError('the inference pool is shutting down'));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
-    this.slots.length = 0;
+    const slots = this.slots.splice(0);
+    const jobs = [...this.queue.splice(0), ...slots.flatMap((s) => (s.job ? [s.job] : []))];
+    for (const slot of slots) this.finish(slot);
+    for (const job of jobs) job.reject(new WorkerFailedError('the inference pool is shutting down'));
+    await Promise.all(slots.map((s) => s.channel.terminate()));
   }
 
-  private spawn(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const init: WorkerInit = {
-        models: this.opts.models,
-        intraOpThreads: this.opts.intraOpThreads,
-        taskModules: this.opts.taskModules ?? [],
-      };
-      const worker = new Worker(WORKER_URL, { workerData: init });
-      const slot: Slot = { worker, ready: false };
-      this.slots.push(slot);
-      worker.on('message', (msg: FromWorker) => {
-        if (msg.type === 'ready') {
-          slot.ready = true;
-          resolve();
-          this.pump(slot);
-        } else if (msg.type === 'init-error') {
-          reject(new WorkerFailedError(`inference worker could not open the models: ${msg.message}`));
-        } else if (msg.type === 'result' || msg.type === 'error') {
-          const job = slot.job;
-          if (!job || job.id !== msg.id) return;
-          this.finish(slot);
-          if (msg.type === 'result') job.resolve(msg.result);
-          else job.reject(new WorkerFailedError(`The inference failed: ${msg.message}`));
-          this.pump(slot);
-        }
-      });
-      worker.on('error', (err) => this.replace(slot, `inference worker crashed: ${err.message}`));
-      worker.on('exit', (code) => {
-        if (!slot.ready) reject(new WorkerFailedError(`inference worker exited during start-up (code ${code})`));
-        else this.replace(slot, `inference worker exited (code ${code})`);
-      });
-    });
+  private async spawn(): Promise<void> {
+    const init: WorkerInit = {
+      models: this.opts.models,
+      intraOpThreads: this.opts.intraOpThreads,
+      taskModules: [...this.opts.taskModules!],
+    };
+    const slot: Slot = { channel: new WorkerChannel(WORKER_MODULE, init), ready: false };
+    this.slots.push(slot);
+    slot.channel.onFailure((err) =>
+      this.replace(slot, err instanceof WorkerExitError ? `inference worker exited (code ${err.exitCode})` : `inference worker crashed: ${err.message}`),
+    );
+    try {
+      await slot.channel.ready;
+    } catch (err) {
+      const e = err as WorkerStartError;
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      void slot.channel.terminate();
+      if (e.kind === 'init-error') throw new WorkerFailedError(`inference worker could not open the models: ${e.message}`);
+      if (e.kind === 'exit') throw new WorkerFailedError(`inference worker exited during start-up (code ${e.exitCode})`);
+      throw new WorkerFailedError(`inference worker crashed during start-up: ${e.message}`);
+    }
+    slot.ready = true;
+    this.pump(slot);
   }
 
   private dispatch(slot: Slot, job: Job): void {
@@ -161,8 +167,21 @@ export class WorkerPool extends EventEmitter {
     if (this.opts.jobTimeoutMs > 0) {
       slot.timer = setTimeout(() => this.replace(slot, '', new JobTimeoutError(`The detection did not finish in time (the inference worker was stuck for ${this.opts.jobTimeoutMs} ms and has been replaced).`)), this.opts.jobTimeoutMs);
     }
-    const msg: ToWorker = { type: 'task', id: job.id, task: job.task, payload: job.payload };
-    slot.worker.postMessage(msg, job.transfer);
+    slot.channel.call(job.task, job.payload, job.transfer).then(
+      (result) => {
+        if (slot.job !== job) return; // timed out or replaced meanwhile
+        this.finish(slot);
+        job.resolve(result);
+        this.pump(slot);
+      },
+      (err: Error) => {
+        // A dead worker is handled by replace() (onFailure); here only the task's own failure.
+        if (slot.job !== job || !(err instanceof WorkerCallError)) return;
+        this.finish(slot);
+        job.reject(new WorkerFailedError(`The inference failed: ${err.message}`));
+        this.pump(slot);
+      },
+    );
   }
 
   private finish(slot: Slot): void {
@@ -184,9 +203,7 @@ export class WorkerPool extends EventEmitter {
     this.slots.splice(i, 1);
     const job = slot.job;
     this.finish(slot);
-    slot.worker.removeAllListeners();
-    slot.worker.on('error', () => {});
-    void slot.worker.terminate();
+    void slot.channel.terminate();
     job?.reject(error ?? new WorkerFailedError(`The inference worker failed (${reason}); it has been restarted. Retry the request.`));
     if (this.closed) return;
     this.restarts += 1;

@@ -1,5 +1,6 @@
-// Messages between the inference pool and its workers, and the shape of task modules that
-// run inside a worker next to the ONNX Runtime sessions.
+// What the inference pool sends its workers (inference-worker.ts), and the shape of task
+// modules that run inside a worker next to the ONNX Runtime sessions. The messages
+// themselves are util/worker's.
 import type { InferenceSession } from 'onnxruntime-node';
 
 export interface TensorIn {
@@ -12,6 +13,9 @@ export interface TensorOut {
   data: Float32Array;
   dims: number[];
 }
+
+/** The handler that registers one more task module ({ url }) in a running worker. */
+export const LOAD_TASK_MODULE = 'load-task-module';
 
 export interface WorkerInit {
   models: Record<string, string>;
@@ -35,16 +39,5 @@ export type TaskHandler = (ctx: WorkerContext, payload: any) => Promise<TaskResu
 
 /** A task module exports `tasks`: name → handler. */
 export type TaskModule = { tasks: Record<string, TaskHandler> };
-
-export type ToWorker =
-  | { type: 'task'; id: number; task: string; payload: unknown }
-  | { type: 'hang-for-test'; ms: number }
-  | { type: 'crash-on-next-task' };
-
-export type FromWorker =
-  | { type: 'ready' }
-  | { type: 'init-error'; message: string }
-  | { type: 'result'; id: number; result: unknown }
-  | { type: 'error'; id: number; message: string };
 
 export type { InferenceSession };

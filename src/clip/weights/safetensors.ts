@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeAtomicSync } from '../../util/atomic-write.ts';
 import type { Tensor32 } from '../types.ts';
 
 /** Bytes per element of every dtype the format defines (decoding support is narrower). */
@@ -492,34 +493,19 @@ function writePlanned(file: string, plan: PlannedTensor[], metadata?: Record<str
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(json.length));
 
-  // Write beside the target and rename, so an interrupted write never leaves a plausible file.
-  const partial = `${file}.partial`;
-  const fd = fs.openSync(partial, 'w');
-  try {
-    writeAll(fd, prefix);
-    writeAll(fd, json);
+  // Written beside the target and renamed, so an interrupted write never leaves a plausible file.
+  writeAtomicSync(file, (out) => {
+    out.write(prefix);
+    out.write(json);
     for (const t of plan) {
       const bytes = t.bytes();
       if (bytes.byteLength !== t.byteLength) {
         throw new Error(`tensor "${t.name}": produced ${bytes.byteLength} bytes, expected ${t.byteLength}`);
       }
-      writeAll(fd, bytes);
+      out.write(bytes);
     }
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(partial, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(partial, file);
+  });
   return 8 + json.length + offset;
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    done += fs.writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
-  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { DEFAULT_CUTOFF, splitFrequency } from './frequency.ts';
 import { defaultFsamSettings, fsam, type FsamSettings } from './fsam.ts';
 import { defaultGscmSettings, gscm, type GscmSettings } from './gscm.ts';
 import { DEFAULT_TEMPERATURE, patchProbabilities } from '../../scoring/similarity.ts';
+import type { LayeredFeatureGrid } from '../../imaging/plane.ts';
 
 /** Class text embeddings ([D] each) of one prompt pair. */
 export interface TextPair {
@@ -126,10 +127,10 @@ export function layerBranchMaps(
 ): BranchMaps {
   const size = gridH * gridW * dim;
   if (features.length < size) throw new RangeError(`layerBranchMaps: need [${gridH * gridW}, ${dim}] features`);
-  return multiLayerBranchMaps(features.subarray(0, size), 1, gridH, gridW, dim, text, settings);
+  return gridBranchMaps({ data: features.subarray(0, size), layers: 1, gridH, gridW, dim }, text, settings);
 }
 
-/** Each branch map averaged over `layers` layers of features ([layers, gridH*gridW, dim]). */
+/** gridBranchMaps with the grid's fields one by one. */
 export function multiLayerBranchMaps(
   features: Float32Array,
   layers: number,
@@ -139,11 +140,17 @@ export function multiLayerBranchMaps(
   text: BranchText,
   settings: BranchSettings = defaultBranchSettings,
 ): BranchMaps {
+  return gridBranchMaps({ data: features, layers, gridH, gridW, dim }, text, settings);
+}
+
+/** Each branch map averaged over the grid's layers ([layers, gridH*gridW, dim]). */
+export function gridBranchMaps(grid: LayeredFeatureGrid, text: BranchText, settings: BranchSettings = defaultBranchSettings): BranchMaps {
+  const { data: features, layers, gridH, gridW, dim } = grid;
   const n = gridH * gridW;
   const layerSize = n * dim;
-  if (!Number.isInteger(layers) || layers < 1) throw new RangeError(`multiLayerBranchMaps: layers must be >= 1, got ${layers}`);
+  if (!Number.isInteger(layers) || layers < 1) throw new RangeError(`gridBranchMaps: layers must be >= 1, got ${layers}`);
   if (features.length !== layers * layerSize) {
-    throw new RangeError(`multiLayerBranchMaps: need [${layers}, ${n}, ${dim}] = ${layers * layerSize} values, got ${features.length}`);
+    throw new RangeError(`gridBranchMaps: need [${layers}, ${n}, ${dim}] = ${layers * layerSize} values, got ${features.length}`);
   }
   checkText(text, dim, settings.branches);
   const ws = settings.branches ? new Workspace(n, dim) : undefined;

@@ -1,7 +1,7 @@
 // From CLIP outputs to a result: image probability, per-branch grid maps averaged over layers,
 // the fused grid map, the image score and the fused map at the original image size.
 
-import { defaultBranchSettings, multiLayerBranchMaps, type BranchSettings, type BranchText } from './branches.ts';
+import { defaultBranchSettings, gridBranchMaps, type BranchSettings, type BranchText } from './branches.ts';
 import {
   defaultFusionWeights,
   defaultImageScoreSettings,
@@ -11,7 +11,8 @@ import {
   type FusionWeights,
   type ImageScoreSettings,
 } from './fusion.ts';
-import { DEFAULT_SIGMA, upsampleAndBlur } from '../../imaging/resample-maps.ts';
+import { plane } from '../../imaging/plane.ts';
+import { DEFAULT_SIGMA, resizeAndBlur } from '../../imaging/resample-maps.ts';
 import { imageProbability } from '../../scoring/similarity.ts';
 
 export interface ScoringSettings extends BranchSettings {
@@ -135,7 +136,7 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
 
   const image = text.image ?? text.full;
   const pImage = imageProbability(imageEmbed, image.normal, image.abnormal, settings.temperature);
-  const maps = multiLayerBranchMaps(dense, layers, gridH, gridW, dim, text, settings);
+  const maps = gridBranchMaps({ data: dense, layers, gridH, gridW, dim }, text, settings);
 
   // Without branches the fused map is the full map, whatever the weights say.
   const zeroShot = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
@@ -161,7 +162,7 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
   }
 
   const sigma = outputSigma(settings.sigma, width, height, inputSize);
-  const map = upsampleAndBlur(fused, gridH, gridW, width, height, sigma);
+  const map = resizeAndBlur(plane(gridW, gridH, fused), width, height, sigma).data;
 
   const grid: GridMaps = { full: maps.full, fused };
   if (maps.high !== undefined) grid.high = maps.high;

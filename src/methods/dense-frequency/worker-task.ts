@@ -7,7 +7,8 @@ import { toPixelValues, type PreprocessConfig } from '../../clip/input/preproces
 import type { TaskHandler, WorkerContext } from '../../clip/runtime/worker-protocol.ts';
 import type { BranchText } from './branches.ts';
 import { scoreImage, outputSigma, type ScoringSettings } from './pipeline.ts';
-import { upsampleAndBlur } from '../../imaging/resample-maps.ts';
+import { plane } from '../../imaging/plane.ts';
+import { resizeAndBlur } from '../../imaging/resample-maps.ts';
 import { findRegions, type Region } from '../../scoring/regions.ts';
 import { fewShotGrid, normalizeRows, PATCH_KNN_GRAPH, type PatchMemory } from './patch-memory.ts';
 
@@ -76,7 +77,7 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
   let branchMaps: ScoreImageOutcome['branchMaps'];
   if (p.branchMaps) {
     const sigma = outputSigma(p.settings.sigma, width, height, S);
-    const up = (g: Float32Array) => upsampleAndBlur(g, p.grid, p.grid, width, height, sigma);
+    const up = (g: Float32Array) => resizeAndBlur(plane(p.grid, p.grid, g), width, height, sigma).data;
     const parts = Object.entries(scored.grid).filter(([name]) => name !== 'fused' && (name !== 'full' || scored.grid.high)) as [string, Float32Array][];
     if (parts.length) branchMaps = Object.fromEntries(parts.map(([name, g]) => [name, up(g)]));
   }

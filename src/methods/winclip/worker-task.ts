@@ -7,7 +7,8 @@ import { type RgbImage } from '../../imaging/decode.ts';
 import { toPixelValues, type PreprocessConfig } from '../../clip/input/preprocess.ts';
 import type { TaskHandler, TensorOut, WorkerContext } from '../../clip/runtime/worker-protocol.ts';
 import { windowOutputName } from './window-graph.ts';
-import { upsampleBilinear } from '../../imaging/resample-maps.ts';
+import { plane } from '../../imaging/plane.ts';
+import { resizeBilinear } from '../../imaging/resample-maps.ts';
 import { findRegions } from '../../scoring/regions.ts';
 import type { ScoreImageOutcome } from '../dense-frequency/worker-task.ts';
 import { makeMasks } from './masks.ts';
@@ -63,7 +64,7 @@ async function winclipTask(ctx: WorkerContext, p: WinclipPayload) {
 
   // forward(): interpolate(mode='bilinear') of the grid map to the image size, no smoothing.
   const grid = Float32Array.from(scored.map);
-  const map = upsampleBilinear(grid, p.grid, p.grid, imageWidth, imageHeight);
+  const map = resizeBilinear(plane(p.grid, p.grid, grid), imageWidth, imageHeight).data;
   const regions = findRegions(map, imageWidth, imageHeight, p.threshold);
   const result: WinclipOutcome = {
     score: scored.imageScore,

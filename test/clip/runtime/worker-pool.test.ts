@@ -8,6 +8,7 @@ import { loadClipWeights } from '../../../src/clip/weights/clip-weights.ts';
 import { ensureGraphs, GRAPH_FORMAT_VERSION, pruneStaleGraphs, type BuiltGraphs } from '../../../src/clip/onnx/graph-cache.ts';
 import { WorkerPool } from '../../../src/clip/runtime/worker-pool.ts';
 import { JobTimeoutError, QueueFullError, WorkerFailedError } from '../../../src/errors.ts';
+import { sabotage } from '../../support/sabotage.ts';
 
 let dir: string;
 let graphs: BuiltGraphs;
@@ -113,7 +114,7 @@ describe('WorkerPool', () => {
   it('replaces a crashed worker: the running job fails, the next one succeeds', async () => {
     const pool = await start();
     try {
-      pool.sabotage('crash');
+      await sabotage(pool, 'crash');
       const running = image(pool, 8);
       await expect(running).rejects.toBeInstanceOf(WorkerFailedError);
       const next = await image(pool);
@@ -127,7 +128,7 @@ describe('WorkerPool', () => {
   it('replaces a hung worker after the job timeout', async () => {
     const pool = await start({ jobTimeoutMs: 1500 });
     try {
-      pool.sabotage('hang', 60_000);
+      await sabotage(pool, 'hang', 60_000);
       const stuck = image(pool);
       await expect(stuck).rejects.toBeInstanceOf(JobTimeoutError);
       const next = await image(pool);

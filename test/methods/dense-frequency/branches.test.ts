@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultBranchSettings, layerBranchMaps, multiLayerBranchMaps, uniformBranchText } from '../../../src/methods/dense-frequency/branches.ts';
+import { defaultBranchSettings, gridBranchMaps, layerBranchMaps, multiLayerBranchMaps, uniformBranchText } from '../../../src/methods/dense-frequency/branches.ts';
 import { centredLcg } from '../../support/lcg.ts';
 
 const rnd = centredLcg(8);
@@ -36,6 +36,12 @@ describe('multiLayerBranchMaps', () => {
     const base = multiLayerBranchMaps(features, layers, h, w, dim, text);
     for (let i = 0; i < n; i++) expect(maps.high![i]).toBeCloseTo(1 - base.high![i], 6);
     expect(Array.from(maps.low!)).toEqual(Array.from(base.low!));
+  });
+
+  it('is gridBranchMaps of the grid those fields describe', () => {
+    const fromGrid = gridBranchMaps({ data: features, layers, gridH: h, gridW: w, dim }, text);
+    const fromFields = multiLayerBranchMaps(features, layers, h, w, dim, text);
+    for (const branch of ['full', 'high', 'low'] as const) expect(Array.from(fromGrid[branch]!)).toEqual(Array.from(fromFields[branch]!));
   });
 
   it('rejects a wrong feature count or text size', () => {
