@@ -12,4 +12,8 @@ if (!existsSync(resolve(folder, 'config.json'))) {
 process.env.MODEL = folder;
 process.env.MODEL_CACHE_DIR ??= resolve('models/cache');
 process.env.HF_HUB_OFFLINE ??= '1';
+// Categories, references and detection records of the demo stay beside its model; the review
+// flow (a false alarm added to the references) needs the detection images kept.
+process.env.DATA_DIR ??= resolve('models/data');
+process.env.KEEP_DETECTION_IMAGES ??= '1';
 await import('../src/server.ts');

@@ -4,7 +4,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Detector } from './detection/types.ts';
 import type { Settings } from './settings.ts';
-import type { MethodRegistry } from './methods/registry.ts';
+import { MethodRegistry } from './methods/registry.ts';
+import type { CategoryProvider } from './categories/provider.ts';
+import { categoryRoutes } from './routes/categories.ts';
+import { detectionRoutes } from './routes/detections.ts';
 import { ClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
 import { ApiKeys, readApiKeys } from './auth/api-keys.ts';
@@ -37,6 +40,8 @@ export interface AppOptions {
   metrics?: ServiceMetrics;
   /** The methods requests may name (default: the built-in ones). */
   registry?: MethodRegistry;
+  /** Stored categories, references, calibration and detection records; absent: zero-shot only. */
+  categories?: CategoryProvider;
   /** Folder of the built web page served at `/` (default web/dist; missing = a 503 page). */
   webRoot?: string;
 }
@@ -99,7 +104,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const webhooks = opts.webhook ? new WebhookSender(opts.webhook, app.log.child({ component: 'webhooks' }), metrics) : undefined;
   if (webhooks) app.addHook('onClose', () => webhooks.close());
 
-  await app.register(healthRoutes, { detector: opts.detector });
+  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', ...(opts.categories ? ['categories', 'feedback'] : [])] });
   await app.register(metricsRoutes, { metrics });
   await app.register(detectRoutes, {
     detector: opts.detector,
@@ -109,7 +114,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     methods: opts.registry?.accepted(),
     metrics,
     webhooks,
+    categories: opts.categories,
   });
+  if (opts.categories) {
+    const methods = opts.registry?.accepted() ?? new MethodRegistry().accepted();
+    await app.register(categoryRoutes, { categories: opts.categories, maxBodyBytes: opts.maxBodyBytes, methods });
+    await app.register(detectionRoutes, { categories: opts.categories, metrics });
+  }
   await app.register(webPlugin, { root: opts.webRoot });
   return app;
 }

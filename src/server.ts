@@ -4,6 +4,8 @@ import { loadSettings, settingsHelp, SettingsError } from './settings.ts';
 import { readApiKeys } from './auth/api-keys.ts';
 import { createClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
+import { CategoryProvider } from './categories/provider.ts';
+import { CategoryService, categoryServiceOptions, openSettingsStore } from './categories/service.ts';
 
 const USAGE = `Zero-shot visual anomaly detection service (CLIP).
 
@@ -34,7 +36,11 @@ async function main(): Promise<void> {
   const apiKeys = configure(() => readApiKeys(settings));
   const loading = createClipDetector(settings, (msg) => process.stderr.write(`${msg}\n`));
   const detector = new DeferredDetector(loading);
-  const app = await buildApp(appOptionsFromSettings(settings, detector, apiKeys));
+  const store = await openSettingsStore(settings);
+  const services = loading.then((d) => new CategoryService(store, d, categoryServiceOptions(settings)));
+  const categories = new CategoryProvider(services);
+  const app = await buildApp({ ...appOptionsFromSettings(settings, detector, apiKeys), categories });
+  services.then((s) => s.keepRetention(undefined, (err) => app.log.warn({ err }, 'pruning detection records failed')), () => {});
 
   // Graceful shutdown: stop accepting at once (the listening socket closes; requests on open
   // keep-alive connections get 503), let in-flight requests finish, flush webhooks, close the
@@ -52,6 +58,8 @@ async function main(): Promise<void> {
     }
     await app.close();
     await detector.close();
+    (await services.catch(() => undefined))?.close();
+    await store.close();
     app.log.info('shut down cleanly');
     process.exit(0);
   };

@@ -4,10 +4,11 @@
 // threshold the same rule on each normal map's maximum, so regions appear on at most the target
 // share of normal images. Leave-one-out over the stored references scores each reference
 // against a memory of the others.
-import type { CategoryRecord } from '../store/store.ts';
+import type { CategoryRecord, DetectionRecord } from '../store/store.ts';
+import { ConflictError } from '../errors.ts';
 import type { DecodedImage } from '../imaging/decode.ts';
 import { calibratePixelThreshold, calibrateThreshold } from './calibration.ts';
-import type { StoredCalibration } from './detect-context.ts';
+import { calibrationFor, type StoredCalibration } from './detect-context.ts';
 import type { CategoryService, UploadedImage } from './service.ts';
 
 export interface CalibrateOptions {
@@ -54,5 +55,19 @@ export async function calibrateCategory(service: CategoryService, record: Catego
     calibratedAt: new Date().toISOString(),
   };
   await service.store.setCalibration(record.id, calibration);
+  return calibration;
+}
+
+/**
+ * A false alarm joins the calibration set: its recorded score is one more normal score, and the
+ * threshold is recomputed from the m + 1 scores (the pixel threshold stays: the record keeps no map).
+ */
+export async function addToCalibration(service: CategoryService, categoryId: string, detection: DetectionRecord): Promise<StoredCalibration> {
+  const record = await service.require(categoryId);
+  const current = calibrationFor(service, record, detection.method);
+  if (!current) throw new ConflictError(`category ${JSON.stringify(categoryId)} has no current calibration for method ${detection.method}: calibrate it first (POST /v1/categories/{id}/calibrate)`);
+  const image = calibrateThreshold([...current.scores, detection.score], current.targetFalseAlarmRate, current.confidence);
+  const calibration: StoredCalibration = { ...current, m: image.m, threshold: image.threshold, rank: image.rank, confidence: image.confidence, guarantee: image.guarantee, scores: image.scores, calibratedAt: new Date().toISOString() };
+  await service.store.setCalibration(categoryId, calibration);
   return calibration;
 }

@@ -10,6 +10,8 @@ import type { PackedFeatures } from '../methods/contract.ts';
 import { CategoryNotFoundError } from '../store/errors.ts';
 import type { CategoryRecord, DetectionRecord, ReferenceRecord, Store } from '../store/store.ts';
 import { MemoryCache } from './memory-cache.ts';
+import { openStore } from '../store/open-store.ts';
+import type { Settings } from '../settings.ts';
 
 export interface CategoryServiceOptions {
   referenceLimit: number;
@@ -60,12 +62,26 @@ export interface UploadedImage {
 export class CategoryService {
   private readonly memories: MemoryCache;
 
+  private pruneTimer?: NodeJS.Timeout;
+
   constructor(
     readonly store: Store,
     readonly detector: ClipDetector,
     readonly options: CategoryServiceOptions,
   ) {
     this.memories = new MemoryCache(options.memoryCacheBytes ?? 1 << 30);
+  }
+
+  /** Deletes detection records past the retention now and every `everyMs`; stop with close(). */
+  keepRetention(everyMs = 10 * 60_000, log: (err: unknown) => void = () => {}): void {
+    const prune = () => void this.store.pruneDetections(this.options.retention).catch(log);
+    prune();
+    this.pruneTimer = setInterval(prune, everyMs);
+    this.pruneTimer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.pruneTimer);
   }
 
   /** The feature keys the offered methods store features under (method name → key). */
@@ -164,7 +180,7 @@ export class CategoryService {
       if (refs.from === 'features') {
         const records = (await this.store.loadFeatures(record.id, refs.featureKey)).filter((r) => r.referenceId !== exclude);
         if (records.length === 0) return { value: undefined, bytes: 0 };
-        const memory = refs.memory(records);
+        const memory = refs.memory(records, key);
         return { value: memory, bytes: records.reduce((n, r) => n + r.data.length * 2, 0) };
       }
       const listed = (await this.store.listReferences(record.id)).filter((r) => r.hasImage && r.id !== exclude).slice(-refs.limit);
@@ -235,4 +251,22 @@ export function detectionView(d: DetectionRecord) {
     feedback: d.feedback ? { label: d.feedback.label, note: d.feedback.note, at: d.feedback.at.toISOString() } : null,
     hasImage: d.imageSha256 !== null,
   };
+}
+
+/** The service's options as the settings give them. */
+export function categoryServiceOptions(settings: Settings): CategoryServiceOptions {
+  return {
+    referenceLimit: settings.referenceLimit,
+    keepReferenceImages: settings.keepReferenceImages,
+    keepDetectionImages: settings.keepDetectionImages,
+    retention: { maxCount: settings.detectionRetentionCount, maxAgeDays: settings.detectionRetentionDays },
+    calibrationConfidence: settings.calibrationConfidence,
+    maxPixels: settings.maxPixels,
+    maxSide: settings.maxSide,
+  };
+}
+
+/** The store named by the settings: PostgreSQL with STORE_URL, else SQLite in DATA_DIR. */
+export function openSettingsStore(settings: Settings): Promise<Store> {
+  return openStore({ url: settings.storeUrl, dataDir: settings.dataDir });
 }

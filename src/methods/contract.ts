@@ -95,7 +95,8 @@ export type ReferenceMemory =
       /** What stored features are bound to: checkpoint, graph options, settings. */
       featureKey: string;
       encode(images: readonly DecodedImage[], signal?: AbortSignal): Promise<PackedFeatures[]>;
-      memory(records: readonly PackedFeatures[]): unknown;
+      /** `key` names the records' content (category and version), for caches downstream. */
+      memory(records: readonly PackedFeatures[], key: string): unknown;
     }
   | { from: 'images'; /** At most this many images are used. */ limit: number; memory(images: readonly DecodedImage[]): unknown };
 

@@ -45,6 +45,13 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly feedback = new Counter({
+    name: 'detection_feedback_total',
+    help: 'Feedback on detections by category (stored id, or "zero-shot") and label (normal, anomalous)',
+    labelNames: ['category', 'label'] as const,
+    registers: [this.registry],
+  });
+
   readonly webhookDeliveries = new Counter({
     name: 'webhook_deliveries_total',
     help: 'Webhook events by outcome: delivered, failed (attempts exhausted or refused), dropped (queue full or shutdown)',

@@ -6,7 +6,7 @@ import { errorSchema, healthSchema, jsonSchema, modelsResponseSchema } from './r
 // Probes need no API key (security: [] overrides the document's default).
 const probe = (summary: string, responses: Record<number, unknown>) => ({ summary, tags: ['operations'], security: [], response: responses });
 
-export async function healthRoutes(app: FastifyInstance, opts: { detector: Detector }): Promise<void> {
+export async function healthRoutes(app: FastifyInstance, opts: { detector: Detector; capabilities?: string[] }): Promise<void> {
   const health = jsonSchema(healthSchema);
 
   app.get('/healthz', { schema: probe('Liveness: the process is up', { 200: { description: 'up', ...health } }) }, async () => ({ status: 'ok' }));
@@ -31,7 +31,7 @@ export async function healthRoutes(app: FastifyInstance, opts: { detector: Detec
     },
     async () => {
       const info = opts.detector.info();
-      return { models: [info] };
+      return { models: [info], capabilities: opts.capabilities ?? ['detect'] };
     },
   );
 }

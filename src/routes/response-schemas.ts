@@ -92,7 +92,10 @@ export const modelInfoSchema = z.strictObject({
   learnedPrompts: learnedPromptsSchema.optional(),
 });
 
-export const modelsResponseSchema = z.strictObject({ models: z.array(modelInfoSchema) });
+export const modelsResponseSchema = z.strictObject({
+  models: z.array(modelInfoSchema),
+  capabilities: z.array(z.string()).meta({ description: 'what this server offers beyond detect: categories, feedback, batch, …' }),
+});
 
 export const errorSchema = z.strictObject({
   error: z.string().meta({ description: 'machine-readable code, e.g. bad_request, image_too_large, overloaded' }),

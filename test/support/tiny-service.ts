@@ -8,10 +8,13 @@ import { createClipDetector, type ClipDetector } from '../../src/detection/clip-
 import { loadSettings, type Settings } from '../../src/settings.ts';
 import { buildApp } from '../../src/app.ts';
 import type { MethodRegistry } from '../../src/methods/registry.ts';
+import { CategoryProvider } from '../../src/categories/provider.ts';
+import { CategoryService, categoryServiceOptions, openSettingsStore } from '../../src/categories/service.ts';
 
 export interface TinyService {
   app: FastifyInstance;
   detector: ClipDetector;
+  categories: CategoryService;
   settings: Settings;
   dir: string;
   close(): Promise<void>;
@@ -22,23 +25,28 @@ export async function startTinyService(overrides: Record<string, unknown> = {}, 
   const model = join(dir, 'tiny');
   generateModel({ arch: 'tiny', seed: 1, out: model });
   // Its own (empty) prompt folder: the repository's models/prompts must not change what tests see.
-  const settings = loadSettings({}, { model, cacheDir: join(dir, 'cache'), offline: '1', logLevel: 'silent', promptsDir: join(dir, 'prompts'), ...overrides });
+  const settings = loadSettings({}, { model, cacheDir: join(dir, 'cache'), dataDir: join(dir, 'data'), offline: '1', logLevel: 'silent', promptsDir: join(dir, 'prompts'), ...overrides });
   const detector = await createClipDetector(settings, undefined, options.registry);
+  const store = await openSettingsStore(settings);
+  const categories = new CategoryService(store, detector, categoryServiceOptions(settings));
   const app = await buildApp({
     detector,
     defaultThreshold: settings.threshold,
     maxBodyBytes: settings.maxBodyBytes,
     logLevel: settings.logLevel,
     registry: options.registry,
+    categories: CategoryProvider.of(categories),
   });
   return {
     app,
     detector,
+    categories,
     settings,
     dir,
     async close() {
       await app.close();
       await detector.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -56,7 +56,7 @@ class DenseFrequencyRunner implements MethodRunner {
         }
         return out;
       },
-      memory: (records) => buildPatchMemory(records as Array<{ shape: PatchFeatureShape; data: Buffer }>, shape.layers, shape.patches, shape.dim),
+      memory: (records, key) => buildPatchMemory(records as Array<{ shape: PatchFeatureShape; data: Buffer }>, shape.layers, shape.patches, shape.dim, key),
     };
   }
 

@@ -6,7 +6,8 @@
 // The nearest-neighbour search is one MatMul + ReduceMax, run as a tiny ONNX graph in the
 // inference worker (`patch-knn`): at 64 references that is 3 layers × 196 × 12,544 × 512 ≈ 3.8
 // GFLOP, ~20 ms in ONNX Runtime against seconds in JavaScript loops. The memory lives on a
-// SharedArrayBuffer, so posting it to a worker copies nothing.
+// SharedArrayBuffer, so posting it to a worker copies nothing; ONNX Runtime refuses shared
+// buffers as inputs, so each worker keeps one private copy per memory (`key`) it has seen.
 import type { GraphSpec } from '../../clip/onnx/graph-cache.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
 import { packHalf, unpackHalf } from '../../util/half.ts';
@@ -67,6 +68,8 @@ export function packPatchFeatures(dense: Float32Array, shape: PatchFeatureShape)
 }
 
 export interface PatchMemory {
+  /** Names this memory's content (category, version): a worker's private copy is found by it. */
+  key: string;
   /** [layers, dim, count] on a SharedArrayBuffer: column m is memory patch m. */
   memory: Float32Array;
   layers: number;
@@ -78,7 +81,7 @@ export interface PatchMemory {
 }
 
 /** The memory of a category from its references' stored features (all of one shape). */
-export function buildPatchMemory(records: ReadonlyArray<{ shape: PatchFeatureShape; data: Buffer }>, layers: number, patches: number, dim: number): PatchMemory {
+export function buildPatchMemory(records: ReadonlyArray<{ shape: PatchFeatureShape; data: Buffer }>, layers: number, patches: number, dim: number, key: string): PatchMemory {
   for (const r of records) {
     const s = r.shape;
     if (s.format !== 'dense-frequency/1' || s.layers !== layers || s.patches !== patches || s.dim !== dim) {
@@ -103,7 +106,7 @@ export function buildPatchMemory(records: ReadonlyArray<{ shape: PatchFeatureSha
       column += patches;
     }
   }
-  return { memory, layers, dim, count, references: records.length };
+  return { key, memory, layers, dim, count, references: records.length };
 }
 
 /** Few-shot grid map [patches]: mean over layers of (1 − nearest cosine) / 2, in [0, 1]. */

@@ -41,12 +41,32 @@ export interface ScoreImageOutcome {
   scoreMs: number;
 }
 
+/** This worker's private copies of shared memories (ONNX Runtime takes no SharedArrayBuffer), newest last. */
+const privateMemories = new Map<string, Float32Array>();
+const PRIVATE_MEMORY_BYTES = 1 << 30;
+
+function privateCopy(memory: PatchMemory): Float32Array {
+  let copy = privateMemories.get(memory.key);
+  if (copy) {
+    privateMemories.delete(memory.key);
+  } else {
+    copy = Float32Array.from(memory.memory);
+    let bytes = copy.byteLength;
+    for (const [k, v] of [...privateMemories].reverse()) {
+      bytes += v.byteLength;
+      if (bytes > PRIVATE_MEMORY_BYTES) privateMemories.delete(k);
+    }
+  }
+  privateMemories.set(memory.key, copy);
+  return copy;
+}
+
 /** Unit-length query features [L, N, D] against the memory → the few-shot grid map [N]. */
 async function fewShotMap(ctx: WorkerContext, dense: Float32Array, memory: PatchMemory, patches: number): Promise<Float32Array> {
   const { layers, dim, count } = memory;
   const out = await ctx.infer(PATCH_KNN_GRAPH, {
     query: { type: 'float32', data: normalizeRows(dense, dim), dims: [layers, patches, dim] },
-    memory: { type: 'float32', data: memory.memory, dims: [layers, dim, count] },
+    memory: { type: 'float32', data: privateCopy(memory), dims: [layers, dim, count] },
   });
   return fewShotGrid(out.nearest_cosine.data, layers, patches);
 }

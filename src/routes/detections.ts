@@ -1,0 +1,78 @@
+// Detection records: review (list, one, its image) and feedback, which can add a false alarm
+// to the category's references or recalibrate the category with it.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { BadRequestError, ConflictError, DetectionNotFoundError } from '../errors.ts';
+import type { CategoryProvider } from '../categories/provider.ts';
+import { detectionView } from '../categories/service.ts';
+import { addToCalibration } from '../categories/calibrate.ts';
+import { sniffImageType } from '../imaging/decode.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
+import { categoryId } from './categories.ts';
+
+const idParams = z.strictObject({ id: z.string().uuid('not a detection id') });
+const listQuery = z.strictObject({
+  category: categoryId.optional(),
+  verdict: z.enum(['anomalous', 'normal']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+const feedbackBody = z.strictObject({
+  label: z.enum(['normal', 'anomalous'], { error: 'label must be "normal" or "anomalous"' }),
+  note: z.string().max(2000).optional(),
+  addTo: z.enum(['references', 'calibration']).optional(),
+});
+
+export async function detectionRoutes(app: FastifyInstance, opts: { categories: CategoryProvider; metrics?: ServiceMetrics }): Promise<void> {
+  const tags = ['detections'];
+
+  app.get('/v1/detections', { schema: { summary: 'Recent detections, newest first', tags } }, async (request) => {
+    const q = listQuery.parse(request.query);
+    const service = opts.categories.get();
+    // A stored category's id lists its detections; any other text, the zero-shot ones under that name.
+    const stored = q.category !== undefined ? await service.store.getCategory(q.category) : null;
+    const records = await service.store.listDetections({
+      ...(stored ? { categoryId: stored.id } : q.category !== undefined ? { category: q.category } : {}),
+      verdict: q.verdict,
+      limit: q.limit,
+    });
+    return { detections: records.map(detectionView) };
+  });
+
+  app.get('/v1/detections/:id', { schema: { summary: 'One detection record', tags } }, async (request) => {
+    const { id } = idParams.parse(request.params);
+    const record = await opts.categories.get().store.getDetection(id);
+    if (!record) throw new DetectionNotFoundError(`no detection ${id} (records are kept for DETECTION_RETENTION_DAYS / _COUNT)`);
+    return detectionView(record);
+  });
+
+  app.get('/v1/detections/:id/image', { schema: { summary: "A detection's image (KEEP_DETECTION_IMAGES=1)", tags } }, async (request, reply) => {
+    const { id } = idParams.parse(request.params);
+    const store = opts.categories.get().store;
+    if (!(await store.getDetection(id))) throw new DetectionNotFoundError(`no detection ${id}`);
+    const image = await store.getDetectionImage(id);
+    if (!image) throw new DetectionNotFoundError(`detection ${id} was recorded without its image (KEEP_DETECTION_IMAGES=0)`);
+    return reply.type(`image/${sniffImageType(image) ?? 'octet-stream'}`).send(image);
+  });
+
+  app.post('/v1/detections/:id/feedback', { schema: { summary: 'Mark a detection normal or anomalous; a false alarm can join the references or the calibration', tags } }, async (request) => {
+    const { id } = idParams.parse(request.params);
+    const body = feedbackBody.parse(request.body ?? {});
+    const service = opts.categories.get();
+    const record = await service.store.getDetection(id);
+    if (!record) throw new DetectionNotFoundError(`no detection ${id}`);
+    if (body.addTo) {
+      if (body.label !== 'normal') throw new BadRequestError('addTo needs label "normal": only normal images join the references or the calibration');
+      if (!record.categoryId) throw new ConflictError('this detection used no stored category: create the category (PUT /v1/categories/{id}) and add references to it');
+      if (body.addTo === 'references') {
+        const image = await service.store.getDetectionImage(id);
+        if (!image) throw new ConflictError('the detection was recorded without its image (start the server with KEEP_DETECTION_IMAGES=1 to keep them)');
+        await service.addReferences(record.categoryId, [{ bytes: image, filename: `detection ${id}` }]);
+      } else {
+        await addToCalibration(service, record.categoryId, record);
+      }
+    }
+    const updated = await service.store.setFeedback(id, { label: body.label, note: body.note ?? null });
+    opts.metrics?.feedback.inc({ category: record.categoryId ?? 'zero-shot', label: body.label });
+    return detectionView(updated!);
+  });
+}

@@ -1,0 +1,164 @@
+// Categories over real HTTP on the tiny model with the embedded store: CRUD, references,
+// few-shot detection, calibration, detection records and feedback, and persistence.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
+
+let svc: TinyService;
+
+/** A textured grey part; `defect` paints a bright square on it. */
+async function part(seed: number, defect = false): Promise<Buffer> {
+  const w = 96;
+  const h = 64;
+  const rgb = Buffer.alloc(w * h * 3);
+  let s = seed * 7919 + 13;
+  for (let i = 0; i < w * h; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const v = 100 + (((i % w) + Math.floor(i / w)) % 8) * 4 + (s % 9);
+    rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v;
+  }
+  if (defect) for (let y = 20; y < 34; y++) for (let x = 40; x < 56; x++) rgb.fill(250, 3 * (y * w + x), 3 * (y * w + x) + 3);
+  return sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+}
+
+const json = (method: string, url: string, payload?: unknown) => svc.app.inject({ method: method as 'GET', url, payload: payload as object });
+const images = (bufs: Buffer[], extra: Array<{ name: string; value: string }> = []) =>
+  multipart([...bufs.map((b, i) => ({ name: 'image', value: b, filename: `good-${i}.png`, type: 'image/png' })), ...extra]);
+const detect = async (image: Buffer, fields: Record<string, string>) =>
+  svc.app.inject({ method: 'POST', url: '/v1/detect', ...multipart([{ name: 'image', value: image, filename: 'q.png', type: 'image/png' }, ...Object.entries(fields).map(([name, value]) => ({ name, value }))]) });
+
+beforeAll(async () => {
+  svc = await startTinyService({ keepDetectionImages: '1', referenceLimit: '8' });
+});
+afterAll(() => svc?.close());
+
+describe('category resources', () => {
+  it('PUT creates (201) then updates (200); GET, list and DELETE; the models list says categories exist', async () => {
+    const created = await json('PUT', '/v1/categories/plate-a', { name: 'metal plate', targetFalseAlarmRate: 0.2, notes: 'line 3' });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ id: 'plate-a', name: 'metal plate', defaultMethod: 'dense-frequency', targetFalseAlarmRate: 0.2, notes: 'line 3', references: { count: 0, limit: 8 }, calibration: null, needsReembedding: false });
+    const updated = await json('PUT', '/v1/categories/plate-a', { notes: 'line 4' });
+    expect(updated.statusCode).toBe(200);
+    expect(updated.json()).toMatchObject({ name: 'metal plate', notes: 'line 4', targetFalseAlarmRate: 0.2 });
+    expect((await json('GET', '/v1/categories/plate-a')).json().notes).toBe('line 4');
+    expect((await json('GET', '/v1/categories')).json().categories.map((c: { id: string }) => c.id)).toContain('plate-a');
+    await json('PUT', '/v1/categories/temp', {});
+    expect((await json('DELETE', '/v1/categories/temp')).statusCode).toBe(204);
+    expect((await json('GET', '/v1/categories/temp')).statusCode).toBe(404);
+    expect((await json('GET', '/v1/models')).json().capabilities).toEqual(expect.arrayContaining(['detect', 'categories', 'feedback']));
+  });
+
+  it.each([
+    ['an unknown id', 'GET', '/v1/categories/nope', undefined, 404, /does not exist/],
+    ['an invalid id', 'PUT', `/v1/categories/${encodeURIComponent('a<b>')}`, {}, 400, /category id/],
+    ['an unknown field', 'PUT', '/v1/categories/x', { colour: 'red' }, 400, /colour/],
+    ['a false-alarm rate out of range', 'PUT', '/v1/categories/x', { targetFalseAlarmRate: 2 }, 400, /targetFalseAlarmRate/],
+    ['an unknown default method', 'PUT', '/v1/categories/x', { defaultMethod: 'patchcore' }, 400, /defaultMethod/],
+  ])('%s → %i', async (_name, method, url, body, status, message) => {
+    const res = await json(method, url, body);
+    expect(res.statusCode).toBe(status);
+    expect(res.json().message).toMatch(message);
+  });
+
+  it('the same category under composed, decomposed and fullwidth spellings (NFKC)', async () => {
+    expect((await json('PUT', `/v1/categories/${encodeURIComponent('café')}`, {})).statusCode).toBe(201);
+    expect((await json('GET', `/v1/categories/${encodeURIComponent('cafe\u0301')}`)).statusCode).toBe(200);
+    expect((await json('PUT', `/v1/categories/${encodeURIComponent('ｍｅｔａｌ')}`, {})).json().id).toBe('metal');
+  });
+});
+
+describe('references, few-shot detection and calibration', () => {
+  it('stores references with thumbnails; refuses damaged ones naming the file, and more than the limit', async () => {
+    await json('PUT', '/v1/categories/tile', { name: 'tile', targetFalseAlarmRate: 0.3 });
+    const add = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images(await Promise.all([1, 2, 3, 4, 5, 6, 7].map((s) => part(s)))) });
+    expect(add.statusCode).toBe(201);
+    const body = add.json();
+    expect(body.references).toEqual({ count: 7, limit: 8 });
+    expect(body.added[0]).toMatchObject({ width: 96, height: 64 });
+    expect(body.added[0].thumbnail).toMatch(/^data:image\/jpeg;base64,/);
+    const listed = (await json('GET', '/v1/categories/tile/references')).json().references;
+    expect(listed).toHaveLength(7);
+
+    const broken = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images([await part(8), (await part(9)).subarray(0, 80)]) });
+    expect(broken.statusCode).toBe(422);
+    expect(broken.json().message).toMatch(/image 2 \(good-1\.png\)/);
+    expect((await json('GET', '/v1/categories/tile')).json().references.count).toBe(7);
+
+    const tooMany = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images([await part(8), await part(9)]) });
+    expect(tooMany.statusCode).toBe(409);
+    expect(tooMany.json()).toMatchObject({ error: 'reference_limit', message: expect.stringMatching(/at most 8 references/) });
+    expect((await json('GET', '/v1/categories/tile')).json().references.count).toBe(7);
+    expect((await svc.app.inject({ method: 'POST', url: '/v1/categories/nope/references', ...images([await part(8)]) })).statusCode).toBe(404);
+  });
+
+  it('a stored category uses its references: the response says so and the few-shot part changes the score', async () => {
+    const query = await part(20, true);
+    const zero = (await detect(query, { category: 'tile', map: 'none', method: 'dense-frequency', threshold: '0.5', branches: 'true' })).json();
+    expect(zero.categoryResource).toEqual({ id: 'tile', references: 7, calibrated: false });
+    expect(zero.thresholdSource).toBe('request');
+    expect(zero.branches.fewShot.score).toBeGreaterThan(0);
+    const plain = (await detect(query, { category: 'tile-unknown', map: 'none' })).json();
+    expect(plain.categoryResource).toBeNull();
+    expect(plain.thresholdSource).toBe('default');
+    expect(plain.calibrated).toBe(false);
+    expect(plain.summary).toMatch(/not calibrated/);
+    expect(plain.branches).toBeUndefined();
+  });
+
+  it('calibration: too few normals → 422 with the number needed; leave-one-out over 7 references at 30% works', async () => {
+    const tooFew = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/calibrate', ...images([await part(30)]) });
+    expect(tooFew.statusCode).toBe(422);
+    expect(tooFew.json().message).toMatch(/at least \d+ normal images/);
+    const loo = await json('POST', '/v1/categories/tile/calibrate', { source: 'references' });
+    expect(loo.statusCode).toBe(200);
+    const c = loo.json();
+    expect(c).toMatchObject({ source: 'references', m: 7, method: 'dense-frequency', targetFalseAlarmRate: 0.3 });
+    expect(c.confidence).toBeGreaterThanOrEqual(0.9);
+    expect(c.scores).toHaveLength(7);
+    expect(c.guarantee).toMatch(/P\(false-alarm rate > 30%\)/);
+    const after = (await detect(await part(21), { category: 'tile', map: 'none' })).json();
+    expect(after.thresholdSource).toBe('category calibration');
+    expect(after.calibrated).toBe(true);
+    expect(after.threshold).toBe(c.threshold);
+    expect(after.summary).toMatch(/calibrated threshold/);
+  });
+
+  it('detections are recorded and listed; feedback is stored, counted, and can add a false alarm to the references', async () => {
+    const res = (await detect(await part(40), { category: 'tile', map: 'none', metadata: JSON.stringify({ station: 'A3', serial: '123' }) })).json();
+    expect(res.detectionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.metadata).toEqual({ station: 'A3', serial: '123' });
+    const listed = (await json('GET', '/v1/detections?category=tile&limit=5')).json().detections;
+    expect(listed[0]).toMatchObject({ id: res.detectionId, categoryId: 'tile', metadata: { station: 'A3', serial: '123' }, feedback: null, hasImage: true });
+    const fb = await json('POST', `/v1/detections/${res.detectionId}/feedback`, { label: 'normal', note: 'glare', addTo: 'references' });
+    expect(fb.statusCode).toBe(200);
+    expect(fb.json().feedback).toMatchObject({ label: 'normal', note: 'glare' });
+    expect((await json('GET', '/v1/categories/tile')).json().references.count).toBe(8);
+    const metrics = (await svc.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/detection_feedback_total\{category="tile",label="normal"\} 1/);
+    expect((await json('POST', `/v1/detections/${res.detectionId}/feedback`, { label: 'maybe' })).statusCode).toBe(400);
+    expect((await json('POST', '/v1/detections/00000000-0000-4000-8000-000000000000/feedback', { label: 'normal' })).statusCode).toBe(404);
+    // With an 8th reference the 7-reference calibration no longer describes the scores.
+    expect((await detect(await part(41), { category: 'tile', map: 'none' })).json().thresholdSource).toBe('default');
+  });
+
+  it('metadata that is not a small object of strings → 400', async () => {
+    for (const bad of ['[1,2]', '{"a":1}', JSON.stringify(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])))]) {
+      const res = await detect(await part(50), { category: 'tile', map: 'none', metadata: bad });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toMatch(/metadata/);
+    }
+  });
+});
+
+describe('persistence', () => {
+  it('a restarted service on the same data folder has the categories, references and records', async () => {
+    const again = await startTinyService({ dataDir: svc.settings.dataDir, keepDetectionImages: '1' });
+    try {
+      const tile = (await again.app.inject({ url: '/v1/categories/tile' })).json();
+      expect(tile.references.count).toBe(8);
+      expect((await again.app.inject({ url: '/v1/detections?category=tile' })).json().detections.length).toBeGreaterThan(0);
+    } finally {
+      await again.close();
+    }
+  });
+});
