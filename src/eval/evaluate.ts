@@ -23,7 +23,7 @@ import { upsampleBilinear } from '../imaging/resample-maps.ts';
 import { aupro, pixelRankingMetrics, rankingMetrics } from './metrics.ts';
 import type { Category, DatasetImage } from './dataset.ts';
 import type { Configuration } from './sweep.ts';
-import { imageRocCurve, pixelCurves, type Curve } from './plots.ts';
+import { imageRocCurve, pixelCurves, type Curve } from './curves.ts';
 import type { Progress } from './progress.ts';
 
 export const DEFAULT_PIXEL_SIZE = 256;
