@@ -5,7 +5,7 @@
 import { basename, extname, resolve } from 'node:path';
 import { createCli } from './cli.ts';
 import type { PromptChoice } from '../src/prompts/prompt-choice.ts';
-import { DatasetError } from '../src/eval/dataset.ts';
+import { DatasetError } from '../src/dataset/mvtec.ts';
 import { DEFAULT_PIXEL_SIZE } from '../src/eval/evaluate.ts';
 import { EvalRunFailure, planEval, runEval, type EvalPlan, type EvalRunOptions } from '../src/eval/run.ts';
 import { readLearnedPromptsFile } from '../src/methods/dense-frequency/learned-prompts.ts';

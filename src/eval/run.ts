@@ -9,7 +9,7 @@ import type { ClipDetector } from '../detection/clip-detector.ts';
 import type { PromptChoice } from '../prompts/prompt-choice.ts';
 import { checkpointIdentity, loadLearnedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
 import { loadSettings, SettingsError, type Settings } from '../settings.ts';
-import { discoverCategories, type Category } from './dataset.ts';
+import { discoverCategories, type Category } from '../dataset/mvtec.ts';
 import { evaluateConfiguration, extremesCount, scoreImageFile, type CategoryEvaluation, type ConfigurationEvaluation } from './evaluate.ts';
 import { captionedOverlayPng, writeConfigurationPlots } from './plots.ts';
 import { createProgress, type Progress } from './progress.ts';

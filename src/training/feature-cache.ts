@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decodeImage } from '../imaging/decode.ts';
 import { toPixelValues, type PreprocessConfig } from '../clip/input/preprocess.ts';
-import { readMaskInto } from '../eval/evaluate.ts';
+import { readMaskInto } from '../dataset/mvtec.ts';
 import type { Progress } from '../eval/progress.ts';
 import type { ImageFeatures } from './sample.ts';
 
