@@ -8,11 +8,13 @@ import { resolveHubCheckpoint } from './hub-checkpoint.ts';
 import { resolveLocalCheckpoint } from './local-checkpoint.ts';
 import { parseModelSetting } from './model-setting.ts';
 import type { DownloadProgressEvent } from './download-progress.ts';
+import type { ResolvedCheckpoint } from './resolved.ts';
 
 export { CheckpointError, type CheckpointErrorKind } from './checkpoint-error.ts';
 export { DEFAULT_MODEL, parseModelSetting, type ModelSetting } from './model-setting.ts';
 export { defaultCacheDir, MANIFEST_FILE } from './cache-folder.ts';
 export type { DownloadProgressEvent } from './download-progress.ts';
+export type { ResolvedCheckpoint } from './resolved.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -35,24 +37,6 @@ export interface ResolveCheckpointOptions {
   retryDelayMs?: number;
   /** The setting's name in error messages ("set MODEL=/that/folder"). Default "MODEL". */
   settingName?: string;
-}
-
-export interface ResolvedCheckpoint {
-  /** Absolute folder holding the checkpoint's files. */
-  folder: string;
-  source: 'local' | 'hub';
-  repo?: string;
-  revision?: string;
-  /** The commit the revision pointed at when downloaded, when the Hub said. */
-  commit?: string;
-  /** The config file's name in the folder: config.json or open_clip_config.json. */
-  config: string;
-  /** The safetensors files holding the tensors: one file, or the shards of an index. */
-  weights: string[];
-  /** The weights file to open: the single file, or the index naming the shards. */
-  weightsFile: string;
-  /** Optional files (tokenizer, preprocessor) the checkpoint lacks. */
-  missing: string[];
 }
 
 export async function resolveCheckpoint(model: string, opts: ResolveCheckpointOptions): Promise<ResolvedCheckpoint> {
