@@ -48,7 +48,7 @@ export class ClipDetector implements Detector {
     private readonly options: DetectorOptions = {},
   ) {
     this.registry = options.registry ?? new MethodRegistry();
-    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize ?? 256 }), runtime.dim, options.textStore);
+    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize }), runtime.dim, options.textStore);
     const offered = options.offered ?? this.registry.names();
     // `learned` is read when a request needs it: the registry may be replaced after start-up.
     const self = this;

@@ -4,6 +4,7 @@
 // Hub repos are cached at `{cacheDir}/{owner}--{name}/{revision}/{file}` with a `.complete.json`
 // manifest written last; a complete folder is used without touching the network (delete the
 // folder to fetch a moved revision such as `main` again).
+import { DEFAULT_HUB_ENDPOINT } from '../../defaults.ts';
 import { resolveHubCheckpoint } from './hub-checkpoint.ts';
 import { resolveLocalCheckpoint } from './local-checkpoint.ts';
 import { parseModelSetting } from './model-setting.ts';
@@ -16,13 +17,13 @@ export { defaultCacheDir, MANIFEST_FILE } from './cache-folder.ts';
 export type { DownloadProgressEvent } from './download-progress.ts';
 export type { ResolvedCheckpoint } from './resolved.ts';
 
-export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+export const DEFAULT_ENDPOINT = DEFAULT_HUB_ENDPOINT;
 
 export interface ResolveCheckpointOptions {
   cacheDir: string;
   /** Never touch the network: use a complete cache or fail (the caller maps HF_HUB_OFFLINE=1). */
   offline: boolean;
-  /** Default: env HF_ENDPOINT, else https://huggingface.co. */
+  /** Default: env HF_ENDPOINT, else DEFAULT_HUB_ENDPOINT (src/defaults.ts). */
   endpoint?: string;
   /** Default: env HF_TOKEN. */
   token?: string;
