@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GENERATED_MARKER } from '../clip/config.ts';
-import { writeSafetensorsStreamed, type FloatDtype, type StreamedTensor } from '../clip/weights/safetensors.ts';
+import { writeSafetensorsStreamed, type FloatDtype, type StreamedTensor } from '../clip/weights/safetensors-writer.ts';
 import type { WeightLayout } from '../clip/weights/clip-weights.ts';
 import type { Block, ClipConfig, ClipWeights, LayerNorm, Linear, Tensor32 } from '../clip/types.ts';
 

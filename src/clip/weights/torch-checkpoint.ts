@@ -10,11 +10,12 @@
 // tensor and parameter rebuild functions and the storage types. Anything else is refused with
 // its name; nothing in the file is ever executed.
 import fs from 'node:fs';
-import { decodeToFloat32, DECODABLE_DTYPES, FileTensorSource, readFully, type TensorSource } from './safetensors.ts';
+import { decodeToFloat32, DECODABLE_DTYPES } from './dtypes.ts';
+import { FileTensorSource, readFully, type TensorSource } from './tensor-source.ts';
 import type { Tensor32 } from '../types.ts';
 import { readZipEntries, type ZipEntry } from './zip-entries.ts';
 
-/** Storage classes → safetensors dtype names (the decoder shared with safetensors.ts). */
+/** Storage classes → safetensors dtype names (the decoder shared with safetensors.ts, dtypes.ts). */
 const STORAGE_DTYPES: Record<string, { dtype: string; bytes: number }> = {
   'torch.FloatStorage': { dtype: 'F32', bytes: 4 },
   'torch.HalfStorage': { dtype: 'F16', bytes: 2 },
