@@ -17,8 +17,6 @@ export { defaultCacheDir, MANIFEST_FILE } from './cache-folder.ts';
 export type { DownloadProgressEvent } from './download-progress.ts';
 export type { ResolvedCheckpoint } from './resolved.ts';
 
-export const DEFAULT_ENDPOINT = DEFAULT_HUB_ENDPOINT;
-
 export interface ResolveCheckpointOptions {
   cacheDir: string;
   /** Never touch the network: use a complete cache or fail (the caller maps HF_HUB_OFFLINE=1). */
@@ -46,7 +44,7 @@ export async function resolveCheckpoint(model: string, opts: ResolveCheckpointOp
   if (setting.kind === 'local') return resolveLocalCheckpoint(setting.folder, model, settingName);
 
   const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
-  const endpoint = (opts.endpoint || process.env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  const endpoint = (opts.endpoint || process.env.HF_ENDPOINT || DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
   return resolveHubCheckpoint(setting, model.trim() || setting.repo, {
     cacheDir: opts.cacheDir,
     offline: opts.offline,
