@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { createCli } from './cli.ts';
 import { ARCHS, DEFAULT_LAYOUT, generateModel, isArchName } from '../src/dev/random-model.ts';
-import type { FloatDtype } from '../src/clip/weights/safetensors.ts';
+import type { FloatDtype } from '../src/clip/weights/safetensors-writer.ts';
 
 const USAGE =
   'usage: npm run make-model -- --arch <' + Object.keys(ARCHS).join('|') + '> --seed N --out DIR ' +

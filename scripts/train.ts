@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createCli } from './cli.ts';
-import { DatasetError } from '../src/eval/dataset.ts';
+import { DatasetError } from '../src/dataset/mvtec.ts';
 import { createProgress } from '../src/util/progress.ts';
 import { loadSettings, SettingsError } from '../src/settings.ts';
 import { collectTrainingData } from '../src/training/dataset.ts';

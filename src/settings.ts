@@ -2,9 +2,9 @@
 // the same names as keys; the environment wins), validated with zod at start-up. A wrong value
 // stops start-up with a message that names the variable and what it allows.
 import { readFileSync } from 'node:fs';
-import { availableParallelism, homedir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
 
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
@@ -38,17 +38,17 @@ export const SETTINGS = {
   model: {
     env: 'MODEL',
     schema: z.string().min(1),
-    default: 'openai/clip-vit-base-patch16',
+    default: DEFAULT_MODEL,
     help: 'Hugging Face repo id (owner/name[@revision]) or a local checkpoint folder',
   },
   cacheDir: {
     env: 'MODEL_CACHE_DIR',
     schema: z.string().min(1),
-    default: join(homedir(), '.cache', 'clip-anomaly'),
+    default: DEFAULT_CACHE_DIR,
     help: 'where downloaded checkpoints and built ONNX graphs are kept',
   },
   offline: { env: 'HF_HUB_OFFLINE', schema: bool, default: '0', help: 'never use the network; the model must be cached or local' },
-  hubEndpoint: { env: 'HF_ENDPOINT', schema: z.string().url(), default: 'https://huggingface.co', help: 'Hugging Face Hub address' },
+  hubEndpoint: { env: 'HF_ENDPOINT', schema: z.string().url(), default: DEFAULT_HUB_ENDPOINT, help: 'Hugging Face Hub address' },
   hubToken: { env: 'HF_TOKEN', schema: z.string().min(1), help: 'token for gated or private repos (optional)' },
   imageSize: { env: 'IMAGE_SIZE', schema: int(16, 1024), help: "model input size in pixels (default: the checkpoint's own)" },
   denseLayers: {
@@ -72,12 +72,12 @@ export const SETTINGS = {
   },
   maxQueue: { env: 'MAX_QUEUE', schema: int(0, 100_000), default: '16', help: 'inference jobs that may wait; beyond it requests get 503' },
   jobTimeoutMs: { env: 'JOB_TIMEOUT_MS', schema: int(0, 3_600_000), default: '120000', help: 'a worker running one job longer is replaced (0 = never)' },
-  promptCacheSize: { env: 'PROMPT_CACHE_SIZE', schema: int(1, 100_000), default: '256', help: 'text embeddings kept per (category, prompts)' },
+  promptCacheSize: { env: 'PROMPT_CACHE_SIZE', schema: int(1, 100_000), default: String(DEFAULT_PROMPT_CACHE_SIZE), help: 'text embeddings kept per (category, prompts)' },
   textEmbeddingStore: {
     env: 'TEXT_EMBEDDING_STORE',
     schema: bool,
     default: '1',
-    help: 'also keep class text embeddings on disk (MODEL_CACHE_DIR/text-embeddings, at most 10,000 files), so a restart does not recompute them',
+    help: `also keep class text embeddings on disk (MODEL_CACHE_DIR/text-embeddings, at most ${TEXT_EMBEDDING_FILES.toLocaleString('en')} files), so a restart does not recompute them`,
   },
   promptsDir: {
     env: 'PROMPTS_DIR',
@@ -88,7 +88,7 @@ export const SETTINGS = {
   dataDir: {
     env: 'DATA_DIR',
     schema: z.string().min(1),
-    default: join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'clip-anomaly'),
+    default: DEFAULT_DATA_DIR,
     help: 'where the embedded store keeps categories, references, calibration, detections and the webhook outbox (store.sqlite)',
   },
   storeUrl: {

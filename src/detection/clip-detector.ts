@@ -3,6 +3,7 @@
 // scoring path. What a method does lives in its folder under src/methods.
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
+import { TEXT_EMBEDDING_FILES } from '../defaults.ts';
 import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
 import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
@@ -50,7 +51,7 @@ export class ClipDetector implements Detector {
     private readonly options: DetectorOptions = {},
   ) {
     this.registry = options.registry ?? new MethodRegistry();
-    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize ?? 256 }), runtime.dim, options.textStore);
+    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize }), runtime.dim, options.textStore);
     const offered = options.offered ?? this.registry.names();
     // `learned` is read when a request needs it: the registry may be replaced after start-up.
     const self = this;
@@ -201,7 +202,7 @@ export async function createClipDetector(
     graphs: (ctx) => methods.flatMap((m) => m.graphs?.(ctx) ?? []),
   });
   try {
-    const textStore = settings.textEmbeddingStore ? new EmbeddingStore(join(settings.cacheDir, 'text-embeddings'), 10_000, log) : undefined;
+    const textStore = settings.textEmbeddingStore ? new EmbeddingStore(join(settings.cacheDir, 'text-embeddings'), TEXT_EMBEDDING_FILES, log) : undefined;
     const detector = new ClipDetector(runtime, {
       registry,
       offered,

@@ -7,12 +7,12 @@
 // - the map (at the image size) is resized with bilinear interpolation (align_corners=false).
 //   The map is already a Gaussian-smoothed upsampling of a coarse patch grid, so resizing it
 //   without an anti-alias filter loses nothing that matters;
-// - the mask is resized nearest-neighbour (pixel centres) and thresholded at > 127 (JPEG-safe);
+// - the mask is resized nearest-neighbour (pixel centres) and thresholded at > 127 (JPEG-safe,
+//   readMaskInto in src/dataset/mvtec.ts);
 // - maps and masks go straight into one preallocated Float32Array / Uint8Array per category:
 //   5 B per pixel (328 MB for 1000 images at 256²); the metrics add ≈ 8–16 B per pixel while
 //   they run (see metrics.ts), so a 1000-image category peaks below 1 GB.
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
 import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import type { ClipDetector } from '../detection/clip-detector.ts';
 import type { ModelInfo } from '../detection/types.ts';
@@ -21,15 +21,14 @@ import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import type { MethodOutcome } from '../methods/contract.ts';
 import { upsampleBilinear } from '../imaging/resample-maps.ts';
 import { aupro, pixelRankingMetrics, rankingMetrics } from './metrics.ts';
-import type { Category, DatasetImage } from './dataset.ts';
+import { readMaskInto, type Category, type DatasetImage } from '../dataset/mvtec.ts';
 import type { Configuration } from './sweep.ts';
-import { imageRocCurve, pixelCurves, type Curve } from './plots.ts';
+import { imageRocCurve, pixelCurves, type Curve } from './curves.ts';
 import type { Progress } from './progress.ts';
 
 export const DEFAULT_PIXEL_SIZE = 256;
 /** scoreDecoded needs a threshold for its regions; the evaluation does not use regions. */
 const REGION_THRESHOLD = 0.5;
-const MASK_THRESHOLD = 127;
 
 export type EvalDetector = Pick<ClipDetector, 'scoreDecoded' | 'info'>;
 
@@ -176,20 +175,6 @@ export async function scoreImageFile(
     settings: scoring,
   });
   return { decoded, outcome, decodeMs, textMs };
-}
-
-/** Mask file → 0/1 at size × size (nearest, pixel centres); also its own size for checks. */
-export async function readMaskInto(file: string, size: number, out: Uint8Array): Promise<{ width: number; height: number }> {
-  const { data, info } = await sharp(file).removeAlpha().greyscale().raw().toBuffer({ resolveWithObject: true });
-  const { width, height, channels } = info;
-  for (let y = 0; y < size; y++) {
-    const sy = Math.min(height - 1, Math.floor(((y + 0.5) * height) / size));
-    for (let x = 0; x < size; x++) {
-      const sx = Math.min(width - 1, Math.floor(((x + 0.5) * width) / size));
-      out[y * size + x] = data[(sy * width + sx) * channels] > MASK_THRESHOLD ? 1 : 0;
-    }
-  }
-  return { width, height };
 }
 
 /** How many images pickExtremes returns for a category: known before the run, for the progress total. */

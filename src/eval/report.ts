@@ -5,7 +5,7 @@
 import { availableParallelism, cpus, platform } from 'node:os';
 import type { ModelInfo } from '../detection/types.ts';
 import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
-import { describeCategory, type Category } from './dataset.ts';
+import { describeCategory, type Category } from '../dataset/mvtec.ts';
 import { METRIC_KEYS, type CategoryEvaluation, type CategoryMetrics, type ConfigurationEvaluation, type MeanMetrics, type MetricKey } from './evaluate.ts';
 
 export const REPORT_VERSION = 1;

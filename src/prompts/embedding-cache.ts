@@ -2,6 +2,7 @@
 // costs far more than scoring an image, and requests repeat the same category, so the pair of
 // class embeddings is kept per prompt configuration. Concurrent requests for the same key
 // share one computation.
+import { DEFAULT_PROMPT_CACHE_SIZE } from '../defaults.ts';
 
 export interface ClassEmbeddings {
   normal: Float32Array;
@@ -9,11 +10,11 @@ export interface ClassEmbeddings {
 }
 
 export interface EmbeddingCacheSettings {
-  /** Entries kept before the least recently used is evicted. Default 64 (a few MB at D=768). */
+  /** Entries kept before the least recently used is evicted. Default PROMPT_CACHE_SIZE's, 256 (a few MB at D=768). */
   capacity: number;
 }
 
-export const defaultEmbeddingCacheSettings: EmbeddingCacheSettings = { capacity: 64 };
+export const defaultEmbeddingCacheSettings: EmbeddingCacheSettings = { capacity: DEFAULT_PROMPT_CACHE_SIZE };
 
 export interface EmbeddingCacheStats {
   hits: number;

@@ -1,11 +1,11 @@
-// Training images from MVTec-layout folders (found by the evaluation's discovery,
-// src/eval/dataset.ts) and the seeded, stratified validation split.
+// Training images from MVTec-layout folders (read by src/dataset/mvtec.ts, as the evaluation
+// reads them) and the seeded, stratified validation split.
 // - A category without ground_truth/ is left out: the map loss needs masks.
 // - A defective image without a mask is left out (an all-normal mask would teach the defect
 //   is normal); both are counted in the notes.
 // - Good images train with an empty mask.
-import { basename, resolve } from 'node:path';
-import { DatasetError, discoverCategories, type Category } from '../eval/dataset.ts';
+import { resolve } from 'node:path';
+import { DatasetError, discoverCategories, selectCategories, type Category } from '../dataset/mvtec.ts';
 import type { FeatureItem } from './feature-cache.ts';
 import { seededRandom, shuffled } from '../util/rng.ts';
 
@@ -35,14 +35,7 @@ export function collectTrainingData(roots: readonly string[], options: CollectOp
   for (const root of roots) {
     for (const category of discoverCategories(root, { names: options.names, limit: options.limit })) found.push({ root: resolve(root), category });
   }
-  const only = options.only?.filter((c) => c.length > 0) ?? [];
-  const matches = (c: Category, wanted: string) => c.id === wanted || basename(c.folder) === wanted;
-  const unknown = only.filter((w) => !found.some((f) => matches(f.category, w)));
-  if (unknown.length) {
-    throw new DatasetError(`unknown categor${unknown.length > 1 ? 'ies' : 'y'} ${unknown.join(', ')}; found: ${found.map((f) => f.category.id).join(', ')}`);
-  }
-  const kept = only.length ? found.filter((f) => only.some((w) => matches(f.category, w))) : found;
-
+  const kept = selectCategories(found, options.only, (f) => f.category);
   const data: TrainingData = { images: [], categories: [], notes: [] };
   for (const { root, category } of kept) {
     if (!category.hasGroundTruth) {

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomicSync } from '../util/atomic-write.ts';
 import { decodeImage } from '../imaging/decode.ts';
 import { toPixelValues, type PreprocessConfig } from '../clip/input/preprocess.ts';
-import { readMaskInto } from '../imaging/mask.ts';
+import { readMaskInto } from '../dataset/mvtec.ts';
 import type { Progress } from '../util/progress.ts';
 import type { ImageFeatures } from './sample.ts';
 

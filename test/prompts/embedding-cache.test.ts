@@ -17,7 +17,7 @@ describe('EmbeddingCache', () => {
   });
 
   it('uses a default capacity and rejects a bad one', () => {
-    expect(new EmbeddingCache().capacity).toBe(64);
+    expect(new EmbeddingCache().capacity).toBe(256); // PROMPT_CACHE_SIZE's default
     expect(() => new EmbeddingCache({ capacity: -1 })).toThrow(RangeError);
     expect(() => new EmbeddingCache({ capacity: 1.5 })).toThrow(RangeError);
     const none = new EmbeddingCache({ capacity: 0 });

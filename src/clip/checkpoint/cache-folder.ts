@@ -2,9 +2,9 @@
 // manifest written last. A folder whose manifest lists files that are all there with their
 // recorded sizes is complete, and is used without any network request.
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-write.ts';
+import { DEFAULT_CACHE_DIR } from '../../defaults.ts';
 
 export const MANIFEST_FILE = '.complete.json';
 const MANIFEST_VERSION = 1;
@@ -34,9 +34,9 @@ export interface CacheManifest {
 
 export type ManifestCheck = { complete: true; manifest: CacheManifest } | { complete: false; reason: string };
 
-/** `~/.cache/clip-anomaly`, or under `$XDG_CACHE_HOME` when set. */
+/** The MODEL_CACHE_DIR default, `~/.cache/clip-anomaly` (src/defaults.ts; XDG_CACHE_HOME is not consulted). */
 export function defaultCacheDir(): string {
-  return path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'clip-anomaly');
+  return DEFAULT_CACHE_DIR;
 }
 
 export function cacheFolder(cacheDir: string, owner: string, name: string, revision: string): string {

@@ -23,7 +23,7 @@ import { DownloadError, downloadFile, sha256OfFile } from './download.ts';
 import { HubHttpError, HubNetworkError, type HubHttp } from './hub-http.ts';
 import { fileUrl, headRepoFile, listRepoFiles, repoPageUrl, type HubRepoRef, type RemoteFile } from './hub-repo.ts';
 import type { ModelSetting } from './model-setting.ts';
-import type { ResolvedCheckpoint } from './resolve.ts';
+import type { ResolvedCheckpoint } from './resolved.ts';
 
 export interface HubCheckpointOptions {
   cacheDir: string;

@@ -16,7 +16,7 @@ import {
   isWeightsIndex,
 } from './checkpoint-files.ts';
 import { DEFAULT_MODEL } from './model-setting.ts';
-import type { ResolvedCheckpoint } from './resolve.ts';
+import type { ResolvedCheckpoint } from './resolved.ts';
 
 export async function resolveLocalCheckpoint(
   folder: string,

@@ -3,9 +3,10 @@
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { DEFAULT_MODEL } from '../../defaults.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 
-export const DEFAULT_MODEL = 'openai/clip-vit-base-patch16';
+export { DEFAULT_MODEL };
 export const DEFAULT_REVISION = 'main';
 
 export type ModelSetting =

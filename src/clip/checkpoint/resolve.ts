@@ -4,23 +4,24 @@
 // Hub repos are cached at `{cacheDir}/{owner}--{name}/{revision}/{file}` with a `.complete.json`
 // manifest written last; a complete folder is used without touching the network (delete the
 // folder to fetch a moved revision such as `main` again).
+import { DEFAULT_HUB_ENDPOINT } from '../../defaults.ts';
 import { resolveHubCheckpoint } from './hub-checkpoint.ts';
 import { resolveLocalCheckpoint } from './local-checkpoint.ts';
 import { parseModelSetting } from './model-setting.ts';
 import type { DownloadProgressEvent } from './download-progress.ts';
+import type { ResolvedCheckpoint } from './resolved.ts';
 
 export { CheckpointError, type CheckpointErrorKind } from './checkpoint-error.ts';
 export { DEFAULT_MODEL, parseModelSetting, type ModelSetting } from './model-setting.ts';
 export { defaultCacheDir, MANIFEST_FILE } from './cache-folder.ts';
 export type { DownloadProgressEvent } from './download-progress.ts';
-
-export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+export type { ResolvedCheckpoint } from './resolved.ts';
 
 export interface ResolveCheckpointOptions {
   cacheDir: string;
   /** Never touch the network: use a complete cache or fail (the caller maps HF_HUB_OFFLINE=1). */
   offline: boolean;
-  /** Default: env HF_ENDPOINT, else https://huggingface.co. */
+  /** Default: env HF_ENDPOINT, else DEFAULT_HUB_ENDPOINT (src/defaults.ts). */
   endpoint?: string;
   /** Default: env HF_TOKEN. */
   token?: string;
@@ -37,31 +38,13 @@ export interface ResolveCheckpointOptions {
   settingName?: string;
 }
 
-export interface ResolvedCheckpoint {
-  /** Absolute folder holding the checkpoint's files. */
-  folder: string;
-  source: 'local' | 'hub';
-  repo?: string;
-  revision?: string;
-  /** The commit the revision pointed at when downloaded, when the Hub said. */
-  commit?: string;
-  /** The config file's name in the folder: config.json or open_clip_config.json. */
-  config: string;
-  /** The safetensors files holding the tensors: one file, or the shards of an index. */
-  weights: string[];
-  /** The weights file to open: the single file, or the index naming the shards. */
-  weightsFile: string;
-  /** Optional files (tokenizer, preprocessor) the checkpoint lacks. */
-  missing: string[];
-}
-
 export async function resolveCheckpoint(model: string, opts: ResolveCheckpointOptions): Promise<ResolvedCheckpoint> {
   const settingName = opts.settingName ?? 'MODEL';
   const setting = parseModelSetting(model);
   if (setting.kind === 'local') return resolveLocalCheckpoint(setting.folder, model, settingName);
 
   const log = opts.log ?? ((msg: string) => process.stderr.write(`${msg}\n`));
-  const endpoint = (opts.endpoint || process.env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  const endpoint = (opts.endpoint || process.env.HF_ENDPOINT || DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
   return resolveHubCheckpoint(setting, model.trim() || setting.repo, {
     cacheDir: opts.cacheDir,
     offline: opts.offline,

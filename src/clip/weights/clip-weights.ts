@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readClipConfig } from '../config.ts';
 import { WEIGHTS_FILES } from '../checkpoint/checkpoint-files.ts';
-import { openShardedSafetensors, openTensorSource, type TensorSource } from './safetensors.ts';
+import { openShardedSafetensors, openTensorSource } from './safetensors.ts';
+import type { TensorSource } from './tensor-source.ts';
 import { openTorchCheckpoint } from './torch-checkpoint.ts';
 import type { Block, ClipConfig, ClipWeights, LayerNorm, Linear, Tensor32, TextWeights, VisionWeights } from '../types.ts';
 

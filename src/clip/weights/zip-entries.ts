@@ -6,7 +6,7 @@
 // into multi-GB files without holding them in memory. Zip64 is handled; compressed entries are
 // listed (their method says so) but cannot be read as ranges: readers refuse them.
 import fs from 'node:fs';
-import { readFully } from './safetensors.ts';
+import { readFully } from './tensor-source.ts';
 
 export interface ZipEntry {
   /** Absolute offset of the entry's data in the file. */

@@ -3,8 +3,8 @@
 // scored against their own text pair, per layer, and averaged over layers (method.md §4).
 
 import { DEFAULT_CUTOFF, splitFrequency } from './frequency.ts';
-import { defaultFsamSettings, fsam, type FsamSettings } from './fsam.ts';
-import { defaultGscmSettings, gscm, type GscmSettings } from './gscm.ts';
+import { defaultFsamSettings, fsam, type FsamSettings, type FsamTrace } from './fsam.ts';
+import { defaultGscmSettings, gscm, type GscmBuffers, type GscmSettings } from './gscm.ts';
 import { DEFAULT_TEMPERATURE, patchProbabilities } from '../../scoring/similarity.ts';
 import type { LayeredFeatureGrid } from '../../imaging/plane.ts';
 
@@ -56,24 +56,36 @@ export const defaultBranchSettings: BranchSettings = {
   gscm: defaultGscmSettings,
 };
 
-/** Buffers reused across layers so a multi-layer pass allocates them once. */
-class Workspace {
-  readonly low: Float32Array;
-  readonly high: Float32Array;
-  readonly enhanced: Float32Array;
-  readonly context: Float32Array;
-  readonly affinity: Float32Array;
-  readonly transposed: Float32Array;
+/**
+ * What one layer's branch scoring (scoreLayer) writes into. multiLayerBranchMaps reuses one set
+ * for every layer; the training forward pass (src/training/forward.ts) gives each layer its own
+ * set and keeps it, because its backward pass reads these intermediates.
+ */
+export interface LayerBuffers extends GscmBuffers {
+  /** splitFrequency of the layer's features: written here, or read from here with `splitGiven`. */
+  low: Float32Array;
+  high: Float32Array;
+  /** True: low and high already hold the split (training splits each image once; the cutoff is not trained). */
+  splitGiven?: boolean;
+  /** FSAM's output H'. */
+  enhanced: Float32Array;
+  /** GSCM's output L' (its affinity, keys and key count are the GscmBuffers fields). */
+  context: Float32Array;
+  /** When given, FSAM records its attention here. */
+  fsamTrace?: FsamTrace;
+}
 
-  constructor(n: number, dim: number) {
-    const size = n * dim;
-    this.low = new Float32Array(size);
-    this.high = new Float32Array(size);
-    this.enhanced = new Float32Array(size);
-    this.context = new Float32Array(size);
-    this.affinity = new Float32Array(n * n);
-    this.transposed = new Float32Array(size);
-  }
+/** Buffers for one layer of [n, dim] features, allocated once for a multi-layer pass. */
+function layerBuffers(n: number, dim: number): LayerBuffers {
+  const size = n * dim;
+  return {
+    low: new Float32Array(size),
+    high: new Float32Array(size),
+    enhanced: new Float32Array(size),
+    context: new Float32Array(size),
+    affinity: new Float32Array(n * n),
+    transposed: new Float32Array(size),
+  };
 }
 
 function checkText(text: BranchText, dim: number, branches: boolean): void {
@@ -86,24 +98,29 @@ function checkText(text: BranchText, dim: number, branches: boolean): void {
   }
 }
 
-function scoreLayer(
+/**
+ * One layer's branch maps into `out`: the full features, FSAM on the high part and GSCM on the
+ * low part, each scored against its own text pair. The one place a layer is scored: the
+ * service (multiLayerBranchMaps) and training's forward pass both run it.
+ */
+export function scoreLayer(
   features: Float32Array,
   gridH: number,
   gridW: number,
   dim: number,
   text: BranchText,
   settings: BranchSettings,
-  ws: Workspace | undefined,
+  ws: LayerBuffers | undefined,
   out: BranchMaps,
 ): void {
   const n = gridH * gridW;
   const t = settings.temperature;
   patchProbabilities(features, n, dim, text.full.normal, text.full.abnormal, t, out.full);
   if (!settings.branches || ws === undefined || out.high === undefined || out.low === undefined) return;
-  splitFrequency(features, gridH, gridW, dim, settings.cutoff, { low: ws.low, high: ws.high });
-  fsam(ws.high, gridH, gridW, dim, settings.fsam, ws.enhanced);
+  if (!ws.splitGiven) splitFrequency(features, gridH, gridW, dim, settings.cutoff, { low: ws.low, high: ws.high });
+  fsam(ws.high, gridH, gridW, dim, settings.fsam, ws.enhanced, ws.fsamTrace);
   patchProbabilities(ws.enhanced, n, dim, text.high.normal, text.high.abnormal, t, out.high);
-  gscm(ws.low, gridH, gridW, dim, settings.gscm, ws.context, { affinity: ws.affinity, transposed: ws.transposed });
+  gscm(ws.low, gridH, gridW, dim, settings.gscm, ws.context, ws);
   patchProbabilities(ws.context, n, dim, text.low.normal, text.low.abnormal, t, out.low);
 }
 
@@ -130,6 +147,11 @@ export function layerBranchMaps(
   return gridBranchMaps({ data: features.subarray(0, size), layers: 1, gridH, gridW, dim }, text, settings);
 }
 
+export interface BranchMapsOptions {
+  /** Each layer's own buffers (training keeps them for its backward pass); default one set reused. */
+  layerBuffers?: (layer: number) => LayerBuffers;
+}
+
 /** gridBranchMaps with the grid's fields one by one. */
 export function multiLayerBranchMaps(
   features: Float32Array,
@@ -139,12 +161,18 @@ export function multiLayerBranchMaps(
   dim: number,
   text: BranchText,
   settings: BranchSettings = defaultBranchSettings,
+  options: BranchMapsOptions = {},
 ): BranchMaps {
-  return gridBranchMaps({ data: features, layers, gridH, gridW, dim }, text, settings);
+  return gridBranchMaps({ data: features, layers, gridH, gridW, dim }, text, settings, options);
 }
 
 /** Each branch map averaged over the grid's layers ([layers, gridH*gridW, dim]). */
-export function gridBranchMaps(grid: LayeredFeatureGrid, text: BranchText, settings: BranchSettings = defaultBranchSettings): BranchMaps {
+export function gridBranchMaps(
+  grid: LayeredFeatureGrid,
+  text: BranchText,
+  settings: BranchSettings = defaultBranchSettings,
+  options: BranchMapsOptions = {},
+): BranchMaps {
   const { data: features, layers, gridH, gridW, dim } = grid;
   const n = gridH * gridW;
   const layerSize = n * dim;
@@ -153,11 +181,12 @@ export function gridBranchMaps(grid: LayeredFeatureGrid, text: BranchText, setti
     throw new RangeError(`gridBranchMaps: need [${layers}, ${n}, ${dim}] = ${layers * layerSize} values, got ${features.length}`);
   }
   checkText(text, dim, settings.branches);
-  const ws = settings.branches ? new Workspace(n, dim) : undefined;
+  const shared = settings.branches && options.layerBuffers === undefined ? layerBuffers(n, dim) : undefined;
   const layerMaps = emptyMaps(n, settings.branches);
   const sums = { full: new Float64Array(n), high: new Float64Array(n), low: new Float64Array(n) };
   for (let l = 0; l < layers; l++) {
     const view = features.subarray(l * layerSize, (l + 1) * layerSize);
+    const ws = settings.branches ? (options.layerBuffers?.(l) ?? shared) : undefined;
     scoreLayer(view, gridH, gridW, dim, text, settings, ws, layerMaps);
     for (let i = 0; i < n; i++) sums.full[i] += layerMaps.full[i];
     if (layerMaps.high !== undefined && layerMaps.low !== undefined) {

@@ -155,10 +155,17 @@ export function averagePoolGrid(
   return { pooled, ph, pw };
 }
 
-/** Reusable buffers for gscm; sized on first use. */
+/**
+ * Reusable buffers for gscm; sized on first use (a missing or too small one is allocated and
+ * stored here). gscm also records the keys it attended to, which the training backward pass
+ * (src/training/backward.ts) reads with the affinity.
+ */
 export interface GscmBuffers {
   affinity?: Float32Array; // [n, keys]
   transposed?: Float32Array; // [dim, keys]
+  /** Set by gscm: the keys V ([keyCount, dim]): the low features, or their pooled cells. */
+  keys?: Float32Array;
+  keyCount?: number;
 }
 
 /**
@@ -201,5 +208,9 @@ export function gscm(
     for (let c = 0; c < dim; c++) transposed[c * m + j] = keys[base + c];
   }
   multiplyTransposed(affinity, n, transposed, dim, m, out);
+  buffers.affinity = affinity;
+  buffers.transposed = transposed;
+  buffers.keys = keys;
+  buffers.keyCount = m;
   return out;
 }

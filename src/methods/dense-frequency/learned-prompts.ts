@@ -10,6 +10,11 @@
 //     training: { createdAt, data, settings, seed, epochs, steps, bestEpoch, losses, … } }
 // A file is refused at load when its checkpoint does not match the model's: the vectors live in
 // that checkpoint's embedding space and were fitted on features of those layers at that size.
+//
+// One file (about 400 lines) on purpose: the format, the checkpoint identity it is checked
+// against and the registry that loads a folder of such files change together whenever the
+// format does; the registry is a quarter of it and the only seam, and splitting it off would
+// only move the imports of its callers (detection, training, eval) without separating concerns.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';

@@ -1,7 +1,7 @@
 // From CLIP outputs to a result: image probability, per-branch grid maps averaged over layers,
 // the fused grid map, the image score and the fused map at the original image size.
 
-import { defaultBranchSettings, gridBranchMaps, type BranchSettings, type BranchText } from './branches.ts';
+import { defaultBranchSettings, multiLayerBranchMaps, type BranchMaps, type BranchMapsOptions, type BranchSettings, type BranchText } from './branches.ts';
 import {
   defaultFusionWeights,
   defaultImageScoreSettings,
@@ -127,19 +127,35 @@ export interface ScoreImageResult {
   branchImageScores?: { full?: number; high?: number; low?: number; fewShot?: number };
 }
 
+/** The grid part of the scoring: the image probability, the branch maps averaged over layers and the fused map. */
+export interface GridScores {
+  pImage: number;
+  maps: BranchMaps;
+  fused: Float32Array;
+}
+
+/**
+ * scoreImage up to the fused grid map. Training's forward pass (src/training/forward.ts) runs
+ * it too, with `options.layerBuffers` to keep each layer's intermediates for its backward pass.
+ */
+export function scoreGrid(encoding: ImageEncoding, text: BranchText, settings: ScoringSettings, options: BranchMapsOptions = {}): GridScores {
+  const { imageEmbed, dense, layers, gridH, gridW, dim } = encoding;
+  const image = text.image ?? text.full;
+  const pImage = imageProbability(imageEmbed, image.normal, image.abnormal, settings.temperature);
+  const maps = multiLayerBranchMaps(dense, layers, gridH, gridW, dim, text, settings, options);
+  // Without branches the fused map is the full map, whatever the weights say.
+  const fused = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
+  return { pImage, maps, fused };
+}
+
 export function scoreImage(input: ScoreImageInput): ScoreImageResult {
-  const { imageEmbed, dense, layers, gridH, gridW, dim, text, width, height, inputSize, settings } = input;
+  const { imageEmbed, gridH, gridW, dim, text, width, height, inputSize, settings } = input;
   if (imageEmbed.length !== dim) throw new RangeError(`imageEmbed has ${imageEmbed.length} values, expected ${dim}`);
   for (const [name, v] of [['gridH', gridH], ['gridW', gridW], ['width', width], ['height', height]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   }
 
-  const image = text.image ?? text.full;
-  const pImage = imageProbability(imageEmbed, image.normal, image.abnormal, settings.temperature);
-  const maps = gridBranchMaps({ data: dense, layers, gridH, gridW, dim }, text, settings);
-
-  // Without branches the fused map is the full map, whatever the weights say.
-  const zeroShot = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
+  const { pImage, maps, fused: zeroShot } = scoreGrid(input, text, settings);
   let fused = zeroShot;
   let score = imageScore(pImage, zeroShot, settings.imageScore);
   let fewShotScore: number | undefined;

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHS, generateClipWeights, generateModel } from '../../../src/dev/random-model.ts';
-import { openSafetensors, writeSafetensors } from '../../../src/clip/weights/safetensors.ts';
+import { openSafetensors } from '../../../src/clip/weights/safetensors.ts';
+import { writeSafetensors } from '../../../src/clip/weights/safetensors-writer.ts';
 import { detectLayout, findWeightFile, loadClipWeights, lookupFromRecord, mapClipWeights } from '../../../src/clip/weights/clip-weights.ts';
 import type { ClipWeights, Tensor32 } from '../../../src/clip/types.ts';
 

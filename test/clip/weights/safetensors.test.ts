@@ -2,16 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  floatToBf16Bits,
-  floatToHalfBits,
-  halfBitsToFloatBits,
-  openSafetensors,
-  openShardedSafetensors,
-  openTensorSource,
-  writeSafetensors,
-  writeSafetensorsStreamed,
-} from '../../../src/clip/weights/safetensors.ts';
+import { floatToBf16Bits, floatToHalfBits, halfBitsToFloatBits } from '../../../src/clip/weights/dtypes.ts';
+import { openSafetensors, openShardedSafetensors, openTensorSource } from '../../../src/clip/weights/safetensors.ts';
+import { writeSafetensors, writeSafetensorsStreamed } from '../../../src/clip/weights/safetensors-writer.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'safetensors-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -1,4 +1,5 @@
-// Finds evaluation categories in MVTec-layout folders:
+// The one reader of MVTec-layout folders, for the evaluation (src/eval) and for training
+// (src/training/dataset.ts):
 //   <category>/test/<good|defect-type>/<image>
 //   <category>/ground_truth/<defect-type>/<stem>_mask.png
 // A folder with a `test/` subfolder is a category; roots may nest datasets
@@ -10,6 +11,8 @@
 // - a category without ground_truth/ gets image metrics only.
 // - a defect image whose mask is missing still counts for the image metrics but is left out
 //   of the pixel metrics (treating it as all-normal would count its defect as false positives).
+// - a mask is read at a square size, nearest-neighbour (pixel centres), thresholded at > 127
+//   (JPEG-safe): readMaskInto.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 
@@ -158,6 +161,21 @@ export function readCategory(root: string, folder: string, names: Record<string,
   return { id, name, folder, hasGroundTruth, images, notes };
 }
 
+/**
+ * The items whose category matches one of `only` by id or folder name (all when `only` is empty),
+ * in their order; an unknown name is a DatasetError that lists the categories there are.
+ */
+export function selectCategories<T>(items: readonly T[], only: readonly string[] | undefined, categoryOf: (item: T) => Category): T[] {
+  const wanted = only?.filter((c) => c.length > 0) ?? [];
+  if (wanted.length === 0) return [...items];
+  const matches = (c: Category, name: string) => c.id === name || basename(c.folder) === name;
+  const unknown = wanted.filter((w) => !items.some((item) => matches(categoryOf(item), w)));
+  if (unknown.length) {
+    throw new DatasetError(`unknown categor${unknown.length > 1 ? 'ies' : 'y'} ${unknown.join(', ')}; found: ${items.map((item) => categoryOf(item).id).join(', ')}`);
+  }
+  return items.filter((item) => wanted.some((w) => matches(categoryOf(item), w)));
+}
+
 /** Categories under root, filtered by `only`; throws a DatasetError that lists what exists. */
 export function discoverCategories(root: string, options: DiscoverOptions = {}): Category[] {
   const absRoot = resolve(root);
@@ -167,15 +185,7 @@ export function discoverCategories(root: string, options: DiscoverOptions = {}):
   if (categories.length === 0) {
     throw new DatasetError(`no category under ${root}: expected <category>/test/<good|defect-type>/<images> (MVTec layout)`);
   }
-  const only = options.only?.filter((c) => c.length > 0) ?? [];
-  if (only.length) {
-    const matches = (c: Category, wanted: string) => c.id === wanted || basename(c.folder) === wanted;
-    const unknown = only.filter((w) => !categories.some((c) => matches(c, w)));
-    if (unknown.length) {
-      throw new DatasetError(`unknown categor${unknown.length > 1 ? 'ies' : 'y'} ${unknown.join(', ')}; found: ${categories.map((c) => c.id).join(', ')}`);
-    }
-    categories = categories.filter((c) => only.some((w) => matches(c, w)));
-  }
+  categories = selectCategories(categories, options.only, (c) => c);
   for (const c of categories) {
     if (c.images.length === 0) throw new DatasetError(`category ${c.id} has no images under ${join(c.folder, 'test')}`);
     if (options.limit !== undefined && c.images.length > options.limit) {
@@ -204,3 +214,6 @@ export function describeCategory(c: Category) {
     notes: c.notes,
   };
 }
+
+/** Mask files are read by the imaging module's reader (nearest at pixel centres, > 127). */
+export { readMaskInto } from '../imaging/mask.ts';

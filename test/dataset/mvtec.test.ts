@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DatasetError, describeCategory, discoverCategories, promptName } from '../../src/eval/dataset.ts';
+import { DatasetError, describeCategory, discoverCategories, promptName } from '../../src/dataset/mvtec.ts';
 
 let root: string;
 
