@@ -88,3 +88,13 @@ export class OpenedStores {
     await Promise.all(stores.map((s) => s.close()));
   }
 }
+
+/** What each group of cases (cases/*.ts) gets from the suite. */
+export interface SuiteContext {
+  harness: StoreHarness;
+  /** A store on a new empty location. */
+  fresh(options?: CommonStoreOptions): Promise<{ store: Store; location: StoreLocation }>;
+  /** A store on an existing location (closed after the test like every other). */
+  openAt(location: StoreLocation, options?: CommonStoreOptions): Promise<Store>;
+}
+

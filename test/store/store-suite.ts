@@ -7,14 +7,7 @@ import { detectionCases } from './cases/detections.ts';
 import { lifecycleCases } from './cases/lifecycle.ts';
 import { outboxCases } from './cases/outbox.ts';
 import { OpenedStores, type StoreHarness, type StoreLocation } from './harness.ts';
-
-export interface SuiteContext {
-  harness: StoreHarness;
-  /** A store on a new empty location. */
-  fresh(options?: CommonStoreOptions): Promise<{ store: Store; location: StoreLocation }>;
-  /** A store on an existing location (closed after the test like every other). */
-  openAt(location: StoreLocation, options?: CommonStoreOptions): Promise<Store>;
-}
+import type { SuiteContext } from './harness.ts';
 
 export function storeSuite(harness: StoreHarness): void {
   const opened = new OpenedStores();

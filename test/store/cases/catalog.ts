@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CategoryNotFoundError, ReferenceLimitError } from '../../../src/store/errors.ts';
 import { category, features, image, reference, TestClock } from '../harness.ts';
-import type { SuiteContext } from '../store-suite.ts';
+import type { SuiteContext } from '../harness.ts';
 
 export function catalogCases({ fresh }: SuiteContext): void {
   describe('categories', () => {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { category, detection, image, TestClock } from '../harness.ts';
-import type { SuiteContext } from '../store-suite.ts';
+import type { SuiteContext } from '../harness.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { StoreSchemaError } from '../../../src/store/errors.ts';
 import { LATEST_VERSION, MIGRATIONS } from '../../../src/store/migrations.ts';
 import { category, detection, features, image, reference } from '../harness.ts';
-import type { SuiteContext } from '../store-suite.ts';
+import type { SuiteContext } from '../harness.ts';
 
 export function lifecycleCases({ fresh, openAt, harness }: SuiteContext): void {
   describe('schema versions', () => {

@@ -1,7 +1,7 @@
 // The webhook outbox: atomic enqueue with the detection, leases, retries, the byte bound.
 import { describe, expect, it } from 'vitest';
 import { detection, image, TestClock } from '../harness.ts';
-import type { SuiteContext } from '../store-suite.ts';
+import type { SuiteContext } from '../harness.ts';
 
 export function outboxCases({ fresh, openAt }: SuiteContext): void {
   describe('outbox', () => {
