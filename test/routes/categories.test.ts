@@ -150,6 +150,55 @@ describe('references, few-shot detection and calibration', () => {
   });
 });
 
+describe('WinCLIP and stored references', () => {
+  it('method=winclip on a stored category uses its stored reference images as WinCLIP+ does request ones', async () => {
+    await json('PUT', '/v1/categories/wtile', { name: 'tile', defaultMethod: 'winclip' });
+    const query = await part(60, true);
+    const zeroShot = (await detect(query, { category: 'tile-zero-shot', method: 'winclip', map: 'none' })).json();
+    await svc.app.inject({ method: 'POST', url: '/v1/categories/wtile/references', ...images([await part(61), await part(62)]) });
+    const stored = (await detect(query, { category: 'wtile', map: 'none' })).json();
+    expect(stored.method).toBe('winclip');
+    expect(stored.categoryResource).toMatchObject({ id: 'wtile', references: 2 });
+    const sent = await svc.app.inject({
+      method: 'POST',
+      url: '/v1/detect',
+      ...multipart([
+        { name: 'image', value: query, filename: 'q.png', type: 'image/png' },
+        { name: 'reference', value: await part(61), filename: 'r1.png', type: 'image/png' },
+        { name: 'reference', value: await part(62), filename: 'r2.png', type: 'image/png' },
+        { name: 'category', value: 'tile' },
+        { name: 'method', value: 'winclip' },
+        { name: 'map', value: 'none' },
+      ]),
+    });
+    // The same two normal images, stored or sent, give the same WinCLIP+ score.
+    expect(stored.score).toBeCloseTo(sent.json().score, 6);
+    expect(stored.score).not.toBe(zeroShot.score);
+  });
+});
+
+describe('a model change', () => {
+  it('lists the categories whose references need re-embedding, and POST /v1/reembed computes them from the stored images', async () => {
+    const other = await startTinyService({ dataDir: svc.settings.dataDir, denseLayers: '3,4', winclip: '0' });
+    try {
+      const before = (await other.app.inject({ url: '/v1/categories/tile' })).json();
+      expect(before.needsReembedding).toBe(true);
+      const re = await other.app.inject({ method: 'POST', url: '/v1/reembed' });
+      expect(re.statusCode).toBe(200);
+      expect(re.json().categories).toContain('tile');
+      expect((await other.app.inject({ url: '/v1/categories/tile' })).json().needsReembedding).toBe(false);
+      const res = await other.app.inject({
+        method: 'POST',
+        url: '/v1/detect',
+        ...multipart([{ name: 'image', value: await part(70, true), filename: 'q.png', type: 'image/png' }, { name: 'category', value: 'tile' }, { name: 'map', value: 'none' }, { name: 'branches', value: 'true' }]),
+      });
+      expect(res.json().branches.fewShot.score).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('persistence', () => {
   it('a restarted service on the same data folder has the categories, references and records', async () => {
     const again = await startTinyService({ dataDir: svc.settings.dataDir, keepDetectionImages: '1' });

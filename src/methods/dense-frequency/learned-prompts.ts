@@ -118,8 +118,11 @@ const FINGERPRINT_CHUNK = 128 << 10;
  * (e.g. another seed, another training run) differ in it.
  */
 export function weightsFingerprint(folder: string): string {
-  const files = readdirSync(folder).filter((f) => f.endsWith('.safetensors')).sort();
-  if (files.length === 0) throw new LearnedPromptsError(`${folder}: no safetensors file to fingerprint`);
+  const names = readdirSync(folder);
+  // safetensors when there are any (the fingerprints of such folders stay what they were), else PyTorch's .bin.
+  let files = names.filter((f) => f.endsWith('.safetensors')).sort();
+  if (files.length === 0) files = names.filter((f) => f.endsWith('.bin')).sort();
+  if (files.length === 0) throw new LearnedPromptsError(`${folder}: no weights file to fingerprint`);
   const hash = createHash('sha256');
   const whole = FINGERPRINT_CHUNKS * FINGERPRINT_CHUNK;
   const buffer = Buffer.alloc(whole);

@@ -6,7 +6,8 @@ import { badRequest } from '../../errors.ts';
 import { uniformBranchText, type BranchText } from './branches.ts';
 import { defaultScoringSettings, type ScoringSettings } from './pipeline.ts';
 import type { ScoreImagePayload, ScoreImageOutcome } from './worker-task.ts';
-import { applyLearnedScoring, LearnedPromptsError } from './learned-prompts.ts';
+import { applyLearnedScoring, LearnedPromptsError, weightsFingerprint } from './learned-prompts.ts';
+import { GRAPH_FORMAT_VERSION } from '../../clip/onnx/graph-cache.ts';
 import { denseFrequencyClassEmbeddings, denseFrequencyTextKey, type TemplatedOrCustom } from './text.ts';
 import { rgbForWorker } from '../worker-image.ts';
 import type { MethodContext, MethodRequest, MethodRunner, PackedFeatures, ReferenceMemory, ScoringMethod } from '../contract.ts';
@@ -45,8 +46,9 @@ class DenseFrequencyRunner implements MethodRunner {
     };
     this.references = {
       from: 'features',
-      // The graphs' key names the checkpoint and every graph option; the views are part of the layout.
-      featureKey: `dense-frequency/1:${r.graphs.key}:views=${augment}`,
+      // The weights' content (the same on every machine and folder, unlike the graph cache key),
+      // every graph option and the views: features computed under another of these are not reused.
+      featureKey: `dense-frequency/1:${weightsFingerprint(r.folder)}:${JSON.stringify(r.graphOptions)}:g${GRAPH_FORMAT_VERSION}:views=${augment}`,
       encode: async (images, signal) => {
         const out: PackedFeatures[] = [];
         for (const image of images) {
