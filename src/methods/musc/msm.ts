@@ -1,0 +1,176 @@
+// MSM, the Mutual Scoring Mechanism (models/modules/_MSM.py), per layer and aggregation degree r:
+//   d_j(i, p) = min_q ‖z_{i,p} − z_{j,q}‖₂   for every other image j   (torch.cdist, p = 2)
+//   score(i, p) = mean of the k smallest d_j(i, p) over j ≠ i,  k = int((N − 1)·0.3)
+// (compute_scores_fast(): cdist → min over the other image's patches → topk(k, largest=False) →
+// the second topk keeps all k because topmin_min = 0 → mean). z are LNAMD's unit vectors, so
+// ‖z − z'‖ = sqrt(2 − 2·cos); the cosines come from gram-fold.ts, whose one Gram matrix per
+// image pair serves every r, and whose block gives both d_j(i, ·) and d_i(j, ·).
+//
+// Memory: per thread one pair's Gram rows (a band of A's grid rows × L) plus the box-sum scratch;
+// never L × N × L. The result buffer holds what the top-k needs, [R][N][L][N] float32.
+//
+// Splitting: every unordered pair {i, j} has exactly one owner image (ownedPartners), so any
+// partition of [0, N) into owner ranges covers each pair once, and every result slot is written
+// by exactly one pair. Which image of a pair plays A is decided by content (MsmLayer.rank), not
+// by index, so a permuted batch computes the very same pairs: the results are bit-identical for
+// any thread split, band size or upload order.
+
+import { layerTokens, type MuscFeatures, type PatchGrid } from './features.ts';
+import { GramFolder } from './gram-fold.ts';
+import { GramKernel } from './gram-kernel.ts';
+import { aggregatedInverseNorms, checkDegree, layerNormImage } from './lnamd.ts';
+import { MuscInputError } from './min-images.ts';
+
+/** One layer of a batch, ready for mutual scoring. Structured-cloneable (for worker threads). */
+export interface MsmLayer {
+  images: number;
+  grid: PatchGrid;
+  channels: number;
+  degrees: number[];
+  /** Layer-normed tokens [N, L, C] (lnamd.ts step 2). */
+  normed: Float32Array;
+  /** Per degree, 1/‖neighbourhood sum‖ for every patch, [N·L]. */
+  invNorms: Float64Array[];
+  /** Images in lexicographic order of their normed features' bits: rank[i] < rank[j] ⇒ i plays A. */
+  rank: Int32Array;
+}
+
+/** LayerNorm and the per-degree norms of one layer ([N, L, C] tokens → MsmLayer). */
+export function prepareMsmLayer(features: MuscFeatures, layer: number, degrees: readonly number[]): MsmLayer {
+  degrees.forEach(checkDegree);
+  if (!(layer >= 0 && layer < features.layers)) throw new MuscInputError(`layer ${layer} outside [0, ${features.layers})`);
+  const { images, grid, width } = features;
+  const L = grid.h * grid.w;
+  const normed = new Float32Array(images * L * width);
+  for (let i = 0; i < images; i++) layerNormImage(layerTokens(features, i, layer), normed.subarray(i * L * width, (i + 1) * L * width));
+  const invNorms = degrees.map((r) => {
+    const out = new Float64Array(images * L);
+    for (let i = 0; i < images; i++) out.set(aggregatedInverseNorms(normed.subarray(i * L * width, (i + 1) * L * width), grid, width, r), i * L);
+    return out;
+  });
+  return { images, grid, channels: width, degrees: [...degrees], normed, invNorms, rank: contentRank(normed, images) };
+}
+
+function contentRank(normed: Float32Array, images: number): Int32Array {
+  const bits = new Uint32Array(normed.buffer, normed.byteOffset, normed.length);
+  const per = normed.length / images;
+  const compare = (a: number, b: number): number => {
+    for (let k = 0, oa = a * per, ob = b * per; k < per; k++) {
+      if (bits[oa + k] !== bits[ob + k]) return bits[oa + k] < bits[ob + k] ? -1 : 1;
+    }
+    return 0; // identical images: either can be A, the results are the same
+  };
+  const order = Array.from({ length: images }, (_, i) => i).sort(compare);
+  const rank = new Int32Array(images);
+  order.forEach((image, position) => (rank[image] = position));
+  return rank;
+}
+
+/** The images j whose pair {i, j} image i owns: i+1, i+2, … (mod N), half the ring each. */
+export function ownedPartners(images: number, owner: number): number[] {
+  const out: number[] = [];
+  for (let s = 1; s <= Math.floor((images - 1) / 2); s++) out.push((owner + s) % images);
+  if (images % 2 === 0 && owner < images / 2) out.push(owner + images / 2);
+  return out;
+}
+
+/** Size of the MSM result buffer, [R][N][L][N] float32 (slot j = i unused). */
+export function minDistanceLength(layer: Pick<MsmLayer, 'images' | 'grid' | 'degrees'>): number {
+  return layer.degrees.length * layer.images * layer.grid.h * layer.grid.w * layer.images;
+}
+
+/** Index of d_j(i, p) for degree index d in the result buffer. */
+export function minDistanceIndex(images: number, patches: number, d: number, i: number, p: number, j: number): number {
+  return ((d * images + i) * patches + p) * images + j;
+}
+
+/** Default band: whole grids up to 32×32 patches, else bands of 8 grid rows. */
+export function defaultBandRows(grid: PatchGrid): number {
+  return grid.h * grid.w <= 1024 ? grid.h : 8;
+}
+
+/** One thread's MSM engine: its own WebAssembly memory with the current layer's features. */
+export class MutualScorer {
+  private readonly kernel = new GramKernel();
+  private folder: GramFolder | undefined;
+  private layer: MsmLayer | undefined;
+  private rowMax: Float64Array[] = [];
+  private colMax: Float64Array[] = [];
+
+  /** bandRows: grid rows of the query image per matmul chunk (default defaultBandRows). */
+  constructor(private readonly bandRows?: number) {}
+
+  setLayer(layer: MsmLayer): void {
+    const { images, grid, channels, degrees } = layer;
+    const L = grid.h * grid.w;
+    this.kernel.load((i) => layer.normed.subarray(i * L * channels, (i + 1) * L * channels), images, L, channels);
+    const band = Math.max(1, Math.min(grid.h, this.bandRows ?? defaultBandRows(grid)));
+    const f = this.folder;
+    if (!f || f.grid.h !== grid.h || f.grid.w !== grid.w || f.bandRows !== band || f.degrees.join() !== degrees.join()) {
+      this.folder = new GramFolder(grid, degrees, band);
+      this.rowMax = degrees.map(() => new Float64Array(L));
+      this.colMax = degrees.map(() => new Float64Array(L));
+    }
+    this.layer = layer;
+  }
+
+  /**
+   * d_j(i, ·) and d_i(j, ·) for every pair owned by an image in [from, to), written into `out`
+   * ([R][N][L][N], minDistanceLength; may be a view of a SharedArrayBuffer shared by threads).
+   */
+  minDistances(from: number, to: number, out: Float32Array): void {
+    const layer = this.layer;
+    const folder = this.folder;
+    if (!layer || !folder) throw new Error('MutualScorer.minDistances before setLayer');
+    const { images, grid, degrees, invNorms, rank } = layer;
+    const L = grid.h * grid.w;
+    if (out.length !== minDistanceLength(layer)) throw new RangeError(`out has ${out.length} values, expected ${minDistanceLength(layer)}`);
+    if (!(from >= 0 && from <= to && to <= images)) throw new RangeError(`owner range [${from}, ${to}) outside [0, ${images})`);
+    const band = folder.bandRows;
+    const view = (d: number, i: number) => invNorms[d].subarray(i * L, (i + 1) * L);
+    for (let owner = from; owner < to; owner++) {
+      for (const partner of ownedPartners(images, owner)) {
+        const [a, b] = rank[owner] < rank[partner] ? [owner, partner] : [partner, owner];
+        const invA = degrees.map((_, d) => view(d, a));
+        const invB = degrees.map((_, d) => view(d, b));
+        for (const c of this.colMax) c.fill(-Infinity);
+        for (let y0 = 0; y0 < grid.h; y0 += band) {
+          const y1 = Math.min(grid.h, y0 + band);
+          const halo = folder.haloRows(y0, y1);
+          const g = this.kernel.rows(a, b, halo.from * grid.w, halo.to * grid.w);
+          folder.fold(g, y0, y1, invA, invB, this.rowMax, this.colMax);
+        }
+        for (let d = 0; d < degrees.length; d++) {
+          const rows = this.rowMax[d];
+          const cols = this.colMax[d];
+          for (let p = 0; p < L; p++) {
+            out[minDistanceIndex(images, L, d, a, p, b)] = Math.sqrt(Math.max(0, 2 - 2 * rows[p]));
+            out[minDistanceIndex(images, L, d, b, p, a)] = Math.sqrt(Math.max(0, 2 - 2 * cols[p]));
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * MSM's interval average for the images in [from, to): into[d][i·L + p] = mean of the k smallest
+ * d_j(i, p), j ≠ i, summed in ascending order (float64; the authors' mean is float32).
+ */
+export function topMinMeans(dist: Float32Array, images: number, patches: number, k: number, from: number, to: number, into: Float64Array[]): void {
+  if (!(k >= 1 && k <= images - 1)) throw new RangeError(`k = ${k} outside [1, ${images - 1}]`);
+  const scratch = new Float32Array(images - 1);
+  for (let d = 0; d < into.length; d++) {
+    for (let i = from; i < to; i++) {
+      for (let p = 0; p < patches; p++) {
+        const o = minDistanceIndex(images, patches, d, i, p, 0);
+        scratch.set(dist.subarray(o, o + i), 0);
+        scratch.set(dist.subarray(o + i + 1, o + images), i);
+        scratch.sort();
+        let s = 0;
+        for (let t = 0; t < k; t++) s += scratch[t];
+        into[d][i * patches + p] = s / k;
+      }
+    }
+  }
+}
