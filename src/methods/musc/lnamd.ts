@@ -10,11 +10,11 @@
 //      the mean of exactly its own r² values — the zero-padded r×r mean (padding counted, ÷ r²).
 //      r = 1 is a reshape only;
 //   4. L2-normalise every patch vector.
-// MSM (msm.ts) does not materialise step 3 for every r: it uses the identity
+// MSM does not materialise step 3 for every r: pair-engine.ts uses the identity
 //   ⟨Σ_{a∈N(p)} x̃_a, Σ_{b∈N(q)} ỹ_b⟩ = Σ_{a∈N(p)} Σ_{b∈N(q)} ⟨x̃_a, ỹ_b⟩
-// on one Gram matrix of the layer-normed tokens, and needs only the norms of the sums
-// (aggregatedInverseNorms); lnamd() is the literal pipeline, for tests and for callers that
-// want the aggregated features themselves.
+// on one Gram matrix of the layer-normed tokens (step 2, layerNormImage), and the norms of the
+// sums (the ÷r² of the mean cancels in step 4). lnamd() is the literal pipeline, for tests and
+// for callers that want the aggregated features themselves.
 
 import type { PatchGrid } from './features.ts';
 import { MuscInputError } from './min-images.ts';
@@ -54,44 +54,22 @@ export function layerNormImage(tokens: Float32Array, out: Float32Array = new Flo
  * Zero-padded r×r neighbourhood SUM of a [h·w, C] map (stride 1, same grid): separable, first
  * along x within each grid row, then along y. Returns [h·w, C] float64.
  */
-export function neighbourhoodSum(x: ArrayLike<number>, grid: PatchGrid, channels: number, r: number): Float64Array {
+export function neighbourhoodSum(x: Float32Array, grid: PatchGrid, channels: number, r: number): Float64Array {
   checkDegree(r);
   const { h, w } = grid;
-  const rho = (r - 1) / 2;
+  const rho = (r - 1) >> 1;
   const horizontal = new Float64Array(h * w * channels);
-  for (let y = 0; y < h; y++) {
-    for (let xx = 0; xx < w; xx++) {
-      const o = (y * w + xx) * channels;
-      for (let dx = Math.max(-rho, -xx); dx <= Math.min(rho, w - 1 - xx); dx++) {
-        const s = (y * w + xx + dx) * channels;
-        for (let c = 0; c < channels; c++) horizontal[o + c] += x[s + c];
-      }
+  for (let p = 0; p < h * w; p++) {
+    const xx = p % w;
+    for (let dx = Math.max(-rho, -xx); dx <= Math.min(rho, w - 1 - xx); dx++) {
+      for (let c = 0, o = p * channels, s = (p + dx) * channels; c < channels; c++) horizontal[o + c] += x[s + c];
     }
   }
   const out = new Float64Array(h * w * channels);
   for (let y = 0; y < h; y++) {
     for (let dy = Math.max(-rho, -y); dy <= Math.min(rho, h - 1 - y); dy++) {
-      const o = y * w * channels;
-      const s = (y + dy) * w * channels;
-      for (let i = 0; i < w * channels; i++) out[o + i] += horizontal[s + i];
+      for (let i = 0, o = y * w * channels, s = (y + dy) * w * channels; i < w * channels; i++) out[o + i] += horizontal[s + i];
     }
-  }
-  return out;
-}
-
-/**
- * 1 / ‖Σ_{a∈N_r(p)} x̃_a‖ for every patch p of one layer-normed image ([L, C] → [L] float64).
- * The ÷r² of the mean cancels in the normalisation, so sums are enough. A zero sum gets 0 (the
- * authors' division would give NaN; here that patch has cosine 0 to everything).
- */
-export function aggregatedInverseNorms(normed: Float32Array, grid: PatchGrid, channels: number, r: number): Float64Array {
-  const L = grid.h * grid.w;
-  const out = new Float64Array(L);
-  const sums: ArrayLike<number> = r === 1 ? normed : neighbourhoodSum(normed, grid, channels, r);
-  for (let p = 0; p < L; p++) {
-    let sq = 0;
-    for (let c = 0, o = p * channels; c < channels; c++) sq += sums[o + c] * sums[o + c];
-    out[p] = sq > 0 ? 1 / Math.sqrt(sq) : 0;
   }
   return out;
 }

@@ -6,7 +6,7 @@
 // ‖z − z'‖ = sqrt(2 − 2·cos); the cosines come from gram-fold.ts, whose one Gram matrix per
 // image pair serves every r, and whose block gives both d_j(i, ·) and d_i(j, ·).
 //
-// Memory: per thread one pair's Gram rows (a band of A's grid rows × L) plus the box-sum scratch;
+// Memory: per thread (pair-engine.ts) the layer's features, one band of Gram rows and box-sum scratch;
 // never L × N × L. The result buffer holds what the top-k needs, [R][N][L][N] float32.
 //
 // Splitting: every unordered pair {i, j} has exactly one owner image (ownedPartners), so any
@@ -16,9 +16,8 @@
 // any thread split, band size or upload order.
 
 import { layerTokens, type MuscFeatures, type PatchGrid } from './features.ts';
-import { GramFolder } from './gram-fold.ts';
-import { GramKernel } from './gram-kernel.ts';
-import { aggregatedInverseNorms, checkDegree, layerNormImage } from './lnamd.ts';
+import { PairEngine } from './pair-engine.ts';
+import { checkDegree, layerNormImage } from './lnamd.ts';
 import { MuscInputError } from './min-images.ts';
 
 /** One layer of a batch, ready for mutual scoring. Structured-cloneable (for worker threads). */
@@ -29,13 +28,11 @@ export interface MsmLayer {
   degrees: number[];
   /** Layer-normed tokens [N, L, C] (lnamd.ts step 2). */
   normed: Float32Array;
-  /** Per degree, 1/‖neighbourhood sum‖ for every patch, [N·L]. */
-  invNorms: Float64Array[];
   /** Images in lexicographic order of their normed features' bits: rank[i] < rank[j] ⇒ i plays A. */
   rank: Int32Array;
 }
 
-/** LayerNorm and the per-degree norms of one layer ([N, L, C] tokens → MsmLayer). */
+/** LayerNorm of one layer of the batch ([N, L, C] tokens → MsmLayer). */
 export function prepareMsmLayer(features: MuscFeatures, layer: number, degrees: readonly number[]): MsmLayer {
   degrees.forEach(checkDegree);
   if (!(layer >= 0 && layer < features.layers)) throw new MuscInputError(`layer ${layer} outside [0, ${features.layers})`);
@@ -43,12 +40,7 @@ export function prepareMsmLayer(features: MuscFeatures, layer: number, degrees: 
   const L = grid.h * grid.w;
   const normed = new Float32Array(images * L * width);
   for (let i = 0; i < images; i++) layerNormImage(layerTokens(features, i, layer), normed.subarray(i * L * width, (i + 1) * L * width));
-  const invNorms = degrees.map((r) => {
-    const out = new Float64Array(images * L);
-    for (let i = 0; i < images; i++) out.set(aggregatedInverseNorms(normed.subarray(i * L * width, (i + 1) * L * width), grid, width, r), i * L);
-    return out;
-  });
-  return { images, grid, channels: width, degrees: [...degrees], normed, invNorms, rank: contentRank(normed, images) };
+  return { images, grid, channels: width, degrees: [...degrees], normed, rank: contentRank(normed, images) };
 }
 
 function contentRank(normed: Float32Array, images: number): Int32Array {
@@ -91,26 +83,14 @@ export function defaultBandRows(grid: PatchGrid): number {
 
 /** One thread's MSM engine: its own WebAssembly memory with the current layer's features. */
 export class MutualScorer {
-  private readonly kernel = new GramKernel();
-  private folder: GramFolder | undefined;
+  private readonly engine = new PairEngine();
   private layer: MsmLayer | undefined;
-  private rowMax: Float64Array[] = [];
-  private colMax: Float64Array[] = [];
 
   /** bandRows: grid rows of the query image per matmul chunk (default defaultBandRows). */
   constructor(private readonly bandRows?: number) {}
 
   setLayer(layer: MsmLayer): void {
-    const { images, grid, channels, degrees } = layer;
-    const L = grid.h * grid.w;
-    this.kernel.load((i) => layer.normed.subarray(i * L * channels, (i + 1) * L * channels), images, L, channels);
-    const band = Math.max(1, Math.min(grid.h, this.bandRows ?? defaultBandRows(grid)));
-    const f = this.folder;
-    if (!f || f.grid.h !== grid.h || f.grid.w !== grid.w || f.bandRows !== band || f.degrees.join() !== degrees.join()) {
-      this.folder = new GramFolder(grid, degrees, band);
-      this.rowMax = degrees.map(() => new Float64Array(L));
-      this.colMax = degrees.map(() => new Float64Array(L));
-    }
+    this.engine.load(layer, this.bandRows ?? defaultBandRows(layer.grid));
     this.layer = layer;
   }
 
@@ -120,29 +100,18 @@ export class MutualScorer {
    */
   minDistances(from: number, to: number, out: Float32Array): void {
     const layer = this.layer;
-    const folder = this.folder;
-    if (!layer || !folder) throw new Error('MutualScorer.minDistances before setLayer');
-    const { images, grid, degrees, invNorms, rank } = layer;
+    if (!layer) throw new Error('MutualScorer.minDistances before setLayer');
+    const { images, grid, degrees, rank } = layer;
     const L = grid.h * grid.w;
     if (out.length !== minDistanceLength(layer)) throw new RangeError(`out has ${out.length} values, expected ${minDistanceLength(layer)}`);
     if (!(from >= 0 && from <= to && to <= images)) throw new RangeError(`owner range [${from}, ${to}) outside [0, ${images})`);
-    const band = folder.bandRows;
-    const view = (d: number, i: number) => invNorms[d].subarray(i * L, (i + 1) * L);
     for (let owner = from; owner < to; owner++) {
       for (const partner of ownedPartners(images, owner)) {
         const [a, b] = rank[owner] < rank[partner] ? [owner, partner] : [partner, owner];
-        const invA = degrees.map((_, d) => view(d, a));
-        const invB = degrees.map((_, d) => view(d, b));
-        for (const c of this.colMax) c.fill(-Infinity);
-        for (let y0 = 0; y0 < grid.h; y0 += band) {
-          const y1 = Math.min(grid.h, y0 + band);
-          const halo = folder.haloRows(y0, y1);
-          const g = this.kernel.rows(a, b, halo.from * grid.w, halo.to * grid.w);
-          folder.fold(g, y0, y1, invA, invB, this.rowMax, this.colMax);
-        }
+        const { rowMax, colMax } = this.engine.pair(a, b);
         for (let d = 0; d < degrees.length; d++) {
-          const rows = this.rowMax[d];
-          const cols = this.colMax[d];
+          const rows = rowMax[d];
+          const cols = colMax[d];
           for (let p = 0; p < L; p++) {
             out[minDistanceIndex(images, L, d, a, p, b)] = Math.sqrt(Math.max(0, 2 - 2 * rows[p]));
             out[minDistanceIndex(images, L, d, b, p, a)] = Math.sqrt(Math.max(0, 2 - 2 * cols[p]));
