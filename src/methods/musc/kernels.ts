@@ -4,6 +4,8 @@
 //   addShiftMasked  dst[row][q] += src[row][q + shift] & mask[q]      (box sums over B's grid)
 //   cosMax          c = s·(ia[row]·ib[q]) → rowMax[row] = max_q c, colMax[q] = max(colMax[q], c)
 //   rowSquares      out[row] = Σ_c src[row][c]²                       (norms of the LNAMD sums)
+//   foldRow         one row of G's box sums over A's grid y and B's grid x, y, then cosMax, in
+//                   two row buffers that stay in L1 (calls add, addShiftMasked, zero, cosMax)
 // Every output element is produced by one fixed sequence of float32 operations, and
 // WebAssembly forbids fusing or reordering them, so results are the same bit for bit on any
 // machine and for any blocking. Plain JavaScript does ~0.7·10⁹ multiply-adds/s here; gram does
@@ -131,12 +133,65 @@ function rowSquares(): WasmFunction {
   return { name: 'rowSquares', params: 4, locals: { i32: 1, v128: 2 }, body: doWhile(row, countDown(rows)) };
 }
 
+/** zero(dst, n): n floats (a multiple of 4, ≥ 4) set to 0. */
+function zero(): WasmFunction {
+  const [dst, n, end] = [0, 1, 2];
+  const body = cat(
+    get(dst), get(n), i32(4), op.mul, op.add, set(end),
+    doWhile(cat(get(dst), op.vConstF32(0), op.vStore(), bump(dst, 16)), cat(get(dst), get(end), op.ltU)),
+  );
+  return { name: 'zero', params: 2, locals: { i32: 1 }, body };
+}
+
+/** The module's functions in order; `call` takes an index into this list. */
+const NAMES = ['gram', 'add', 'addShiftMasked', 'cosMax', 'rowSquares', 'zero', 'foldRow'] as const;
+const call = (name: (typeof NAMES)[number]): Code => op.call(NAMES.indexOf(name));
+
+/**
+ * foldRow(pxRow, y, h, w, rho, stride, maskX0, maskY0, rowA, rowB, ia, ib, valid, rowMax, colMax)
+ * for the A patch whose x-box-summed G row is at pxRow, at grid row y of A:
+ *   rowA = Σ_{dy: 0 ≤ y+dy < h} pxRow[+dy·w rows]           (A's grid, y)
+ *   rowB = Σ_{dx} rowA[q + dx] & maskX(dx)                   (B's grid, x; maskX(−rho) at maskX0)
+ *   rowA = Σ_{dy} rowB[q + dy·w] & maskY(dy)                 (B's grid, y; maskY(−rho) at maskY0)
+ *   cosMax(rowA, 1 row, …)
+ * offsets ascending and each sum started from 0, exactly as separate whole-band passes would.
+ */
+function foldRow(): WasmFunction {
+  const [pxRow, y, h, w, rho, stride, maskX0, maskY0, rowA, rowB, ia, ib, valid, rowMax, colMax] = Array.from({ length: 15 }, (_, i) => i);
+  const [t, yy] = [15, 16];
+  const rowBytes = cat(get(stride), i32(4), op.mul);
+  /** for (t = 0; t <= 2·rho; t++) body — d = t − rho */
+  const overOffsets = (body: Code) => cat(i32(0), set(t), doWhile(cat(body, bump(t, 1)), cat(get(t), get(rho), i32(2), op.mul, op.leS)));
+  const d = cat(get(t), get(rho), op.sub);
+  const body = cat(
+    get(rowA), get(stride), call('zero'),
+    overOffsets(
+      cat(
+        d, get(y), op.add, set(yy),
+        op.block, get(yy), i32(0), op.ltS, op.brIf(0), get(yy), get(h), op.geS, op.brIf(0),
+        get(rowA), get(pxRow), d, get(w), op.mul, rowBytes, op.mul, op.add, get(stride), call('add'),
+        op.end,
+      ),
+    ),
+    get(rowB), get(stride), call('zero'),
+    overOffsets(cat(get(rowB), get(rowA), get(maskX0), get(t), rowBytes, op.mul, op.add, i32(1), get(stride), d, call('addShiftMasked'))),
+    get(rowA), get(stride), call('zero'),
+    overOffsets(cat(get(rowA), get(rowB), get(maskY0), get(t), rowBytes, op.mul, op.add, i32(1), get(stride), d, get(w), op.mul, call('addShiftMasked'))),
+    get(rowA), i32(1), get(stride), get(ia), get(ib), get(valid), get(rowMax), get(colMax), call('cosMax'),
+  );
+  return { name: 'foldRow', params: 15, locals: { i32: 2 }, body };
+}
+
 export interface Kernels {
   gram(aBase: number, pb0: number, pb1: number, bBase: number, qBlocks: number, channels: number, gBase: number, ldg: number): void;
   add(dst: number, src: number, n: number): void;
   addShiftMasked(dst: number, src: number, mask: number, rows: number, stride: number, shift: number): void;
   cosMax(s: number, rows: number, stride: number, ia: number, ib: number, valid: number, rowMax: number, colMax: number): void;
   rowSquares(src: number, rows: number, stride: number, out: number): void;
+  foldRow(
+    pxRow: number, y: number, h: number, w: number, rho: number, stride: number, maskX0: number, maskY0: number,
+    rowA: number, rowB: number, ia: number, ib: number, valid: number, rowMax: number, colMax: number,
+  ): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -144,7 +199,8 @@ let compiled: WebAssembly.Module | undefined;
 /** The kernels on `memory` (all arguments are byte addresses into it, or counts). */
 export function instantiateKernels(memory: WebAssembly.Memory): Kernels {
   if (!compiled) {
-    const bytes = assemble([gram(), add(), addShiftMasked(), cosMax(), rowSquares()]);
+    const built: Record<(typeof NAMES)[number], () => WasmFunction> = { gram, add, addShiftMasked, cosMax, rowSquares, zero, foldRow };
+    const bytes = assemble(NAMES.map((n) => built[n]()));
     if (!WebAssembly.validate(bytes)) throw new Error('this runtime lacks WebAssembly SIMD, which the MuSc kernels need');
     compiled = new WebAssembly.Module(bytes);
   }

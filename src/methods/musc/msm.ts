@@ -32,13 +32,17 @@ export interface MsmLayer {
   rank: Int32Array;
 }
 
-/** LayerNorm of one layer of the batch ([N, L, C] tokens → MsmLayer). */
-export function prepareMsmLayer(features: MuscFeatures, layer: number, degrees: readonly number[]): MsmLayer {
+/**
+ * LayerNorm of one layer of the batch ([N, L, C] tokens → MsmLayer). `normed` ([N·L·C]) may be a
+ * SharedArrayBuffer view, so that worker threads receive the layer without a copy.
+ */
+export function prepareMsmLayer(features: MuscFeatures, layer: number, degrees: readonly number[], normed?: Float32Array): MsmLayer {
   degrees.forEach(checkDegree);
   if (!(layer >= 0 && layer < features.layers)) throw new MuscInputError(`layer ${layer} outside [0, ${features.layers})`);
   const { images, grid, width } = features;
   const L = grid.h * grid.w;
-  const normed = new Float32Array(images * L * width);
+  normed ??= new Float32Array(images * L * width);
+  if (normed.length !== images * L * width) throw new RangeError(`normed has ${normed.length} values, expected ${images * L * width}`);
   for (let i = 0; i < images; i++) layerNormImage(layerTokens(features, i, layer), normed.subarray(i * L * width, (i + 1) * L * width));
   return { images, grid, channels: width, degrees: [...degrees], normed, rank: contentRank(normed, images) };
 }
@@ -64,6 +68,25 @@ export function ownedPartners(images: number, owner: number): number[] {
   for (let s = 1; s <= Math.floor((images - 1) / 2); s++) out.push((owner + s) % images);
   if (images % 2 === 0 && owner < images / 2) out.push(owner + images / 2);
   return out;
+}
+
+/**
+ * Owner ranges [from, to) for `parts` threads with about the same number of pairs each
+ * (owners below N/2 own one pair more when N is even).
+ */
+export function balancedOwnerRanges(images: number, parts: number): Array<{ from: number; to: number }> {
+  const total = (images * (images - 1)) / 2;
+  const ranges: Array<{ from: number; to: number }> = [];
+  let from = 0;
+  let done = 0;
+  for (let t = 1; t <= parts; t++) {
+    let to = from;
+    const target = (total * t) / parts;
+    while (to < images && (t === parts || done + ownedPartners(images, to).length / 2 <= target)) done += ownedPartners(images, to++).length;
+    ranges.push({ from, to });
+    from = to;
+  }
+  return ranges;
 }
 
 /** Size of the MSM result buffer, [R][N][L][N] float32 (slot j = i unused). */

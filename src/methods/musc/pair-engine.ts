@@ -32,9 +32,8 @@ interface Layout {
   inv: number;
   gram: number;
   px: number;
-  py: number;
-  qx: number;
-  sums: number;
+  rowA: number;
+  rowB: number;
   masks: number;
   /** LNAMD norms: one image's normed rows [L][channelStride], their x sums, their x-then-y sums, Σ². */
   channelStride: number;
@@ -54,8 +53,7 @@ function layoutFor(layer: MsmLayer, bandRows: number): Layout {
   const rhos = degrees.map((r) => (r - 1) >> 1);
   const maxRho = Math.max(...rhos);
   const haloPatches = Math.min(grid.h, bandRows + 2 * maxRho) * grid.w;
-  const bandPatches = Math.min(grid.h, bandRows) * grid.w;
-  // Shifted reads of addShiftMasked reach maxRho·(w + 1) floats outside a band; masked to 0.
+  // Shifted reads of addShiftMasked reach maxRho·(w + 1) floats outside a row; masked to 0.
   const guard = Math.ceil((maxRho * (grid.w + 1)) / 4) * 4 + 4;
   let at = 0;
   const take = (floats: number) => {
@@ -68,9 +66,8 @@ function layoutFor(layer: MsmLayer, bandRows: number): Layout {
   const gram = take((haloPatches + 8) * stride);
   const px = take(haloPatches * stride);
   const guarded = (floats: number) => take(guard + floats + guard) + guard;
-  const py = guarded(bandPatches * stride);
-  const qx = guarded(bandPatches * stride);
-  const sums = take(bandPatches * stride);
+  const rowA = guarded(stride);
+  const rowB = guarded(stride);
   const masks = take((2 * (2 * maxRho + 1) + 1) * stride);
   const channelStride = Math.ceil(channels / 4) * 4;
   const rows = take(patches * channelStride);
@@ -80,7 +77,7 @@ function layoutFor(layer: MsmLayer, bandRows: number): Layout {
   const rowMax = take(degrees.length * stride);
   const colMax = take(degrees.length * stride);
   const shape = { images, grid, patches, stride, channels, degrees: [...degrees], rhos, maxRho, bandRows };
-  return { ...shape, panels, inv, gram, px, py, qx, sums, masks, channelStride, rows, rowsX, rowsXY, squares, rowMax, colMax, floats: at };
+  return { ...shape, panels, inv, gram, px, rowA, rowB, masks, channelStride, rows, rowsX, rowsXY, squares, rowMax, colMax, floats: at };
 }
 
 /** A pair engine holding one layer of a batch in its own WebAssembly memory (one per thread). */
@@ -220,21 +217,15 @@ export class PairEngine {
           k.add(4 * (lay.px + (p - yFrom * w) * stride), 4 * gRow(p + dx), (x1 - x0) * stride);
         }
       }
-      // A's grid, y: py[p] = Σ_dy px[p + dy·w].
-      f32.fill(0, lay.py, lay.py + rows * stride);
-      for (let dy = -rho; dy <= rho; dy++) {
-        const ya = Math.max(y0, -dy);
-        const yb = Math.min(y1, grid.h - dy);
-        if (yb > ya) k.add(4 * (lay.py + (ya - y0) * w * stride), 4 * (lay.px + (ya + dy - yFrom) * w * stride), (yb - ya) * w * stride);
+      // Per output row: A's grid y, B's grid x and y, and the maxima, in two L1-sized rows.
+      const maskX0 = 4 * (lay.masks + (lay.maxRho - rho) * stride);
+      const maskY0 = 4 * (lay.masks + (span + lay.maxRho - rho) * stride);
+      for (let p = y0 * w; p < y1 * w; p++) {
+        const i = p - y0 * w;
+        const y = (p / w) | 0;
+        const pxRow = 4 * (lay.px + (p - yFrom * w) * stride);
+        k.foldRow(pxRow, y, grid.h, w, rho, stride, maskX0, maskY0, 4 * lay.rowA, 4 * lay.rowB, ia + 4 * i, ib, valid, rowMax + 4 * i, colMax);
       }
-      // B's grid, x then y: shifted adds within each row, masked at the grid's edges.
-      f32.fill(0, lay.qx, lay.qx + rows * stride);
-      for (let dx = -rho; dx <= rho; dx++) k.addShiftMasked(4 * lay.qx, 4 * lay.py, 4 * (lay.masks + (dx + lay.maxRho) * stride), rows, stride, dx);
-      f32.fill(0, lay.sums, lay.sums + rows * stride);
-      for (let dy = -rho; dy <= rho; dy++) {
-        k.addShiftMasked(4 * lay.sums, 4 * lay.qx, 4 * (lay.masks + (span + dy + lay.maxRho) * stride), rows, stride, dy * w);
-      }
-      k.cosMax(4 * lay.sums, rows, stride, ia, ib, valid, rowMax, colMax);
     }
   }
 }
