@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { MuscFeatures } from '../src/methods/musc/features.ts';
 import { MuscBatch, muscDistanceLength } from '../src/methods/musc/musc.ts';
-import { balancedOwnerRanges, MutualScorer, prepareMsmLayer } from '../src/methods/musc/msm.ts';
+import { balancedOwnerRanges, MutualScorer } from '../src/methods/musc/msm.ts';
 
 const LAYERS = 4;
 const GRID = { h: 14, w: 14 };
@@ -84,7 +84,7 @@ async function runOne(images: number, channels: number, threads: number): Promis
   const batch = new MuscBatch(features, { imageSize: 224 }, distances);
   for (let l = 0; l < LAYERS; l++) {
     let t = performance.now();
-    const layer = prepareMsmLayer(features, l, batch.degrees, normed);
+    const layer = batch.layer(l, normed);
     times.prepare += performance.now() - t;
     t = performance.now();
     if (scorer) {

@@ -3,11 +3,13 @@
 //   score(i, p) = mean of the k smallest d_j(i, p) over j ≠ i,  k = int((N − 1)·0.3)
 // (compute_scores_fast(): cdist → min over the other image's patches → topk(k, largest=False) →
 // the second topk keeps all k because topmin_min = 0 → mean). z are LNAMD's unit vectors, so
-// ‖z − z'‖ = sqrt(2 − 2·cos); the cosines come from gram-fold.ts, whose one Gram matrix per
-// image pair serves every r, and whose block gives both d_j(i, ·) and d_i(j, ·).
+// ‖z − z'‖ = sqrt(2 − 2·cos) (cdist's value for unit vectors); the cosines come from
+// pair-engine.ts, whose one Gram matrix per image pair serves every r and gives both d_j(i, ·)
+// and d_i(j, ·) (the authors compute each pair twice, once from each side).
 //
-// Memory: per thread (pair-engine.ts) the layer's features, one band of Gram rows and box-sum scratch;
-// never L × N × L. The result buffer holds what the top-k needs, [R][N][L][N] float32.
+// Memory: per thread (pair-engine.ts) 4·N·⌈L/8⌉·8·C bytes of packed features, one band of Gram
+// rows and O(L·C) scratch; never the authors' L × (N−1) × L distances. The result buffer holds
+// only what the top-k needs after the min-reduction: [R][N][L][N] float32, 4·R·N²·L bytes.
 //
 // Splitting: every unordered pair {i, j} has exactly one owner image (ownedPartners), so any
 // partition of [0, N) into owner ranges covers each pair once, and every result slot is written
@@ -99,9 +101,9 @@ export function minDistanceIndex(images: number, patches: number, d: number, i: 
   return ((d * images + i) * patches + p) * images + j;
 }
 
-/** Default band: whole grids up to 32×32 patches, else bands of 8 grid rows. */
+/** Default band: whole grids up to 32×32 patches (one pass), else 16 grid rows (≤ 25 % halo rework). */
 export function defaultBandRows(grid: PatchGrid): number {
-  return grid.h * grid.w <= 1024 ? grid.h : 8;
+  return grid.h * grid.w <= 1024 ? grid.h : 16;
 }
 
 /** One thread's MSM engine: its own WebAssembly memory with the current layer's features. */

@@ -39,6 +39,8 @@ export interface MuscResult {
 
 /** The batch-wide part of a MuSc run: the result buffer and the per-degree sums over layers. */
 export class MuscBatch {
+  /** [R][N][L][N] float32: d_j(i, p) of the current layer (msm.ts). */
+  readonly distances: Float32Array;
   readonly degrees: number[];
   readonly k: number;
   private readonly sums: Float64Array[];
@@ -49,7 +51,7 @@ export class MuscBatch {
   constructor(
     readonly features: MuscFeatures,
     readonly options: MuscOptions,
-    readonly distances?: Float32Array,
+    distances?: Float32Array,
   ) {
     validateMuscFeatures(features);
     assertEnoughImages(features.images);
@@ -66,16 +68,16 @@ export class MuscBatch {
     if (this.distances.length !== length) throw new RangeError(`distances has ${this.distances.length} values, expected ${length}`);
   }
 
-  /** Layer `layer` ready for MutualScorer.setLayer (any thread). */
-  layer(layer: number): MsmLayer {
-    return prepareMsmLayer(this.features, layer, this.degrees);
+  /** Layer `layer` ready for MutualScorer.setLayer (any thread); `normed` as in prepareMsmLayer. */
+  layer(layer: number, normed?: Float32Array): MsmLayer {
+    return prepareMsmLayer(this.features, layer, this.degrees, normed);
   }
 
   /** After every owner range of layer `layer` has been written into `distances`: its interval averages. */
   addLayer(layer: number): void {
     if (layer !== this.layersDone) throw new RangeError(`layers must be added in order: expected ${this.layersDone}, got ${layer}`);
     const { images, grid } = this.features;
-    topMinMeans(this.distances as Float32Array, images, grid.h * grid.w, this.k, 0, images, this.scratch);
+    topMinMeans(this.distances, images, grid.h * grid.w, this.k, 0, images, this.scratch);
     for (let d = 0; d < this.degrees.length; d++) {
       const sum = this.sums[d];
       const add = this.scratch[d];
@@ -111,7 +113,7 @@ export function scoreMusc(features: MuscFeatures, options: MuscOptions, scorer: 
   const batch = new MuscBatch(features, options);
   for (let l = 0; l < features.layers; l++) {
     scorer.setLayer(batch.layer(l));
-    scorer.minDistances(0, features.images, batch.distances as Float32Array);
+    scorer.minDistances(0, features.images, batch.distances);
     batch.addLayer(l);
   }
   return batch.finish();

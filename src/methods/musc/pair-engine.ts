@@ -16,7 +16,7 @@ import type { MsmLayer } from './msm.ts';
 const PAGE = 65536;
 const ALL_ONES = 0xffffffff;
 
-/** Byte-addressed regions of the engine's memory for one layer shape (offsets in floats). */
+/** Regions of the engine's memory for one layer shape, as float offsets (the kernels take bytes). */
 interface Layout {
   images: number;
   grid: PatchGrid;
