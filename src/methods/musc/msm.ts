@@ -158,8 +158,7 @@ export function topMinMeans(dist: Float32Array, images: number, patches: number,
     for (let i = from; i < to; i++) {
       for (let p = 0; p < patches; p++) {
         const o = minDistanceIndex(images, patches, d, i, p, 0);
-        scratch.set(dist.subarray(o, o + i), 0);
-        scratch.set(dist.subarray(o + i + 1, o + images), i);
+        for (let j = 0, t = 0; j < images; j++) if (j !== i) scratch[t++] = dist[o + j];
         scratch.sort();
         let s = 0;
         for (let t = 0; t < k; t++) s += scratch[t];
