@@ -4,9 +4,11 @@
 // graph: LayerNorm, LNAMD norms, mutual scoring, interval averages, maps and RsCIN. Every
 // configuration runs in its own child process, so "peak RSS" is that run's own peak (all threads).
 // N = 128 runs only when N = 64's time projects (×4, the work grows with N²) under --budget s.
+// The last column is a hash of the maps and scores: equal for 1 and 2 threads (bit-identical).
 // Reference (the brief): the authors' PyTorch code on this 2-core machine, 512 channels,
 // 0.81 s/image at N = 32 and 1.18 s/image at N = 64.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -58,6 +60,7 @@ interface RunResult {
   msmSeconds: number;
   reduceSeconds: number;
   peakRssMiB: number;
+  resultHash: string;
 }
 
 async function runOne(images: number, channels: number, threads: number): Promise<RunResult> {
@@ -105,8 +108,10 @@ async function runOne(images: number, channels: number, threads: number): Promis
     times.reduce += performance.now() - t;
   }
   let t = performance.now();
-  batch.finish();
+  const result = batch.finish();
   times.reduce += performance.now() - t;
+  const hash = createHash('sha256');
+  for (const a of [result.maps, result.mapScores, result.scores]) hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await Promise.all(workers.map((w) => w.terminate()));
@@ -120,6 +125,7 @@ async function runOne(images: number, channels: number, threads: number): Promis
     msmSeconds: times.msm / 1000,
     reduceSeconds: times.reduce / 1000,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    resultHash: hash.digest('hex').slice(0, 12),
   };
 }
 
@@ -131,7 +137,7 @@ if (values.run) {
   const budget = Number(values.budget);
   const self = fileURLToPath(import.meta.url);
   console.log(`MuSc scoring, ${LAYERS} layers, ${GRID.h}×${GRID.w} patches, r ∈ {1,3,5}; load average before: ${loadavg()[0].toFixed(2)}`);
-  console.log('  N     C  thr   s/image  cpu-s/image  prep   msm  reduce  peak RSS   vs authors (512 ch)');
+  console.log('  N     C  thr   s/image  cpu-s/image  prep   msm  reduce  peak RSS  result hash   vs authors (512 ch)');
   for (const channels of list(values.channels)) {
     for (const threads of list(values.threads)) {
       let previous: RunResult | undefined;
@@ -156,6 +162,7 @@ if (values.run) {
             r.msmSeconds.toFixed(1).padStart(5),
             r.reduceSeconds.toFixed(2).padStart(7),
             `${r.peakRssMiB.toFixed(0)} MiB`.padStart(9),
+            ' ' + r.resultHash,
             '  ' + authors,
           ].join(' '),
         );
