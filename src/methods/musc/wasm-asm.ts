@@ -1,0 +1,105 @@
+// A tiny WebAssembly assembler: just the opcodes MuSc's kernels use (core + 128-bit SIMD), so
+// the kernels live as TypeScript with no build step and no binary blob. Numbers from the
+// WebAssembly 2.0 specification (binary format, SIMD opcodes after the 0xfd prefix).
+
+export type Code = number[];
+
+function uleb(n: number): Code {
+  const out: Code = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): Code {
+  const out: Code = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+
+const vec = (items: Code[]): Code => [...uleb(items.length), ...items.flat()];
+const name = (s: string): Code => vec([...s].map((ch) => [ch.charCodeAt(0)]));
+const section = (id: number, body: Code): Code => [id, ...uleb(body.length), ...body];
+const simd = (op: number, ...imm: number[]): Code => [0xfd, ...uleb(op), ...imm];
+
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+
+/** Instructions; memory offsets are byte offsets, alignment is the natural one. */
+export const op = {
+  get: (i: number): Code => [0x20, ...uleb(i)],
+  set: (i: number): Code => [0x21, ...uleb(i)],
+  tee: (i: number): Code => [0x22, ...uleb(i)],
+  i32: (v: number): Code => [0x41, ...sleb(v)],
+  add: [0x6a],
+  sub: [0x6b],
+  mul: [0x6c],
+  and: [0x71],
+  shrU: [0x76],
+  ltU: [0x49],
+  ltS: [0x48],
+  geS: [0x4e],
+  leS: [0x4c],
+  call: (index: number): Code => [0x10, ...uleb(index)],
+  eqz: [0x45],
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: [0x0b],
+  brIf: (depth: number): Code => [0x0d, ...uleb(depth)],
+  f32Store: (offset = 0): Code => [0x38, 2, ...uleb(offset)],
+  f32Add: [0x92],
+  f32Max: [0x97],
+  vLoad: (offset = 0): Code => simd(0x00, 4, ...uleb(offset)),
+  vStore: (offset = 0): Code => simd(0x0b, 4, ...uleb(offset)),
+  vSplat32: (offset = 0): Code => simd(0x09, 2, ...uleb(offset)),
+  vConstF32: (v: number): Code => simd(0x0c, ...new Uint8Array(new Float32Array([v, v, v, v]).buffer)),
+  vAnd: simd(0x4e),
+  vBitselect: simd(0x52),
+  f32x4Lane: (lane: number): Code => simd(0x1f, lane),
+  f32x4Add: simd(0xe4, 0x01),
+  f32x4Mul: simd(0xe6, 0x01),
+  f32x4Max: simd(0xe9, 0x01),
+};
+
+/** `for (;;) { body; if (!(cond)) break }`: body runs at least once; `cond` leaves an i32. */
+export function doWhile(body: Code, cond: Code): Code {
+  return [...op.block, ...op.loop, ...body, ...cond, ...op.brIf(0), ...op.end, ...op.end];
+}
+
+export interface WasmFunction {
+  name: string;
+  /** Number of i32 parameters (every kernel takes addresses and counts only). */
+  params: number;
+  locals: { i32?: number; v128?: number; f32?: number };
+  body: Code;
+}
+
+/** A module importing `env.memory` and exporting `functions`, each of type (i32 × params) → (). */
+export function assemble(functions: WasmFunction[]): Uint8Array<ArrayBuffer> {
+  const types = functions.map((f) => [0x60, ...vec(new Array<Code>(f.params).fill([I32])), 0]);
+  const bodies = functions.map((f) => {
+    const decl: Code[] = [];
+    if (f.locals.i32) decl.push([...uleb(f.locals.i32), I32]);
+    if (f.locals.v128) decl.push([...uleb(f.locals.v128), V128]);
+    if (f.locals.f32) decl.push([...uleb(f.locals.f32), F32]);
+    const code = [...vec(decl), ...f.body, ...op.end];
+    return [...uleb(code.length), ...code];
+  });
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec(types)),
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])), // memory, min 1 page
+    ...section(3, vec(functions.map((_, i) => uleb(i)))),
+    ...section(7, vec(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vec(bodies)),
+  ]);
+}
