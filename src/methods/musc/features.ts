@@ -97,3 +97,15 @@ export function layerTokens(f: MuscFeatures, image: number, layer: number): Floa
   const start = (image * f.layers + layer) * per;
   return f.tokens.subarray(start, start + per);
 }
+
+/** One layer of a batch, layer-normed, as the mutual scoring reads it (msm.ts prepareMsmLayer). */
+export interface MsmLayer {
+  images: number;
+  grid: PatchGrid;
+  channels: number;
+  degrees: number[];
+  /** Layer-normed tokens [N, L, C] (lnamd.ts step 2). */
+  normed: Float32Array;
+  /** Images in lexicographic order of their normed features' bits: rank[i] < rank[j] ⇒ i plays A. */
+  rank: Int32Array;
+}

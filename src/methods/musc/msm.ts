@@ -17,23 +17,14 @@
 // by index, so a permuted batch computes the very same pairs: the results are bit-identical for
 // any thread split, band size or upload order.
 
-import { layerTokens, type MuscFeatures, type PatchGrid } from './features.ts';
+import { layerTokens, type MsmLayer, type MuscFeatures, type PatchGrid } from './features.ts';
+
+export type { MsmLayer };
 import { PairEngine } from './pair-engine.ts';
 import { checkDegree, layerNormImage } from './lnamd.ts';
 import { MuscInputError } from './min-images.ts';
 
 /** One layer of a batch, ready for mutual scoring. Structured-cloneable (for worker threads). */
-export interface MsmLayer {
-  images: number;
-  grid: PatchGrid;
-  channels: number;
-  degrees: number[];
-  /** Layer-normed tokens [N, L, C] (lnamd.ts step 2). */
-  normed: Float32Array;
-  /** Images in lexicographic order of their normed features' bits: rank[i] < rank[j] ⇒ i plays A. */
-  rank: Int32Array;
-}
-
 /**
  * LayerNorm of one layer of the batch ([N, L, C] tokens → MsmLayer). `normed` ([N·L·C]) may be a
  * SharedArrayBuffer view, so that worker threads receive the layer without a copy.

@@ -9,9 +9,8 @@
 // all of B's patches at a time, folded into the maxima immediately. The summation order of every
 // entry is fixed (A's grid x then y, then B's grid x then y, offsets ascending), so results do not
 // depend on the band size.
-import type { PatchGrid } from './features.ts';
+import type { MsmLayer, PatchGrid } from './features.ts';
 import { instantiateKernels, type Kernels } from './kernels.ts';
-import type { MsmLayer } from './msm.ts';
 
 const PAGE = 65536;
 const ALL_ONES = 0xffffffff;
