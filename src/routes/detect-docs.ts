@@ -12,7 +12,8 @@ const OPTION_DOCS: Record<string, string> = {
   normal: 'with prompts=custom: phrases for a good part ({} becomes the category); repeat the field or send one JSON array',
   abnormal: 'with prompts=custom: phrases for a defective part',
   map: 'none, grid (low-resolution floats), png (heatmap at image size) or overlay (heatmap over the image)',
-  threshold: 'isAnomalous = score ≥ threshold; regions are the map above it',
+  threshold: "isAnomalous = score ≥ threshold; regions are the map above it. Absent: the stored category's calibrated threshold, else THRESHOLD (the response's thresholdSource says which)",
+  metadata: 'a JSON object of strings (≤ 16 keys, ≤ 1 KB: station, lot, serial…), echoed in the response, stored with the record, sent in webhook events',
   branches: 'true adds per-part scores and maps (dense-frequency: the full, high and low branches)',
   method: 'dense-frequency (dense features, frequency branches, fusion; the default; `ours` is an alias) or winclip (anomalib WinCLIP)',
 };

@@ -96,13 +96,14 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
   return z
     .strictObject({
       category: single(
-        z
-          .string({ error: 'category is required (e.g. category=bottle)' })
-          .transform(normalizeCategory)
-          .pipe(z.string()
-          .min(1, 'category is empty')
-          .max(LIMITS.categoryLength, `category is longer than ${LIMITS.categoryLength} characters`)
-          .regex(CATEGORY_CHARS, 'category may hold letters, digits, spaces and - _ \' . , ( ) & + /')),
+        z.preprocess(
+          (v) => (typeof v === 'string' ? normalizeCategory(v) : v),
+          z
+            .string({ error: 'category is required (e.g. category=bottle)' })
+            .min(1, 'category is empty')
+            .max(LIMITS.categoryLength, `category is longer than ${LIMITS.categoryLength} characters`)
+            .regex(CATEGORY_CHARS, 'category may hold letters, digits, spaces and - _ \' . , ( ) & + /'),
+        ),
       ),
       prompts: single(
         z

@@ -27,7 +27,23 @@ describe('GET /openapi.json', () => {
   it('is an OpenAPI 3.1 document of every public route', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info).toMatchObject({ title: 'clip-anomaly-service', version: expect.any(String) });
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/detect', '/v1/models']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/healthz',
+      '/metrics',
+      '/readyz',
+      '/v1/categories',
+      '/v1/categories/{id}',
+      '/v1/categories/{id}/calibrate',
+      '/v1/categories/{id}/references',
+      '/v1/categories/{id}/references/{refId}',
+      '/v1/detect',
+      '/v1/detections',
+      '/v1/detections/{id}',
+      '/v1/detections/{id}/feedback',
+      '/v1/detections/{id}/image',
+      '/v1/models',
+      '/v1/reembed',
+    ]);
   });
 
   it('describes both request forms of POST /v1/detect from the zod option schema', () => {
@@ -40,7 +56,8 @@ describe('GET /openapi.json', () => {
     expect(form.properties.category).toMatchObject({ type: 'string', maxLength: 100, pattern: expect.any(String) });
     expect(form.properties.map.enum).toEqual(['none', 'grid', 'png', 'overlay']);
     expect(form.properties.normal).toMatchObject({ type: 'array', maxItems: 32, items: { maxLength: 200 } });
-    expect(form.properties.threshold).toMatchObject({ minimum: 0, maximum: 1, default: 0.5 });
+    // No fixed default: a stored category's calibrated threshold, else THRESHOLD (the description says so).
+    expect(form.properties.threshold).toMatchObject({ minimum: 0, maximum: 1, description: expect.stringMatching(/THRESHOLD/) });
     const query = Object.fromEntries(op.parameters.filter((p: any) => p.in === 'query').map((p: any) => [p.name, p]));
     expect(query.category.schema.maxLength).toBe(100);
     expect(query.map.schema.default).toBe('png');

@@ -4,12 +4,15 @@ import { parentPort } from 'node:worker_threads';
 import type { TaskHandler } from '../../src/clip/runtime/worker-protocol.ts';
 
 export const tasks: Record<string, TaskHandler> = {
-  /** Answers at once, then blocks the thread for `ms`, as a stuck native call would. */
+  /**
+   * Answers, then blocks the thread for `ms` inside the next task it is given, as a stuck native
+   * call would: blocking on a timer instead raced the next task, which could finish first.
+   */
   async 'test:hang'(_ctx, { ms }: { ms: number }) {
-    setTimeout(() => {
+    parentPort!.once('message', () => {
       const end = Date.now() + ms;
       while (Date.now() < end);
-    }, 0);
+    });
     return { result: null };
   },
   /** Answers, then the worker dies inside the next task it is given (as a native fault would). */

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildApp } from '../../src/app.ts';
+import { CategoryProvider } from '../../src/categories/provider.ts';
 import { ApiKeys } from '../../src/auth/api-keys.ts';
 import { startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { CHROMIUM, PageWatch, REPO, buildPage, launch, screenshot } from './browser.ts';
@@ -99,9 +100,17 @@ function needs(ctx: TestContext, ...caps: string[]): void {
 
 describe.skipIf(!haveChromium)('web page in Chromium', () => {
   beforeAll(async () => {
-    svc = await startTinyService();
+    // Detection images kept: the review flow adds a false alarm to the references.
+    svc = await startTinyService({ keepDetectionImages: '1' });
     dist = await buildPage();
-    const opts = { detector: svc.detector, defaultThreshold: svc.settings.threshold, maxBodyBytes: svc.settings.maxBodyBytes, logLevel: 'silent', webRoot: dist };
+    const opts = {
+      detector: svc.detector,
+      defaultThreshold: svc.settings.threshold,
+      maxBodyBytes: svc.settings.maxBodyBytes,
+      logLevel: 'silent',
+      webRoot: dist,
+      categories: CategoryProvider.of(svc.categories),
+    };
     open = await buildApp(opts);
     locked = await buildApp({ ...opts, apiKeys: new ApiKeys([KEY]) });
     [base, lockedBase] = await Promise.all([listen(open), listen(locked)]);
