@@ -3,7 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Detector } from './detection/types.ts';
-import type { Settings } from './settings.ts';
+import { SETTINGS, type Settings } from './settings.ts';
 import { MethodRegistry } from './methods/registry.ts';
 import type { CategoryProvider } from './categories/provider.ts';
 import { categoryRoutes } from './routes/categories.ts';
@@ -33,7 +33,7 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Keys that /v1/* and /metrics require; none = open. */
   apiKeys?: ApiKeys;
-  /** Requests per window per API key (per client address without keys); max 0 = no limit. */
+  /** Requests per window per API key (per client address without keys); absent or max 0 = no limit. */
   rateLimit?: { max: number; windowMs: number };
   /** Events for anomalous detections; absent = no webhooks. */
   webhook?: WebhookOptions;
@@ -97,7 +97,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   closeConnectionsWhenClosing(app);
   registerRequestMetrics(app, metrics);
   watchInference(app, opts.detector, metrics);
-  await registerAuth(app, { keys: apiKeys, rateLimitMax: opts.rateLimit?.max ?? 0, rateLimitWindowMs: opts.rateLimit?.windowMs ?? 60_000 });
+  // Without rate limits the window is never read; RATE_LIMIT_WINDOW_MS's default is the settings'.
+  await registerAuth(app, { keys: apiKeys, rateLimitMax: opts.rateLimit?.max ?? 0, rateLimitWindowMs: opts.rateLimit?.windowMs ?? Number(SETTINGS.rateLimitWindowMs.default) });
   await registerOpenApi(app, { apiKeys: apiKeys.enabled });
   await app.register(multipart, { limits: { fileSize: opts.maxBodyBytes } });
 

@@ -5,6 +5,9 @@
 //
 // Thresholds: a sample is predicted anomalous when score ≥ threshold. Sweeping every distinct
 // score value from the top gives the same curve points as "score > t" between them.
+//
+// One file past ~400 lines on purpose: the ranking metrics and AUPRO share the radix-sorted
+// float32 keys and their helpers; split, each half would re-export the other's internals.
 import { labelImage, labelRuns } from '../imaging/components.ts';
 
 /** Anything indexable: nonzero / true = anomalous (masks may hold 255). */
