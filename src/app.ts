@@ -20,6 +20,9 @@ import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
 import { healthRoutes } from './routes/health.ts';
+import { mapRoutes } from './routes/maps.ts';
+import { MapStore } from './routes/map-store.ts';
+import { DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS } from './defaults.ts';
 import { webPlugin } from './web/plugin.ts';
 
 export interface AppOptions {
@@ -42,6 +45,8 @@ export interface AppOptions {
   registry?: MethodRegistry;
   /** Stored categories, references, calibration and detection records; absent: zero-shot only. */
   categories?: CategoryProvider;
+  /** Map URLs (format=url): how long they last and the bytes of PNGs held (default: 5 min, 256 MiB). */
+  mapUrls?: { ttlMs: number; maxBytes: number };
   /** Folder of the built web page served at `/` (default web/dist; missing = a 503 page). */
   webRoot?: string;
 }
@@ -56,6 +61,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     requestTimeoutMs: settings.requestTimeoutMs,
     apiKeys,
     rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
+    mapUrls: { ttlMs: settings.mapUrlTtlMs, maxBytes: settings.mapUrlMaxBytes },
     webhook:
       settings.webhookUrl && settings.webhookSecret
         ? {
@@ -105,7 +111,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const webhooks = opts.webhook ? new WebhookSender(opts.webhook, app.log.child({ component: 'webhooks' }), metrics) : undefined;
   if (webhooks) app.addHook('onClose', () => webhooks.close());
 
-  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', ...(opts.categories ? ['categories', 'feedback'] : [])] });
+  const maps = new MapStore(opts.mapUrls?.ttlMs ?? DEFAULT_MAP_URL_TTL_MS, opts.mapUrls?.maxBytes ?? DEFAULT_MAP_URL_MAX_BYTES);
+  app.addHook('onClose', async () => maps.clear());
+  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
   await app.register(metricsRoutes, { metrics });
   await app.register(detectRoutes, {
     detector: opts.detector,
@@ -116,7 +124,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     metrics,
     webhooks,
     categories: opts.categories,
+    maps,
   });
+  await app.register(mapRoutes, { maps });
   if (opts.categories) {
     const methods = opts.registry?.accepted() ?? new MethodRegistry().accepted();
     await app.register(categoryRoutes, { categories: opts.categories, maxBodyBytes: opts.maxBodyBytes, methods });

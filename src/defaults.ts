@@ -24,3 +24,12 @@ export const DEFAULT_DATA_DIR = join(homedir(), '.local', 'share', 'clip-anomaly
 
 /** Text embedding files kept on disk at most (TEXT_EMBEDDING_STORE). */
 export const TEXT_EMBEDDING_FILES = 10_000;
+
+/** How long a map URL (format=url) serves its PNG (MAP_URL_TTL_MS): 5 minutes, time to fetch it, not to keep it. */
+export const DEFAULT_MAP_URL_TTL_MS = 5 * 60_000;
+
+/**
+ * Bytes of map PNGs held for map URLs (MAP_URL_MAX_BYTES): 256 MiB, a few hundred typical maps of
+ * a few hundred kB or a handful of the largest (a 50-megapixel overlay may be 50-100 MB).
+ */
+export const DEFAULT_MAP_URL_MAX_BYTES = 256 * 1024 * 1024;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
+import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
 
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
@@ -132,6 +132,18 @@ export const SETTINGS = {
     schema: int(0, 3_600_000),
     default: '60000',
     help: 'a detection not answered within this gets 504, queued or running (0 = never)',
+  },
+  mapUrlTtlMs: {
+    env: 'MAP_URL_TTL_MS',
+    schema: int(1, 86_400_000),
+    default: String(DEFAULT_MAP_URL_TTL_MS),
+    help: 'how long a map URL (POST /v1/detect with format=url) serves its PNG; later GET /v1/maps/<token> answers 404 map_expired',
+  },
+  mapUrlMaxBytes: {
+    env: 'MAP_URL_MAX_BYTES',
+    schema: int(1024, 2 ** 40),
+    default: String(DEFAULT_MAP_URL_MAX_BYTES),
+    help: 'memory for the PNGs behind map URLs; past it the oldest are dropped (404 map_expired)',
   },
   threshold: { env: 'THRESHOLD', schema: num(0, 1), default: '0.5', help: 'default anomaly threshold on the score and the map' },
   logLevel: { env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level' },

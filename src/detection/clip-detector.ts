@@ -143,8 +143,10 @@ export class ClipDetector implements Detector {
 
     const t = performance.now();
     const grid = this.runtime.grid;
-    const map = await renderMap(options.map, image, outcome.map, outcome.grid.fused, grid);
-    const branches = options.branches ? await renderParts(options.map, image, outcome, grid) : undefined;
+    // The map's colours and contour use the level its regions were found at, so boxes and contour agree.
+    const mapThreshold = options.regionThreshold ?? options.threshold;
+    const map = await renderMap(options.map, image, outcome.map, outcome.grid.fused, grid, { threshold: mapThreshold, regions: outcome.regions });
+    const branches = options.branches ? await renderParts(options.map, image, outcome, grid, mapThreshold) : undefined;
     const renderMs = performance.now() - t;
     return buildResponse({
       category: options.category,

@@ -4,7 +4,14 @@ import type { DecodedImage } from '../imaging/decode.ts';
 import { renderHeatmapPng, renderOverlayPng } from '../imaging/heatmap.ts';
 import { summarize } from '../scoring/summary.ts';
 import type { MethodOutcome } from '../methods/contract.ts';
-import type { DetectResponse, MapKind, MapPayload } from './types.ts';
+import type { DetectResponse, MapKind, MapPayload, Region } from './types.ts';
+
+/** What an image map is drawn with: the scale's threshold and, for overlays, the region boxes. */
+export interface MapStyle {
+  /** The map's threshold (the regions' level): the boundary colour, the contour. */
+  threshold: number;
+  regions?: readonly Region[];
+}
 
 export const RANDOM_MODEL_WARNING =
   'This is a generated model with random weights: the scores and maps show that the service works, not whether the part is defective.';
@@ -16,6 +23,7 @@ export async function renderMap(
   full: Float32Array | undefined,
   grid: Float32Array | undefined,
   gridSize: number,
+  style: MapStyle,
 ): Promise<MapPayload | null> {
   if (kind === 'none') return null;
   if (kind === 'grid') {
@@ -23,17 +31,20 @@ export async function renderMap(
     return { type: 'grid', width: gridSize, height: gridSize, values: Array.from(grid, (v) => Math.round(v * 1e6) / 1e6) };
   }
   if (!full) return null;
-  const png = kind === 'png' ? await renderHeatmapPng(full, image.width, image.height) : await renderOverlayPng(image, full, image.width, image.height);
+  const png =
+    kind === 'png'
+      ? await renderHeatmapPng(full, image.width, image.height, style.threshold)
+      : await renderOverlayPng(image, full, { threshold: style.threshold, regions: (style.regions ?? []).map((r) => r.bbox) });
   return { type: kind, width: image.width, height: image.height, encoding: 'base64', mime: 'image/png', data: png.toString('base64') };
 }
 
-/** Each part's score and map (the frequency branches of dense-frequency), when the method has parts. */
-export async function renderParts(kind: MapKind, image: DecodedImage, outcome: MethodOutcome, gridSize: number): Promise<DetectResponse['branches']> {
+/** Each part's score and map (the frequency branches of dense-frequency), when the method has parts; no boxes (regions are the fused map's). */
+export async function renderParts(kind: MapKind, image: DecodedImage, outcome: MethodOutcome, gridSize: number, threshold: number): Promise<DetectResponse['branches']> {
   const scores = outcome.branchImageScores;
   if (!scores) return undefined;
   const parts: NonNullable<DetectResponse['branches']> = {};
   for (const [name, score] of Object.entries(scores)) {
-    parts[name] = { score, map: await renderMap(kind, image, outcome.branchMaps?.[name], outcome.grid[name], gridSize) };
+    parts[name] = { score, map: await renderMap(kind, image, outcome.branchMaps?.[name], outcome.grid[name], gridSize, { threshold }) };
   }
   return parts;
 }

@@ -40,7 +40,9 @@ export interface Region {
 
 export type MapPayload =
   | { type: 'grid'; width: number; height: number; values: number[] }
-  | { type: 'png' | 'overlay'; width: number; height: number; encoding: 'base64'; mime: 'image/png'; data: string };
+  | { type: 'png' | 'overlay'; width: number; height: number; encoding: 'base64'; mime: 'image/png'; data: string }
+  /** format=url: the PNG is served at `url` (GET, same auth) until `expiresAt` (ISO time). */
+  | { type: 'png' | 'overlay'; width: number; height: number; url: string; expiresAt: string };
 
 export interface BranchResult {
   score: number;

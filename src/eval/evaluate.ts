@@ -27,8 +27,8 @@ import { imageRocCurve, pixelCurves, type Curve } from './curves.ts';
 import type { Progress } from './progress.ts';
 
 export const DEFAULT_PIXEL_SIZE = 256;
-/** scoreDecoded needs a threshold for its regions; the evaluation does not use regions. */
-const REGION_THRESHOLD = 0.5;
+/** scoreDecoded needs a threshold for its regions; the evaluation uses them only in its overlay figures. */
+export const REGION_THRESHOLD = 0.5;
 
 export type EvalDetector = Pick<ClipDetector, 'scoreDecoded' | 'info'>;
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { DecodedImage } from '../imaging/decode.ts';
 import { renderOverlayPng } from '../imaging/heatmap.ts';
+import type { Box } from '../imaging/overlay-marks.ts';
 import { PRO_FPR_LIMIT, type Curve } from './curves.ts';
 import type { CategoryEvaluation, ConfigurationEvaluation } from './evaluate.ts';
 
@@ -162,9 +163,9 @@ export async function writeConfigurationPlots(dir: string, evaluation: Configura
 // ---------------------------------------------------------------------------------------------
 // Overlays
 
-/** The heatmap over the image with a caption bar above it (the image pixels stay uncovered). */
-export async function captionedOverlayPng(image: DecodedImage, map: Float32Array, caption: string): Promise<Buffer> {
-  const overlay = await renderOverlayPng(image, map, image.width, image.height);
+/** The overlay (scale, contour, boxes, legend at `threshold`) with a caption bar above it (the image pixels stay uncovered). */
+export async function captionedOverlayPng(image: DecodedImage, map: Float32Array, caption: string, style: { threshold: number; regions?: readonly { bbox: Box }[] }): Promise<Buffer> {
+  const overlay = await renderOverlayPng(image, map, { threshold: style.threshold, regions: (style.regions ?? []).map((r) => r.bbox) });
   const bar = 22;
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${image.width}" height="${bar}">` +

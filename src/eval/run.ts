@@ -10,7 +10,7 @@ import type { PromptChoice } from '../prompts/prompt-choice.ts';
 import { checkpointIdentity, loadLearnedPrompts } from '../methods/dense-frequency/learned-prompts.ts';
 import { loadSettings, SettingsError, type Settings } from '../settings.ts';
 import { discoverCategories, type Category } from '../dataset/mvtec.ts';
-import { evaluateConfiguration, extremesCount, scoreImageFile, type CategoryEvaluation, type ConfigurationEvaluation } from './evaluate.ts';
+import { evaluateConfiguration, extremesCount, scoreImageFile, REGION_THRESHOLD, type CategoryEvaluation, type ConfigurationEvaluation } from './evaluate.ts';
 import { captionedOverlayPng, writeConfigurationPlots } from './plots.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { buildReport, renderMarkdown, scoresCsv, type ConfigurationFiles, type OverlayFile, type RunInfo } from './report.ts';
@@ -157,7 +157,7 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
       const stem = basename(e.image.file, extname(e.image.file)).replace(/[^\w.-]+/g, '_');
       const file = join(dir, `${e.kind}-${e.rank}_${e.image.type.replace(/[^\w.-]+/g, '_')}_${stem}.png`);
       const caption = `${e.kind} #${e.rank}  score ${outcome.score.toFixed(3)}`; // short: images may be 100 px wide
-      writeFileSync(file, await captionedOverlayPng(decoded, outcome.map, caption));
+      writeFileSync(file, await captionedOverlayPng(decoded, outcome.map, caption, { threshold: REGION_THRESHOLD, regions: outcome.regions }));
       files.push({ kind: e.kind, rank: e.rank, image: e.image.name, type: e.image.type, score: e.score, file: rel(file) });
       progress.tick();
     }

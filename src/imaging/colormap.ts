@@ -1,48 +1,91 @@
-// The Turbo colour map (Anton Mikhailov, Google AI Blog, 2019): perceptually smoother than jet,
-// with the same dark blue → green → dark red reading. Built from the degree-5 polynomial
-// approximation Google published with it (Ruofei Du; Apache-2.0, gist mikhailov-work/
-// 0d177465a8151eb6ede1768d51d476c7), sampled into a 256-entry table.
+// The fixed colour scale of anomaly maps, tied to the threshold and never to the image's own
+// minimum and maximum: 0 is the normal colour, the threshold the boundary colour, 1 the hot
+// end. The same map value has the same colour on every image, so a normal image looks normal.
+// The stops are those of the web page (web/src/map/colour-scale.ts), so the page's overlay and
+// the API's PNGs read alike; alpha is each colour's weight when blended over the image.
 
-/** Turbo at x ∈ [0, 1] → RGB in [0, 1], from the published polynomial (Horner form). */
-function turboPolynomial(x: number): [number, number, number] {
-  const r = 0.13572138 + x * (4.6153926 + x * (-42.66032258 + x * (132.13108234 + x * (-152.94239396 + x * 59.28637943))));
-  const g = 0.09140261 + x * (2.19418839 + x * (4.84296658 + x * (-14.18503333 + x * (4.27729857 + x * 2.82956604))));
-  const b = 0.1066733 + x * (12.64194608 + x * (-60.58204836 + x * (110.36276771 + x * (-89.90310912 + x * 27.34824973))));
-  return [r, g, b];
+export type Rgb = readonly [number, number, number];
+
+interface Stop {
+  at: number;
+  rgb: Rgb;
+  alpha: number;
 }
 
-// The fit is poor at its very start (x = 0 gives a reddish near-black, 35,23,27); from
-// x = 0.01 it gives the table's dark blue (45,29,58 vs 48,18,59 in Google's table).
-const LOW_END = 0.01;
+export const NORMAL_COLOUR: Rgb = [44, 82, 180];
+const COOL_COLOUR: Rgb = [30, 160, 190];
+export const BOUNDARY_COLOUR: Rgb = [250, 216, 40];
+const WARM_COLOUR: Rgb = [245, 122, 24];
+export const HOT_COLOUR: Rgb = [196, 14, 40];
 
-/** 256 × RGB lookup table, entry i for value i / 255. */
-export const TURBO_LUT: Uint8Array = (() => {
-  const lut = new Uint8Array(256 * 3);
-  const to8 = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
-  for (let i = 0; i < 256; i++) {
-    const [r, g, b] = turboPolynomial(LOW_END + (1 - LOW_END) * (i / 255));
-    lut.set([to8(r), to8(g), to8(b)], i * 3);
+const NORMAL: Stop = { at: 0, rgb: NORMAL_COLOUR, alpha: 0.22 };
+const BOUNDARY_ALPHA = 0.62;
+
+/** Stops for threshold t: 0 → normal, t → boundary, 1 → hot (t clamped to 0–1). */
+function stops(threshold: number): Stop[] {
+  const t = Math.min(1, Math.max(0, Number.isFinite(threshold) ? threshold : 0.5));
+  const boundary: Stop = { at: t, rgb: BOUNDARY_COLOUR, alpha: BOUNDARY_ALPHA };
+  const list: Stop[] = t > 0 ? [NORMAL, { at: 0.6 * t, rgb: COOL_COLOUR, alpha: 0.32 }, boundary] : [boundary];
+  if (t < 1) list.push({ at: t + 0.35 * (1 - t), rgb: WARM_COLOUR, alpha: 0.7 }, { at: 1, rgb: HOT_COLOUR, alpha: 0.8 });
+  return list;
+}
+
+/** Colour (0–255 floats) and blend weight (0–1) of one map value; outside 0–1 clamped, NaN normal. */
+export function scaleColour(value: number, threshold: number): { rgb: Rgb; alpha: number } {
+  const v = value >= 1 ? 1 : value > 0 ? value : 0;
+  const s = stops(threshold);
+  if (v <= s[0].at) return s[0];
+  for (let i = 1; i < s.length; i++) {
+    if (v > s[i].at) continue;
+    const a = s[i - 1];
+    const b = s[i];
+    const f = (v - a.at) / (b.at - a.at);
+    const mix = (k: number) => a.rgb[k] + (b.rgb[k] - a.rgb[k]) * f;
+    return { rgb: [mix(0), mix(1), mix(2)], alpha: a.alpha + (b.alpha - a.alpha) * f };
   }
-  return lut;
-})();
+  return s[s.length - 1];
+}
 
-/**
- * Map values → RGB bytes (row-major, 3 channels) through the Turbo table. Values are scaled
- * from [min, max] to [0, 1] and clamped; NaN shows as the low end.
- */
-export function applyColormap(map: Float32Array, width: number, height: number, opts: { min?: number; max?: number } = {}): Buffer {
+/** Table entries: fine enough that neighbouring entries differ by about one colour level. */
+export const SCALE_STEPS = 4096;
+
+/** The table entry of a value (NaN and values ≤ 0 → 0, ≥ 1 → the last). */
+export function scaleIndex(value: number): number {
+  return value >= 1 ? SCALE_STEPS - 1 : value > 0 ? Math.round(value * (SCALE_STEPS - 1)) : 0;
+}
+
+export interface ScaleTable {
+  /** SCALE_STEPS × RGB bytes. */
+  rgb: Uint8Array;
+  /** SCALE_STEPS blend weights in 0–256 (fixed point, for the overlay's integer blend). */
+  weight: Uint16Array;
+}
+
+/** The scale for threshold t sampled into a table; the threshold's entry is exactly the boundary colour. */
+export function scaleTable(threshold: number): ScaleTable {
+  const rgb = new Uint8Array(SCALE_STEPS * 3);
+  const weight = new Uint16Array(SCALE_STEPS);
+  const put = (i: number, c: { rgb: Rgb; alpha: number }) => {
+    rgb.set(c.rgb.map(Math.round), i * 3);
+    weight[i] = Math.round(c.alpha * 256);
+  };
+  for (let i = 0; i < SCALE_STEPS; i++) put(i, scaleColour(i / (SCALE_STEPS - 1), threshold));
+  // Sampling would put the threshold between two entries; the boundary must read as itself.
+  put(scaleIndex(threshold), { rgb: BOUNDARY_COLOUR, alpha: BOUNDARY_ALPHA });
+  return { rgb, weight };
+}
+
+/** Map values → RGB bytes (row-major, 3 channels) on the fixed scale of `threshold`. */
+export function applyColourScale(map: Float32Array, width: number, height: number, threshold: number): Buffer {
   const n = width * height;
   if (map.length !== n) throw new RangeError(`map has ${map.length} values, expected ${width}×${height} = ${n}`);
-  const min = opts.min ?? 0;
-  const max = opts.max ?? 1;
-  const span = max > min ? max - min : 1;
-  const out = Buffer.alloc(n * 3);
+  const { rgb } = scaleTable(threshold);
+  const out = Buffer.allocUnsafe(n * 3);
   for (let i = 0; i < n; i++) {
-    const v = (map[i] - min) / span;
-    const idx = v >= 1 ? 255 : v > 0 ? Math.round(v * 255) : 0; // NaN fails both tests → 0
-    out[i * 3] = TURBO_LUT[idx * 3];
-    out[i * 3 + 1] = TURBO_LUT[idx * 3 + 1];
-    out[i * 3 + 2] = TURBO_LUT[idx * 3 + 2];
+    const k = scaleIndex(map[i]) * 3;
+    out[i * 3] = rgb[k];
+    out[i * 3 + 1] = rgb[k + 1];
+    out[i * 3 + 2] = rgb[k + 2];
   }
   return out;
 }

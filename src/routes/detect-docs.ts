@@ -11,7 +11,10 @@ const OPTION_DOCS: Record<string, string> = {
   prompts: 'templated (WinCLIP states × templates for the category) or custom (your normal/abnormal phrases)',
   normal: 'with prompts=custom: phrases for a good part ({} becomes the category); repeat the field or send one JSON array',
   abnormal: 'with prompts=custom: phrases for a defective part',
-  map: 'none, grid (low-resolution floats), png (heatmap at image size) or overlay (heatmap over the image)',
+  map: 'none, grid (low-resolution floats), png (heatmap at image size) or overlay (heatmap over the image with the threshold contour, region boxes and a colour legend); colours on a fixed scale: 0 blue, the threshold yellow, 1 red. Default png, overlay with format=png',
+  format:
+    'json (the map inline, base64), png (the body is the map PNG, the verdict in x-anomaly-* headers; also chosen by an Accept header preferring image/png; needs map=png or overlay) ' +
+    'or url (JSON whose image maps are {url, expiresAt}: GET /v1/maps/<token> with the same key, for MAP_URL_TTL_MS)',
   threshold: "isAnomalous = score ≥ threshold; regions are the map above it. Absent: the stored category's calibrated threshold, else THRESHOLD (the response's thresholdSource says which)",
   metadata: 'a JSON object of strings (≤ 16 keys, ≤ 1 KB: station, lot, serial…), echoed in the response, stored with the record, sent in webhook events',
   branches: 'true adds per-part scores and maps (dense-frequency: the full, high and low branches)',
@@ -53,10 +56,23 @@ export function detectRouteSchema(defaultThreshold: number, methods?: readonly s
       },
     },
     response: {
-      200: { description: 'The anomaly score, verdict, regions, summary and map', ...jsonSchema(detectResponseSchema) },
+      200: {
+        description: 'The anomaly score, verdict, regions, summary and map (JSON), or with format=png the map PNG with the verdict in headers',
+        headers: {
+          'x-anomaly-score': { description: 'format=png: the score', schema: { type: 'string' } },
+          'x-anomaly-verdict': { description: 'format=png: anomalous or normal', schema: { type: 'string', enum: ['anomalous', 'normal'] } },
+          'x-anomaly-threshold': { description: 'format=png: the threshold', schema: { type: 'string' } },
+          'x-threshold-source': { description: 'format=png: request, category calibration or default', schema: { type: 'string' } },
+          'x-detection-id': { description: 'format=png: the stored record, when one is kept', schema: { type: 'string' } },
+        },
+        content: {
+          'application/json': { schema: jsonSchema(detectResponseSchema) },
+          'image/png': { schema: binary('format=png (or Accept: image/png): the overlay (map=overlay, the default) or the heatmap (map=png)') },
+        },
+      },
       400: error('A missing, unknown or invalid field (the message names it), an empty image'),
       401: error('No valid API key (only when API keys are configured)'),
-      413: error('Body over MAX_BODY_BYTES, too many files, image over MAX_PIXELS or MAX_SIDE'),
+      413: error('Body over MAX_BODY_BYTES, too many files, image over MAX_PIXELS or MAX_SIDE; with format=url a map PNG over MAP_URL_MAX_BYTES'),
       415: error('Neither multipart nor an image type, or bytes that are no supported image'),
       422: error('An image that does not decode (truncated or damaged)'),
       429: error('Rate limit reached (Retry-After says when to come back)'),

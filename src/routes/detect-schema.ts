@@ -1,6 +1,6 @@
 // Validation of /v1/detect's options, the same for multipart fields and query parameters.
 import { z } from 'zod';
-import type { DetectOptions, PromptChoice } from '../detection/types.ts';
+import type { DetectOptions, MapKind, PromptChoice } from '../detection/types.ts';
 import { BUILT_IN_METHODS } from '../methods/registry.ts';
 
 const BUILT_IN_METHOD_NAMES = BUILT_IN_METHODS.flatMap((m) => [m.name, ...(m.aliases ?? [])]);
@@ -81,6 +81,19 @@ const booleanText = z.preprocess(
 // exists is the detector's answer (400 with the available names).
 const LEARNED_OR_FIXED = /^(templated|custom|learned(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$/;
 
+/** How the answer is sent: JSON with the map inline, the map PNG itself, or JSON with the map as a URL. */
+export type ResponseFormat = 'json' | 'png' | 'url';
+export const RESPONSE_FORMATS = ['json', 'png', 'url'] as const;
+
+/** The detector's options and, apart from them, how the route answers. */
+export interface DetectRequest {
+  options: DetectOptions;
+  format: ResponseFormat;
+}
+
+/** map when the request names none: the overlay for a PNG answer (the image people look at), else the heatmap. */
+const defaultMap = (format: ResponseFormat): MapKind => (format === 'png' ? 'overlay' : 'png');
+
 function promptChoice(prompts: string, normal?: string[], abnormal?: string[]): PromptChoice {
   if (prompts === 'custom') return { mode: 'custom', normal: normal!, abnormal: abnormal! };
   if (prompts === 'learned') return { mode: 'learned' };
@@ -114,7 +127,9 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
       ),
       normal: phrases,
       abnormal: phrases,
-      map: single(z.enum(['none', 'grid', 'png', 'overlay']).default('png')),
+      // Absent: png, or overlay with format=png (defaultMap).
+      map: single(z.enum(['none', 'grid', 'png', 'overlay']).optional().meta({ default: 'png' })),
+      format: single(z.enum(RESPONSE_FORMATS).default('json')),
       // Absent: the stored category's calibrated threshold, else the default (thresholdSource says which).
       threshold: single(z.coerce.number().min(0).max(1).optional()),
       metadata,
@@ -128,17 +143,27 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
       if (o.prompts !== 'custom' && (o.normal || o.abnormal)) {
         ctx.addIssue({ code: 'custom', path: ['prompts'], message: 'normal/abnormal phrases are only used with prompts=custom' });
       }
+      if (o.format !== 'json' && (o.map === 'none' || o.map === 'grid')) {
+        const what = o.format === 'png' ? 'an image answer (format=png or Accept: image/png) is the map PNG itself' : 'format=url sends an image map as a URL';
+        ctx.addIssue({ code: 'custom', path: ['format'], message: `${what}, and map=${o.map} has no image: use map=overlay or map=png (or format=json)` });
+      }
+      if (o.format === 'png' && o.branches) {
+        ctx.addIssue({ code: 'custom', path: ['format'], message: 'branches=true needs a JSON answer (format=json or format=url): the PNG answer holds only the fused map' });
+      }
     })
     .transform(
-      (o): DetectOptions => ({
-        category: o.category,
-        prompts: promptChoice(o.prompts, o.normal, o.abnormal),
-        map: o.map,
-        threshold: o.threshold ?? defaultThreshold,
-        thresholdGiven: o.threshold !== undefined,
-        metadata: o.metadata ?? {},
-        branches: o.branches,
-        method: o.method,
+      (o): DetectRequest => ({
+        format: o.format,
+        options: {
+          category: o.category,
+          prompts: promptChoice(o.prompts, o.normal, o.abnormal),
+          map: o.map ?? defaultMap(o.format),
+          threshold: o.threshold ?? defaultThreshold,
+          thresholdGiven: o.threshold !== undefined,
+          metadata: o.metadata ?? {},
+          branches: o.branches,
+          method: o.method,
+        },
       }),
     );
 }

@@ -1,6 +1,7 @@
 // POST /v1/detect: an image plus its category → anomaly score, regions and map.
 // Two request forms: multipart/form-data (file field `image`, text fields) or the raw image
-// bytes with an image/* content type and the options as query parameters.
+// bytes with an image/* content type and the options as query parameters. The answer is JSON,
+// the map PNG itself, or JSON with map URLs (detect-reply.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
@@ -13,6 +14,8 @@ import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
 import { detectRouteSchema } from './detect-docs.ts';
 import { withDeadline } from './deadline.ts';
 import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
+import { prefersPng, sendDetection } from './detect-reply.ts';
+import type { MapStore } from './map-store.ts';
 
 export interface DetectRouteOptions {
   detector: Detector;
@@ -26,6 +29,8 @@ export interface DetectRouteOptions {
   webhooks?: WebhookSender;
   /** Stored categories (references, calibration, records); absent: every request is zero-shot. */
   categories?: CategoryProvider;
+  /** Where format=url answers keep their PNGs. */
+  maps: MapStore;
 }
 
 const FIELD_LIMITS = {
@@ -94,7 +99,9 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
       throw new UnsupportedMediaTypeError('send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)',
       );
     }
-    const parsed = schema.parse(upload.fields);
+    // An Accept header preferring image/png asks for format=png; a format field says it outright.
+    const fields = upload.fields.format === undefined && prefersPng(request.headers.accept) ? { ...upload.fields, format: 'png' } : upload.fields;
+    const { options: parsed, format } = schema.parse(fields);
     checkImageBytes(upload.image);
     if (upload.references.length) {
       upload.references.forEach((r, i) => checkImageBytes(r, `reference ${i + 1}`));
@@ -113,6 +120,6 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     opts.metrics?.observeDetection(result.timingsMs);
     // Queued only: the receiver is called in the background and never delays this answer.
     opts.webhooks?.notify(result, { requestId: request.id, image: upload.image });
-    return result;
+    return sendDetection(reply, result, format, opts.maps);
   });
 }

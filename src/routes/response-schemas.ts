@@ -27,7 +27,15 @@ const imageMap = z.strictObject({
   mime: z.literal('image/png'),
   data: z.string(),
 });
-export const mapSchema = z.discriminatedUnion('type', [gridMap, imageMap]).nullable();
+const urlMap = z.strictObject({
+  type: z.enum(['png', 'overlay']),
+  width: z.number().int(),
+  height: z.number().int(),
+  url: z.string().meta({ description: 'GET it (same API key) for the PNG: /v1/maps/<token>' }),
+  expiresAt: z.string().meta({ description: 'ISO time after which the URL answers 404 map_expired' }),
+});
+// Not a discriminated union: the inline and the URL form share their `type` values.
+export const mapSchema = z.union([gridMap, imageMap, urlMap]).nullable();
 
 const branchSchema = z.strictObject({ score: z.number(), map: mapSchema.optional() });
 

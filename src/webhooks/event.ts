@@ -53,7 +53,8 @@ export async function eventOverlay(
   limits: { maxPixels?: number; maxSide?: number } = {},
 ): Promise<AnomalyEvent['overlay']> {
   const map = response.map;
-  if (!map || map.type === 'grid') return undefined;
+  // Webhooks see the response before a format=url answer swaps the data for a URL.
+  if (!map || map.type === 'grid' || !('data' in map)) return undefined;
   const png = (data: string) => ({ mime: 'image/png' as const, encoding: 'base64' as const, width: map.width, height: map.height, data });
   if (map.type === 'overlay') return png(map.data);
   const image = await decodeImage(imageBytes, limits);

@@ -74,11 +74,15 @@ describe('GET /openapi.json', () => {
     expect(ok.properties.score).toMatchObject({ type: 'number', minimum: 0, maximum: 1, description: expect.any(String) });
     expect(ok.required).toEqual(expect.arrayContaining(['score', 'isAnomalous', 'regions', 'summary', 'map', 'timingsMs']));
     expect(responses['413'].content['application/json'].schema.properties).toHaveProperty('error');
+    // format=png: the same 200 as a PNG, the verdict in headers.
+    expect(responses['200'].content['image/png'].schema).toMatchObject({ type: 'string', format: 'binary' });
+    expect(Object.keys(responses['200'].headers)).toEqual(expect.arrayContaining(['x-anomaly-score', 'x-anomaly-verdict', 'x-anomaly-threshold']));
+    expect(doc.paths['/v1/maps/{token}'].get.responses['200'].content).toHaveProperty('image/png');
     expect(doc.paths['/metrics'].get.responses['200'].content).toHaveProperty('text/plain');
   });
 
   it('matches what the service sends: real answers parse with the documented schemas', async () => {
-    const variants: Record<string, string>[] = [{ category: 'pcb' }, { category: 'pcb', map: 'grid', branches: 'true' }, { category: 'pcb', map: 'overlay' }, { category: 'pcb', map: 'none' }];
+    const variants: Record<string, string>[] = [{ category: 'pcb' }, { category: 'pcb', map: 'grid', branches: 'true' }, { category: 'pcb', map: 'overlay' }, { category: 'pcb', map: 'none' }, { category: 'pcb', format: 'url' }];
     for (const fields of variants) {
       const res = await detect(fields);
       expect(res.statusCode).toBe(200);

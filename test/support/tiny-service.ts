@@ -36,6 +36,7 @@ export async function startTinyService(overrides: Record<string, unknown> = {}, 
     logLevel: settings.logLevel,
     registry: options.registry,
     categories: CategoryProvider.of(categories),
+    mapUrls: { ttlMs: settings.mapUrlTtlMs, maxBytes: settings.mapUrlMaxBytes },
   });
   return {
     app,
