@@ -19,6 +19,7 @@ import { registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
+import { detectBatchRoutes } from './routes/detect-batch.ts';
 import { healthRoutes } from './routes/health.ts';
 import { webPlugin } from './web/plugin.ts';
 
@@ -42,6 +43,10 @@ export interface AppOptions {
   registry?: MethodRegistry;
   /** Stored categories, references, calibration and detection records; absent: zero-shot only. */
   categories?: CategoryProvider;
+  /** Images per POST /v1/detect/batch (BATCH_MAX, default 64). */
+  batchMax?: number;
+  /** Total header pixels of one batch (MAX_BATCH_PIXELS, default 200 M). */
+  maxBatchPixels?: number;
   /** Folder of the built web page served at `/` (default web/dist; missing = a 503 page). */
   webRoot?: string;
 }
@@ -52,6 +57,8 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     detector,
     defaultThreshold: settings.threshold,
     maxBodyBytes: settings.maxBodyBytes,
+    batchMax: settings.batchMax,
+    maxBatchPixels: settings.maxBatchPixels,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
     apiKeys,
@@ -104,12 +111,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const webhooks = opts.webhook ? new WebhookSender(opts.webhook, app.log.child({ component: 'webhooks' }), metrics) : undefined;
   if (webhooks) app.addHook('onClose', () => webhooks.close());
 
-  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', ...(opts.categories ? ['categories', 'feedback'] : [])] });
+  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', 'batch', ...(opts.categories ? ['categories', 'feedback'] : [])] });
   await app.register(metricsRoutes, { metrics });
   await app.register(detectRoutes, {
     detector: opts.detector,
     defaultThreshold: opts.defaultThreshold,
     maxBodyBytes: opts.maxBodyBytes,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    methods: opts.registry?.accepted(),
+    metrics,
+    webhooks,
+    categories: opts.categories,
+  });
+  await app.register(detectBatchRoutes, {
+    detector: opts.detector,
+    defaultThreshold: opts.defaultThreshold,
+    maxBodyBytes: opts.maxBodyBytes,
+    batchMax: opts.batchMax ?? 64,
+    maxBatchPixels: opts.maxBatchPixels ?? 200_000_000,
     requestTimeoutMs: opts.requestTimeoutMs,
     methods: opts.registry?.accepted(),
     metrics,
