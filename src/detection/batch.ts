@@ -5,9 +5,18 @@
 // at most as many at a time as the pool has workers (so a batch never floods the queue).
 import { ServiceError } from '../errors.ts';
 import type { DecodedImage } from '../imaging/decode.ts';
-import type { MethodOutcome, MethodRequest } from '../methods/contract.ts';
-import type { ClipDetector } from './clip-detector.ts';
-import type { BatchItem, BatchResult, DetectOptions } from './types.ts';
+import type { MethodOutcome, MethodRequest, MethodRunner, ScoringMethod } from '../methods/contract.ts';
+import type { BatchItem, BatchResult, DetectOptions, DetectResponse } from './types.ts';
+
+/** What a batch needs of the detector (ClipDetector), without importing it (no cycle). */
+export interface BatchDetector {
+  method(name?: string): { method: ScoringMethod; runner: MethodRunner };
+  decode(bytes: Buffer): Promise<DecodedImage>;
+  scoreDecoded(req: Omit<MethodRequest, 'references'> & { method: string }): Promise<{ outcome: MethodOutcome; textMs: number }>;
+  respond(image: DecodedImage, outcome: MethodOutcome, options: DetectOptions, t: { started: number; decodeMs: number; textMs: number; method: string }): Promise<DetectResponse>;
+  /** How many images may be scored at a time (the pool's workers). */
+  readonly capacity: number;
+}
 
 /** An image's own fault (undecodable, too large…) stays in its entry; anything else fails the batch. */
 function ownError(err: unknown): err is ServiceError {
@@ -21,7 +30,7 @@ interface Decoded {
   decodeMs: number;
 }
 
-export async function detectBatch(detector: ClipDetector, uploads: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult> {
+export async function detectBatch(detector: BatchDetector, uploads: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult> {
   const { method, runner } = detector.method(options.method);
   method.validate({ prompts: options.prompts, branches: options.branches, references: 0 });
   const items = new Array<BatchItem>(uploads.length);
@@ -77,6 +86,6 @@ export async function detectBatch(detector: ClipDetector, uploads: readonly Buff
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(detector.runtime.pool.size, decoded.length)) }, lane));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(detector.capacity, decoded.length)) }, lane));
   return { method: method.name, items };
 }

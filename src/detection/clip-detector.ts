@@ -181,6 +181,11 @@ export class ClipDetector implements Detector {
     });
   }
 
+  /** Images scored at a time by a batch: one per inference worker. */
+  get capacity(): number {
+    return this.runtime.pool.size;
+  }
+
   /** Several images of one category (POST /v1/detect/batch): see batch.ts. */
   detectBatch(uploads: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult> {
     return detectBatch(this, uploads, options, signal);
