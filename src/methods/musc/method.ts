@@ -2,8 +2,9 @@
 // images of one batch score each other (musc.ts): a patch is anomalous when no other image of
 // the batch has a patch like it. So MuSc only scores batches (POST /v1/detect/batch, at least
 // MUSC_MIN_IMAGES images with the category's stored references, which join the pool as
-// known-normal images), and its scores are batch-relative: RsCIN's refined scores are min–max
-// normalised over the batch, the most anomalous image of a batch scores 1, the least 0.
+// known-normal images), and its scores are batch-relative: RsCIN min–max normalises the raw
+// image scores over the batch (to 0–1) and averages each with those of its most similar images
+// (by image embedding), so a score says how an image stands among the images it came with.
 //
 // Its own graph (token-graph.ts) gives the patch tokens of four blocks; the worker task module
 // (worker-task.ts) encodes the images and runs the mutual scoring, off the main thread.

@@ -105,7 +105,7 @@ async function scoreTask(_ctx: WorkerContext, p: MuscScorePayload) {
     for (let j = 0; j < L; j++) gridMap[j] = (scored.maps[i * L + j] - lo) / span;
     const map = resizeBilinear(plane(p.grid, p.grid, gridMap), q.width, q.height).data;
     return {
-      // RsCIN's refined score (min–max normalised over the batch, so 0–1 and batch-relative);
+      // RsCIN's refined score (from raw scores min–max normalised over the batch: 0–1, batch-relative);
       // scored.mapScores are the raw ones (max of the upsampled distance map), kept as mapScore.
       score: scored.scores[i],
       pImage: scored.scores[i],
