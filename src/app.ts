@@ -19,6 +19,7 @@ import { registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
+import { detectBatchRoutes } from './routes/detect-batch.ts';
 import { healthRoutes } from './routes/health.ts';
 import { mapRoutes } from './routes/maps.ts';
 import { MapStore } from './routes/map-store.ts';
@@ -47,6 +48,10 @@ export interface AppOptions {
   categories?: CategoryProvider;
   /** Map URLs (format=url): how long they last and the bytes of PNGs held (default: 5 min, 256 MiB). */
   mapUrls?: { ttlMs: number; maxBytes: number };
+  /** Images per POST /v1/detect/batch (BATCH_MAX, default 64). */
+  batchMax?: number;
+  /** Total header pixels of one batch (MAX_BATCH_PIXELS, default 200 M). */
+  maxBatchPixels?: number;
   /** Folder of the built web page served at `/` (default web/dist; missing = a 503 page). */
   webRoot?: string;
 }
@@ -57,6 +62,8 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     detector,
     defaultThreshold: settings.threshold,
     maxBodyBytes: settings.maxBodyBytes,
+    batchMax: settings.batchMax,
+    maxBatchPixels: settings.maxBatchPixels,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
     apiKeys,
@@ -113,7 +120,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const maps = new MapStore(opts.mapUrls?.ttlMs ?? DEFAULT_MAP_URL_TTL_MS, opts.mapUrls?.maxBytes ?? DEFAULT_MAP_URL_MAX_BYTES);
   app.addHook('onClose', async () => maps.clear());
-  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
+  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', 'batch', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
   await app.register(metricsRoutes, { metrics });
   await app.register(detectRoutes, {
     detector: opts.detector,
@@ -127,6 +134,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     maps,
   });
   await app.register(mapRoutes, { maps });
+  await app.register(detectBatchRoutes, {
+    detector: opts.detector,
+    defaultThreshold: opts.defaultThreshold,
+    maxBodyBytes: opts.maxBodyBytes,
+    batchMax: opts.batchMax ?? 64,
+    maxBatchPixels: opts.maxBatchPixels ?? 200_000_000,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    methods: opts.registry?.accepted(),
+    metrics,
+    webhooks,
+    categories: opts.categories,
+  });
   if (opts.categories) {
     const methods = opts.registry?.accepted() ?? new MethodRegistry().accepted();
     await app.register(categoryRoutes, { categories: opts.categories, maxBodyBytes: opts.maxBodyBytes, methods });

@@ -64,6 +64,12 @@ export const SETTINGS = {
     default: '1',
     help: 'offer method=winclip (anomalib WinCLIP): builds and loads its window graph beside the image graph',
   },
+  musc: {
+    env: 'MUSC',
+    schema: bool,
+    default: '1',
+    help: 'offer method=musc (MuSc, batches only): builds and loads its token graph beside the image graph',
+  },
   workers: { env: 'WORKERS', schema: int(1, 64), default: '1', help: 'inference worker threads' },
   intraOpThreads: {
     env: 'INTRA_OP_THREADS',
@@ -126,6 +132,13 @@ export const SETTINGS = {
   },
   maxBodyBytes: { env: 'MAX_BODY_BYTES', schema: int(1024, 1 << 30), default: String(25 * 1024 * 1024), help: 'largest request body' },
   maxPixels: { env: 'MAX_PIXELS', schema: int(1, 1 << 30), default: String(50_000_000), help: 'largest image (width × height) decoded' },
+  batchMax: { env: 'BATCH_MAX', schema: int(1, 1024), default: '64', help: 'images per POST /v1/detect/batch request' },
+  maxBatchPixels: {
+    env: 'MAX_BATCH_PIXELS',
+    schema: int(1, 2 ** 31),
+    default: String(200_000_000),
+    help: 'total pixels (width × height, from the headers) of the images of one batch request',
+  },
   maxSide: { env: 'MAX_SIDE', schema: int(1, 1 << 20), default: '16384', help: 'longest image width or height decoded' },
   requestTimeoutMs: {
     env: 'REQUEST_TIMEOUT_MS',

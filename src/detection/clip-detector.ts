@@ -15,7 +15,8 @@ import { defaultFewShotSettings, type FewShotSettings, type MethodContext, type 
 import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { runtimeOptionsFromSettings } from './runtime-options.ts';
 import { buildResponse, renderMap, renderParts, roundMs } from './response.ts';
-import type { DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+import type { BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+import { detectBatch } from './batch.ts';
 
 /** One image to score through a named method (the default method when none is named). */
 export interface ScoreRequest extends Omit<MethodRequest, 'references' | 'partMaps'> {
@@ -125,8 +126,8 @@ export class ClipDetector implements Detector {
     // The method's rules come first: a request it refuses costs no decoding.
     const { method } = this.method(options.method);
     method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
+    const image = await this.decode(bytes);
     const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
-    const image = await decodeImage(bytes, limits);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
     const { outcome, textMs } = await this.scoreDecoded({
@@ -140,17 +141,31 @@ export class ClipDetector implements Detector {
       method: method.name,
       memory: options.memory,
     });
+    return this.respond(image, outcome, options, { started, decodeMs, textMs, method: method.name });
+  }
 
-    const t = performance.now();
+  /** Decodes an upload with the detector's pixel and side limits. */
+  decode(bytes: Buffer): Promise<DecodedImage> {
+    return decodeImage(bytes, { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide });
+  }
+
+  /** A method's outcome for a decoded image as the API's answer: maps rendered, verdict, summary, timings. */
+  async respond(
+    image: DecodedImage,
+    outcome: MethodOutcome,
+    options: DetectOptions,
+    t: { started: number; decodeMs: number; textMs: number; method: string },
+  ): Promise<DetectResponse> {
+    const t0 = performance.now();
     const grid = this.runtime.grid;
     // The map's colours and contour use the level its regions were found at, so boxes and contour agree.
     const mapThreshold = options.regionThreshold ?? options.threshold;
     const map = await renderMap(options.map, image, outcome.map, outcome.grid.fused, grid, { threshold: mapThreshold, regions: outcome.regions });
     const branches = options.branches ? await renderParts(options.map, image, outcome, grid, mapThreshold) : undefined;
-    const renderMs = performance.now() - t;
+    const renderMs = performance.now() - t0;
     return buildResponse({
       category: options.category,
-      method: method.name,
+      method: t.method,
       threshold: options.threshold,
       image,
       outcome,
@@ -159,13 +174,23 @@ export class ClipDetector implements Detector {
       model: { id: this.runtime.modelId, generated: Boolean(this.runtime.generated) },
       thresholdSource: options.thresholdSource,
       timingsMs: {
-        decode: roundMs(decodeMs),
-        encode: roundMs(textMs + outcome.encodeMs),
+        decode: roundMs(t.decodeMs),
+        encode: roundMs(t.textMs + outcome.encodeMs),
         score: roundMs(outcome.scoreMs),
         render: roundMs(renderMs),
-        total: roundMs(performance.now() - started),
+        total: roundMs(performance.now() - t.started),
       },
     });
+  }
+
+  /** Images scored at a time by a batch: one per inference worker. */
+  get capacity(): number {
+    return this.runtime.pool.size;
+  }
+
+  /** Several images of one category (POST /v1/detect/batch): see batch.ts. */
+  detectBatch(uploads: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult> {
+    return detectBatch(this, uploads, options, signal);
   }
 
   close(): Promise<void> {
@@ -187,7 +212,8 @@ async function decodeReference(bytes: Buffer, index: number, limits: { maxPixels
 
 /** The methods a server with these settings offers: every registered one the settings leave on. */
 export function offeredMethods(settings: Settings, registry: MethodRegistry): string[] {
-  return registry.names().filter((name) => name !== 'winclip' || settings.winclip);
+  const off: Record<string, boolean> = { winclip: !settings.winclip, musc: !settings.musc };
+  return registry.names().filter((name) => !off[name]);
 }
 
 /** Loads the model named by the settings with the graphs and tasks of the methods offered, starts the workers and warms them up. */

@@ -1,7 +1,7 @@
 // A detector that is still loading: the server can listen (and answer /healthz, /readyz)
 // while the checkpoint downloads and the graphs build; detections get 503 until then.
 import { ModelLoadingError, ModelUnavailableError } from '../errors.ts';
-import type { DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+import type { BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
 
 export class DeferredDetector implements Detector {
   private inner?: Detector;
@@ -34,6 +34,12 @@ export class DeferredDetector implements Detector {
 
   detect(image: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
     return this.loaded().detect(image, options, signal);
+  }
+
+  detectBatch(images: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult> {
+    const inner = this.loaded();
+    if (!inner.detectBatch) throw new ModelUnavailableError('the loaded detector scores no batches');
+    return inner.detectBatch(images, options, signal);
   }
 
   async close(): Promise<void> {

@@ -92,9 +92,20 @@ export interface DetectResponse {
   metadata?: Record<string, string>;
 }
 
+/** One image of a batch: its answer, or the error that image alone got. */
+export type BatchItem = { ok: true; result: DetectResponse } | { ok: false; error: Error };
+
+/** A batch's answers in upload order, and the canonical name of the method that scored them. */
+export interface BatchResult {
+  method: DetectionMethod;
+  items: BatchItem[];
+}
+
 export interface Detector {
   readonly ready: boolean;
   info(): ModelInfo;
   detect(image: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse>;
+  /** Several images of one category, answered in order; absent: the server has no batch endpoint. */
+  detectBatch?(images: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult>;
   close(): Promise<void>;
 }

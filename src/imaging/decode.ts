@@ -122,3 +122,13 @@ export interface RgbImage {
   rgb: Uint8Array;
 }
 
+
+/** width × height from the header (no pixel decoded), or null when the header does not read. */
+export async function headerPixels(bytes: Buffer): Promise<number | null> {
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    return (meta.width ?? 0) * (meta.height ?? 0);
+  } catch {
+    return null;
+  }
+}

@@ -112,6 +112,12 @@ export interface MethodRunner {
   /** Methods that use a category's stored normal references say how; absent: they are ignored. */
   references?: ReferenceMemory;
   score(request: MethodRequest): Promise<MethodOutcome & { textMs: number }>;
+  /**
+   * Scores several images of one category together, answers in request order. Methods whose
+   * scores depend on the batch (MuSc's mutual scoring) need it; absent: each image goes
+   * through `score` on its own.
+   */
+  scoreBatch?(requests: MethodRequest[]): Promise<Array<MethodOutcome & { textMs: number }>>;
 }
 
 export interface ScoringMethod {

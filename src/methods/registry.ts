@@ -4,8 +4,9 @@ import { BadRequestError } from '../errors.ts';
 import type { ScoringMethod } from './contract.ts';
 import { denseFrequency } from './dense-frequency/method.ts';
 import { winclip } from './winclip/method.ts';
+import { musc } from './musc/method.ts';
 
-export const BUILT_IN_METHODS: readonly ScoringMethod[] = [denseFrequency, winclip];
+export const BUILT_IN_METHODS: readonly ScoringMethod[] = [denseFrequency, winclip, musc];
 
 /** The method used when a request names none. */
 export const DEFAULT_METHOD = denseFrequency.name;

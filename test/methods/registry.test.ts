@@ -29,7 +29,7 @@ const detect = (fields: Record<string, string>) =>
 describe('a registered test-only method', () => {
   it('is listed by /v1/models beside the built-in ones it serves', async () => {
     const [m] = (await svc.app.inject({ url: '/v1/models' })).json().models;
-    expect(m.methods).toEqual(['dense-frequency', 'darkness']);
+    expect(m.methods).toEqual(['dense-frequency', 'musc', 'darkness']);
   });
 
   it('is served over HTTP by name and alias, with its own map', async () => {

@@ -76,7 +76,7 @@ describe('POST /v1/detect method=winclip', () => {
 
   it('/v1/models lists both methods', async () => {
     const [m] = (await svc.app.inject({ url: '/v1/models' })).json().models;
-    expect(m.methods).toEqual(['dense-frequency', 'winclip']);
+    expect(m.methods).toEqual(['dense-frequency', 'winclip', 'musc']);
   });
 
   it.each([
@@ -112,7 +112,7 @@ describe('WINCLIP=0', () => {
     const res = await off.app.inject({ method: 'POST', url: '/v1/detect', ...multipart([image(), field('category', 'a'), field('method', 'winclip')]) });
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toMatch(/WINCLIP=0/);
-    expect((await off.app.inject({ url: '/v1/models' })).json().models[0].methods).toEqual(['dense-frequency']);
+    expect((await off.app.inject({ url: '/v1/models' })).json().models[0].methods).toEqual(['dense-frequency', 'musc']);
     const ours = await off.app.inject({ method: 'POST', url: '/v1/detect', ...multipart([image(), field('category', 'a'), field('map', 'none')]) });
     expect(ours.statusCode).toBe(200);
   });

@@ -1,0 +1,85 @@
+// MuSc's image side as one ONNX graph (features.ts says what it must output): the original
+// CLIP vision path, with no dense path and no window sequences.
+//
+//   pixel_values [B, 3, S, S]
+//     → conv patches + class token + (resized) position embedding → ln_pre → blocks
+//          musc_tokens  [B, layers, N, W] = the residual stream at the output of each block in
+//                        `layers` (1-based, defaultMuscLayers), class token dropped, NO ln_post,
+//                        NO projection (open_clip's out_tokens as MuSc reads them)
+//          image_embeds [B, dim]          = ln_post(class token of the last block) · proj
+//
+// Every image runs on its own (no op mixes the batch), so an image's outputs do not depend on
+// the rest of the batch or on how the batch is split into session runs.
+import type { ClipWeights } from '../../clip/types.ts';
+import type { GraphSpec } from '../../clip/onnx/graph-cache.ts';
+import { resizePositionEmbedding } from '../../clip/onnx/position-embedding.ts';
+import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
+import { layerNorm, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+
+export interface TokenGraphOptions {
+  imageSize: number;
+  /** Blocks (1-based) whose output tokens are returned, in order. */
+  layers: number[];
+}
+
+/** The graph's name in the runtime and the workers. */
+export const MUSC_GRAPH = 'musc';
+
+export function validateTokenGraphOptions(weights: ClipWeights, opts: TokenGraphOptions): void {
+  const { patchSize: p, layers: blocks } = weights.config.vision;
+  if (!Number.isInteger(opts.imageSize) || opts.imageSize < p || opts.imageSize % p !== 0) {
+    throw new Error(`image size ${opts.imageSize} must be a positive multiple of the patch size ${p}`);
+  }
+  if (opts.layers.length === 0) throw new Error('at least one MuSc layer is needed');
+  for (const l of opts.layers) {
+    if (!Number.isInteger(l) || l < 1 || l > blocks) throw new Error(`MuSc layer ${l} is outside 1..${blocks}`);
+  }
+}
+
+export function buildTokenGraph(weights: ClipWeights, opts: TokenGraphOptions, modelPath: string): void {
+  validateTokenGraphOptions(weights, opts);
+  const { vision: cfg, projectionDim } = weights.config;
+  const w = weights.vision;
+  const width = cfg.width;
+  const p = cfg.patchSize;
+  const grid = opts.imageSize / p;
+  const N = grid * grid;
+  const g = new GraphBuilder(modelPath, 'clip_musc');
+  try {
+    const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
+    const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], { kernel_shape: [p, p], strides: [p, p] });
+    const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
+    const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
+    const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 })]);
+    const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid);
+    let x = layerNorm(g, g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.weight('pos_embed', pos, [1 + N, width])]), w.lnPre, cfg.layerNormEps, 'ln_pre');
+
+    const taken = new Map<number, string>();
+    w.blocks.forEach((block, i) => {
+      x = residualBlock(g, x, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `m${i}` }).out;
+      if (opts.layers.includes(i + 1)) taken.set(i + 1, x);
+    });
+    const patchTokens = (t: string) => g.op('Slice', [t, g.constI64([1]), g.constI64([1 + N]), g.constI64([1])]);
+    const perLayer = opts.layers.map((l) => g.op('Unsqueeze', [patchTokens(taken.get(l) as string), g.constI64([1])]));
+    const tokens = perLayer.length === 1 ? perLayer[0] : g.op('Concat', perLayer, { axis: 1 });
+    g.output(tokens, 'musc_tokens', 'float32', ['batch', opts.layers.length, N, width]);
+
+    const proj = g.weight('visual_proj', transpose2d(w.proj), [width, projectionDim]);
+    const clsOut = g.op('Gather', [x, g.constI64([0], [])], { axis: 1 });
+    g.output(g.op('MatMul', [layerNorm(g, clsOut, w.lnPost, cfg.layerNormEps, 'ln_post'), proj]), 'image_embeds', 'float32', ['batch', projectionDim]);
+    g.save(`MuSc patch tokens ${opts.imageSize}px, blocks ${opts.layers.join(',')} (no ln_post, no projection)`);
+  } catch (err) {
+    g.abandon();
+    throw err;
+  }
+}
+
+/** The token graph as a method graph: built and cached by the runtime (model `musc`). */
+export function tokenGraphSpec(options: TokenGraphOptions): GraphSpec {
+  return {
+    name: MUSC_GRAPH,
+    options,
+    validate: (weights) => validateTokenGraphOptions(weights, options),
+    build: (weights, file) => buildTokenGraph(weights, options, file),
+  };
+}

@@ -1,0 +1,128 @@
+// POST /v1/detect/batch: several images of one category (repeated `image` file fields, at most
+// BATCH_MAX) with the options of /v1/detect → one answer per image, in upload order. A bad
+// image (empty, not an image, undecodable) gets its own error entry and the others are still
+// scored; `method=musc` scores the decodable images against each other (src/methods/musc).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Detector, DetectResponse } from '../detection/types.ts';
+import type { ServiceMetrics } from '../observability/metrics.ts';
+import type { WebhookSender } from '../webhooks/sender.ts';
+import { BadRequestError, ImageTooLargeError, ModelUnavailableError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
+import { headerPixels } from '../imaging/decode.ts';
+import type { CategoryProvider } from '../categories/provider.ts';
+import { recordDetection } from '../categories/records.ts';
+import { withStoredCategory } from '../categories/detect-context.ts';
+import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
+import { withDeadline } from './deadline.ts';
+import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
+
+export interface DetectBatchRouteOptions {
+  detector: Detector;
+  defaultThreshold: number;
+  /** Largest file. */
+  maxBodyBytes: number;
+  /** Images per request (BATCH_MAX); more: 413. */
+  batchMax: number;
+  /** Total pixels of a batch, read from the headers before decoding (MAX_BATCH_PIXELS); more: 413. */
+  maxBatchPixels: number;
+  methods?: readonly string[];
+  requestTimeoutMs?: number;
+  metrics?: ServiceMetrics;
+  webhooks?: WebhookSender;
+  categories?: CategoryProvider;
+}
+
+interface BatchFile {
+  bytes: Buffer;
+  filename: string | null;
+}
+
+export type BatchEntry =
+  | { index: number; filename: string | null; ok: true; result: DetectResponse }
+  | { index: number; filename: string | null; ok: false; status: number; error: string; message: string };
+
+async function readBatch(request: FastifyRequest, maxBytes: number, maxFiles: number): Promise<{ files: BatchFile[]; fields: Record<string, string[]> }> {
+  if (!request.isMultipart()) throw new UnsupportedMediaTypeError('send multipart/form-data with one or more file fields "image"');
+  const files: BatchFile[] = [];
+  const fields: Record<string, string[]> = {};
+  const limits = { files: maxFiles + 1, fields: 2 * LIMITS.promptCount + 8, fieldSize: 16 * 1024, fileSize: maxBytes };
+  try {
+    for await (const part of request.parts({ limits })) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'image') {
+          part.file.resume();
+          throw new BadRequestError(`unexpected file field "${part.fieldname}"; send the images in file fields named "image"`);
+        }
+        if (files.length === maxFiles) {
+          part.file.resume();
+          throw new PayloadTooLargeError(`at most ${maxFiles} images per batch (BATCH_MAX)`);
+        }
+        files.push({ bytes: await part.toBuffer(), filename: part.filename || null });
+      } else {
+        if (part.fieldnameTruncated || part.valueTruncated) throw new BadRequestError(`field "${part.fieldname}" is too long`);
+        (fields[part.fieldname] ??= []).push(String(part.value));
+      }
+    }
+  } catch (err) {
+    rethrowMalformedMultipart(err);
+  }
+  if (files.length === 0) throw new BadRequestError('no file field "image": send one or more images as image=@file');
+  return { files, fields };
+}
+
+function errorEntry(index: number, filename: string | null, err: unknown): BatchEntry {
+  if (!(err instanceof ServiceError)) throw err;
+  return { index, filename, ok: false, status: err.statusCode, error: err.code, message: err.message };
+}
+
+export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchRouteOptions): Promise<void> {
+  const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
+
+  app.post('/v1/detect/batch', { schema: { summary: 'Score several images of one category (method=musc: against each other)', tags: ['detection'] } }, async (request, reply) => {
+    const { files, fields } = await readBatch(request, opts.maxBodyBytes, opts.batchMax);
+    const { options: parsed, format } = schema.parse(fields);
+    // One JSON answer holds every image's result: a PNG body cannot, and map URLs would outlive most batches' use.
+    if (format !== 'json') throw new BadRequestError(`format=${format} is for POST /v1/detect; a batch answers JSON with each result's map inline`);
+    const detector = opts.detector;
+    if (!detector.detectBatch) throw new ModelUnavailableError('this detector scores no batches');
+
+    // Each file's own faults first: they become its entry, the others go on.
+    const entries = new Array<BatchEntry>(files.length);
+    const good: number[] = [];
+    files.forEach((f, index) => {
+      try {
+        checkImageBytes(f.bytes, `image ${index + 1}${f.filename ? ` (${f.filename})` : ''}`);
+        good.push(index);
+      } catch (err) {
+        entries[index] = errorEntry(index, f.filename, err);
+      }
+    });
+    // Memory: the decoded pixels of the whole batch are bounded, from the headers, before any decoding.
+    const pixels = (await Promise.all(good.map((i) => headerPixels(files[i].bytes)))).reduce<number>((n, p) => n + (p ?? 0), 0);
+    if (pixels > opts.maxBatchPixels) {
+      throw new ImageTooLargeError(`the images of this batch hold ${pixels} pixels together; the limit is ${opts.maxBatchPixels} (MAX_BATCH_PIXELS): send fewer or smaller images`);
+    }
+
+    const categories = opts.categories?.get();
+    const { options, context } = await withStoredCategory(categories, parsed);
+    const abort = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    const remainingMs = opts.requestTimeoutMs ? Math.max(1, opts.requestTimeoutMs - reply.elapsedTime) : 0;
+    const scored = await withDeadline(remainingMs, abort, (signal) => detector.detectBatch!(good.map((i) => files[i].bytes), options, signal));
+
+    for (const [k, item] of scored.items.entries()) {
+      const index = good[k];
+      const { bytes, filename } = files[index];
+      if (!item.ok) {
+        entries[index] = errorEntry(index, filename, item.error);
+        continue;
+      }
+      const result = categories ? await recordDetection(categories, item.result, context, options, bytes) : item.result;
+      opts.metrics?.observeDetection(result.timingsMs);
+      opts.webhooks?.notify(result, { requestId: request.id, image: bytes });
+      entries[index] = { index, filename, ok: true, result };
+    }
+    return { category: options.category, method: scored.method, count: files.length, results: entries };
+  });
+}
