@@ -37,10 +37,12 @@ describe('GET /openapi.json', () => {
       '/v1/categories/{id}/references',
       '/v1/categories/{id}/references/{refId}',
       '/v1/detect',
+      '/v1/detect/batch',
       '/v1/detections',
       '/v1/detections/{id}',
       '/v1/detections/{id}/feedback',
       '/v1/detections/{id}/image',
+      '/v1/maps/{token}',
       '/v1/models',
       '/v1/reembed',
     ]);
