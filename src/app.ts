@@ -14,7 +14,8 @@ import { ApiKeys, readApiKeys } from './auth/api-keys.ts';
 import { registerAuth } from './auth/plugin.ts';
 import { loggerOptions, type LogStream } from './observability/logger.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
-import { WebhookSender, type WebhookOptions } from './webhooks/sender.ts';
+import { WebhookDeliverer, type WebhookOptions } from './webhooks/sender.ts';
+import type { Store } from './store/store.ts';
 import { registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
@@ -39,8 +40,10 @@ export interface AppOptions {
   apiKeys?: ApiKeys;
   /** Requests per window per API key (per client address without keys); absent or max 0 = no limit. */
   rateLimit?: { max: number; windowMs: number };
-  /** Events for anomalous detections; absent = no webhooks. */
+  /** Events for anomalous detections; absent = no webhooks. Needs `store` (the outbox) and `categories` (the records). */
   webhook?: WebhookOptions;
+  /** The store whose outbox the webhook deliverer sends from (the categories' store). */
+  store?: Store;
   metrics?: ServiceMetrics;
   /** The methods requests may name (default: the built-in ones). */
   registry?: MethodRegistry;
@@ -77,7 +80,6 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
             maxAttempts: settings.webhookMaxAttempts,
             backoffMs: settings.webhookBackoffMs,
             timeoutMs: settings.webhookTimeoutMs,
-            queueSize: settings.webhookQueueSize,
             includeOverlay: settings.webhookIncludeOverlay,
             imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide },
           }
@@ -115,8 +117,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await registerOpenApi(app, { apiKeys: apiKeys.enabled });
   await app.register(multipart, { limits: { fileSize: opts.maxBodyBytes } });
 
-  const webhooks = opts.webhook ? new WebhookSender(opts.webhook, app.log.child({ component: 'webhooks' }), metrics) : undefined;
-  if (webhooks) app.addHook('onClose', () => webhooks.close());
+  let webhooks: WebhookDeliverer | undefined;
+  if (opts.webhook) {
+    // Events live in the store's outbox (durable, at-least-once); there is no in-memory queue.
+    if (!opts.store || !opts.categories) throw new Error('webhooks need the store (its outbox) and the category service (the detection records)');
+    const store = opts.store;
+    const deliverer = new WebhookDeliverer(store, opts.webhook, app.log.child({ component: 'webhooks' }), metrics);
+    webhooks = deliverer;
+    const unwatch = metrics.watchOutbox(() => store.outboxStats());
+    app.addHook('onReady', async () => deliverer.start());
+    app.addHook('onClose', async () => {
+      unwatch();
+      await deliverer.close();
+    });
+  }
 
   const maps = new MapStore(opts.mapUrls?.ttlMs ?? DEFAULT_MAP_URL_TTL_MS, opts.mapUrls?.maxBytes ?? DEFAULT_MAP_URL_MAX_BYTES);
   app.addHook('onClose', async () => maps.clear());

@@ -39,11 +39,11 @@ async function main(): Promise<void> {
   const store = await openSettingsStore(settings);
   const services = loading.then((d) => new CategoryService(store, d, categoryServiceOptions(settings)));
   const categories = new CategoryProvider(services);
-  const app = await buildApp({ ...appOptionsFromSettings(settings, detector, apiKeys), categories });
+  const app = await buildApp({ ...appOptionsFromSettings(settings, detector, apiKeys), categories, store });
   services.then((s) => s.keepRetention(undefined, (err) => app.log.warn({ err }, 'pruning detection records failed')), () => {});
 
   // Graceful shutdown: stop accepting at once (the listening socket closes; requests on open
-  // keep-alive connections get 503), let in-flight requests finish, flush webhooks, close the
+  // keep-alive connections get 503), let in-flight requests finish, give open webhook attempts a few seconds (the rest stay in the outbox), close the
   // workers, exit 0. Past SHUTDOWN_TIMEOUT_MS the process exits 1 with requests unfinished.
   let stopping = false;
   const stop = async (signal: string) => {

@@ -176,7 +176,12 @@ export const SETTINGS = {
   webhookMaxAttempts: { env: 'WEBHOOK_MAX_ATTEMPTS', schema: int(1, 50), default: '5', help: 'delivery attempts per event before it is given up' },
   webhookBackoffMs: { env: 'WEBHOOK_BACKOFF_MS', schema: int(1, 3_600_000), default: '1000', help: 'first retry delay; doubled per attempt, with jitter' },
   webhookTimeoutMs: { env: 'WEBHOOK_TIMEOUT_MS', schema: int(100, 600_000), default: '10000', help: 'time the receiver has to answer one attempt' },
-  webhookQueueSize: { env: 'WEBHOOK_QUEUE_SIZE', schema: int(1, 1_000_000), default: '1000', help: 'events waiting for delivery; beyond it new events are dropped (and counted)' },
+  webhookOutboxMaxBytes: {
+    env: 'WEBHOOK_OUTBOX_MAX_BYTES',
+    schema: int(1024, Number.MAX_SAFE_INTEGER),
+    default: String(256 * 1024 * 1024),
+    help: 'bytes of undelivered webhook events kept in the store; beyond it the OLDEST are dropped (and counted)',
+  },
 } satisfies Record<string, SettingSpec>;
 
 type Specs = typeof SETTINGS;

@@ -268,5 +268,5 @@ export function categoryServiceOptions(settings: Settings): CategoryServiceOptio
 
 /** The store named by the settings: PostgreSQL with STORE_URL, else SQLite in DATA_DIR. */
 export function openSettingsStore(settings: Settings): Promise<Store> {
-  return openStore({ url: settings.storeUrl, dataDir: settings.dataDir });
+  return openStore({ url: settings.storeUrl, dataDir: settings.dataDir, outboxMaxBytes: settings.webhookOutboxMaxBytes });
 }

@@ -1,6 +1,6 @@
 // The service's Prometheus metrics (prom-client) in one registry per app, so several apps in
 // one process (tests) never share or clash. The HTTP layer, the detector's timings, the worker
-// pool, the prompt cache and the webhook sender feed it; GET /metrics renders it.
+// pool, the prompt cache, the webhook deliverer and the store's outbox feed it; GET /metrics renders it.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventEmitter } from 'node:events';
 
@@ -10,11 +10,22 @@ export interface InferenceInternals {
   prompts: { stats(): { hits: number; misses: number; size: number } };
 }
 
+/** What the metrics read from the store's webhook outbox at scrape time. */
+export interface OutboxReading {
+  pending: number;
+  pendingBytes: number;
+  dropped: number;
+}
+
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class ServiceMetrics {
   readonly registry = new Registry();
   private inference?: InferenceInternals;
+  private outbox?: () => Promise<OutboxReading>;
+  /** One store read per scrape, shared by the three outbox series; the last one if it fails. */
+  private outboxRead?: { at: number; value: Promise<OutboxReading> };
+  private outboxLast: OutboxReading = { pending: 0, pendingBytes: 0, dropped: 0 };
 
   readonly httpRequests = new Counter({
     name: 'http_requests_total',
@@ -54,7 +65,7 @@ export class ServiceMetrics {
 
   readonly webhookDeliveries = new Counter({
     name: 'webhook_deliveries_total',
-    help: 'Webhook events by outcome: delivered, failed (attempts exhausted or refused), dropped (queue full or shutdown)',
+    help: 'Webhook events by outcome: delivered, failed (attempts exhausted or refused); drops are webhook_outbox_dropped_total',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -66,11 +77,6 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  readonly webhookQueue = new Gauge({
-    name: 'webhook_queue_depth',
-    help: 'Webhook events waiting or being delivered',
-    registers: [this.registry],
-  });
 
   constructor() {
     const metrics = this;
@@ -89,6 +95,32 @@ export class ServiceMetrics {
       registers: [this.registry],
       collect() {
         this.set(metrics.inference?.pool.running ?? 0);
+      },
+    });
+    // The outbox lives in the store (shared by replicas, kept across restarts): read at scrape time.
+    new Counter({
+      name: 'webhook_outbox_dropped_total',
+      help: 'Undelivered webhook events dropped by the outbox byte bound (WEBHOOK_OUTBOX_MAX_BYTES), oldest first',
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        this.inc((await metrics.readOutbox()).dropped);
+      },
+    });
+    new Gauge({
+      name: 'webhook_outbox_pending',
+      help: 'Webhook events in the outbox, not yet delivered or given up',
+      registers: [this.registry],
+      async collect() {
+        this.set((await metrics.readOutbox()).pending);
+      },
+    });
+    new Gauge({
+      name: 'webhook_outbox_pending_bytes',
+      help: 'Bytes of the undelivered webhook events (payload and overlay image)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await metrics.readOutbox()).pendingBytes);
       },
     });
     // The cache keeps its own running totals; the counters mirror them at scrape time.
@@ -126,6 +158,28 @@ export class ServiceMetrics {
     const countRestart = () => this.workerRestarts.inc();
     inference.pool.on('restart', countRestart);
     return () => inference.pool.off('restart', countRestart);
+  }
+
+  /** Starts reading the webhook outbox at scrape time; returns the undo. */
+  watchOutbox(read: () => Promise<OutboxReading>): () => void {
+    this.outbox = read;
+    return () => {
+      if (this.outbox === read) this.outbox = undefined;
+    };
+  }
+
+  private readOutbox(): Promise<OutboxReading> {
+    const read = this.outbox;
+    if (!read) return Promise.resolve(this.outboxLast);
+    const now = Date.now();
+    if (!this.outboxRead || now - this.outboxRead.at > 100) {
+      const value = read().then(
+        (r) => (this.outboxLast = { pending: r.pending, pendingBytes: r.pendingBytes, dropped: r.dropped }),
+        () => this.outboxLast,
+      );
+      this.outboxRead = { at: now, value };
+    }
+    return this.outboxRead.value;
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector, DetectResponse } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
-import type { WebhookSender } from '../webhooks/sender.ts';
+import type { WebhookDeliverer } from '../webhooks/sender.ts';
 import { BadRequestError, ImageTooLargeError, ModelUnavailableError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
 import { headerPixels } from '../imaging/decode.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
@@ -27,7 +27,7 @@ export interface DetectBatchRouteOptions {
   methods?: readonly string[];
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
-  webhooks?: WebhookSender;
+  webhooks?: WebhookDeliverer;
   categories?: CategoryProvider;
 }
 
@@ -118,9 +118,10 @@ export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchR
         entries[index] = errorEntry(index, filename, item.error);
         continue;
       }
-      const result = categories ? await recordDetection(categories, item.result, context, options, bytes) : item.result;
+      // The record and, for an anomaly, its webhook event in one transaction (the durable outbox).
+      const webhook = opts.webhooks ? { source: opts.webhooks, requestId: request.id } : undefined;
+      const result = categories ? await recordDetection(categories, item.result, context, options, bytes, webhook) : item.result;
       opts.metrics?.observeDetection(result.timingsMs);
-      opts.webhooks?.notify(result, { requestId: request.id, image: bytes });
       entries[index] = { index, filename, ok: true, result };
     }
     return { category: options.category, method: scored.method, count: files.length, results: entries };

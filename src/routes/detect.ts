@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
-import type { WebhookSender } from '../webhooks/sender.ts';
+import type { WebhookDeliverer } from '../webhooks/sender.ts';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
@@ -26,7 +26,8 @@ export interface DetectRouteOptions {
   /** Time from the request's arrival to its answer before a 504; 0 = none. */
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
-  webhooks?: WebhookSender;
+  /** Anomalous detections' events go into the store's outbox with their records. */
+  webhooks?: WebhookDeliverer;
   /** Stored categories (references, calibration, records); absent: every request is zero-shot. */
   categories?: CategoryProvider;
   /** Where format=url answers keep their PNGs. */
@@ -116,10 +117,11 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     });
     const remainingMs = opts.requestTimeoutMs ? Math.max(1, opts.requestTimeoutMs - reply.elapsedTime) : 0;
     const scored = await withDeadline(remainingMs, abort, (signal) => opts.detector.detect(upload.image, options, signal));
-    const result = categories ? await recordDetection(categories, scored, context, options, upload.image) : scored;
+    // The webhook event is committed with the record; the deliverer sends it in the background,
+    // so the receiver never delays (or fails) this answer.
+    const webhook = opts.webhooks ? { source: opts.webhooks, requestId: request.id } : undefined;
+    const result = categories ? await recordDetection(categories, scored, context, options, upload.image, webhook) : scored;
     opts.metrics?.observeDetection(result.timingsMs);
-    // Queued only: the receiver is called in the background and never delays this answer.
-    opts.webhooks?.notify(result, { requestId: request.id, image: upload.image });
     return sendDetection(reply, result, format, opts.maps);
   });
 }

@@ -24,11 +24,12 @@ export interface AnomalyEvent {
   overlay?: { mime: 'image/png'; encoding: 'base64'; width: number; height: number; data: string };
 }
 
-export function anomalyEvent(response: DetectResponse, requestId: string, overlay?: AnomalyEvent['overlay']): AnomalyEvent {
+/** `time`: when the detection was made; a delivery hours later still says when it happened. */
+export function anomalyEvent(response: DetectResponse, requestId: string, overlay?: AnomalyEvent['overlay'], time = new Date()): AnomalyEvent {
   return {
     id: randomUUID(),
     type: 'detection.anomalous',
-    time: new Date().toISOString(),
+    time: time.toISOString(),
     requestId,
     category: response.category,
     ...(response.method ? { method: response.method } : {}),
@@ -62,4 +63,23 @@ export async function eventOverlay(
   if (heat.length !== image.rgb.length) return undefined;
   const out = await encodeRgbPng(blendOverlay(heat, image.rgb, 0.5), image.width, image.height);
   return png(out.toString('base64'));
+}
+
+/**
+ * The event as the outbox keeps it: without the overlay's base64 data, whose PNG is stored once
+ * as a blob beside it (by hash) and put back at send time by withOverlayData.
+ */
+export type StoredEvent = Omit<AnomalyEvent, 'overlay'> & { overlay?: Omit<NonNullable<AnomalyEvent['overlay']>, 'data'> };
+
+export function storedEvent(event: AnomalyEvent): { payload: StoredEvent; image?: Buffer } {
+  if (!event.overlay) return { payload: event };
+  const { data, ...overlay } = event.overlay;
+  return { payload: { ...event, overlay }, image: Buffer.from(data, 'base64') };
+}
+
+/** The event to send: the stored one with the overlay PNG (when it has one) as base64 again. */
+export function withOverlayData(stored: StoredEvent, image: Buffer | null): AnomalyEvent {
+  const { overlay, ...rest } = stored;
+  if (!overlay || !image) return rest;
+  return { ...rest, overlay: { ...overlay, data: image.toString('base64') } };
 }

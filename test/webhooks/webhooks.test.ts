@@ -1,7 +1,12 @@
 // Webhooks for ticketing bots: a real HTTP receiver in the test checks every signature; the
-// detections run on the tiny model (threshold 0 makes any image anomalous, 1 none).
+// detections run on the tiny model (threshold 0 makes any image anomalous, 1 none). Events go
+// through the store's outbox (SQLite in a folder per test), so restarts are real: another app
+// on the same folder.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +15,10 @@ import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { loadSettings } from '../../src/settings.ts';
 import { signWebhook, verifyWebhook } from '../../src/webhooks/signature.ts';
 import type { WebhookOptions } from '../../src/webhooks/sender.ts';
+import { CategoryProvider } from '../../src/categories/provider.ts';
+import { CategoryService, categoryServiceOptions } from '../../src/categories/service.ts';
+import { openStore } from '../../src/store/open-store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { LEVEL, LogCapture } from '../support/log-capture.ts';
 import { partPng } from '../support/test-images.ts';
@@ -25,13 +34,14 @@ interface Delivery {
 /** A receiver that answers each POST with the next status of `script` (then 200), or never when 0. */
 class Receiver {
   readonly received: Delivery[] = [];
+  url = '';
   private server!: Server;
   private waiters: Array<() => void> = [];
   private hung: Array<() => void> = [];
 
   constructor(private readonly script: number[] = []) {}
 
-  async start(): Promise<string> {
+  async start(port = 0): Promise<string> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -45,8 +55,9 @@ class Receiver {
         else res.writeHead(status).end();
       });
     });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks/anomaly`;
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks/anomaly`;
+    return this.url;
   }
 
   async until(count: number, timeoutMs = 5000): Promise<void> {
@@ -84,9 +95,23 @@ afterEach(async () => {
 });
 afterAll(() => svc?.close());
 
-async function setUp(script: number[], webhook: Partial<WebhookOptions> = {}) {
-  const receiver = new Receiver(script);
-  const url = await receiver.start();
+interface SetUpOptions {
+  /** The data folder (a new one by default): the same folder is the same outbox. */
+  dataDir?: string;
+  /** Send here instead of to a new receiver (one that is down, or shared with another app). */
+  url?: string;
+  receiver?: Receiver;
+  outboxMaxBytes?: number;
+}
+
+async function setUp(script: number[], webhook: Partial<WebhookOptions> = {}, opts: SetUpOptions = {}) {
+  const receiver = opts.receiver ?? new Receiver(script);
+  const url = opts.url ?? (opts.receiver ? opts.receiver.url : await receiver.start());
+  if (!opts.receiver && !opts.url) opened.push({ close: () => receiver.stop() });
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'webhooks-'));
+  if (!opts.dataDir) opened.push({ close: async () => rmSync(dataDir, { recursive: true, force: true }) });
+  const store = await openStore({ dataDir, outboxMaxBytes: opts.outboxMaxBytes });
+  const categories = CategoryProvider.of(new CategoryService(store, svc.detector, categoryServiceOptions(svc.settings)));
   const metrics = new ServiceMetrics();
   const logs = new LogCapture();
   const app = await buildApp({
@@ -96,20 +121,42 @@ async function setUp(script: number[], webhook: Partial<WebhookOptions> = {}) {
     logLevel: 'info',
     logStream: logs,
     metrics,
-    webhook: { url, secret: SECRET, maxAttempts: 5, backoffMs: 20, timeoutMs: 2000, queueSize: 100, includeOverlay: false, shutdownGraceMs: 200, ...webhook },
+    categories,
+    store,
+    webhook: { url, secret: SECRET, maxAttempts: 5, backoffMs: 20, timeoutMs: 2000, includeOverlay: false, shutdownGraceMs: 200, pollMs: 100, ...webhook },
   });
-  opened.push({ close: () => receiver.stop() }, app);
-  return { receiver, metrics, logs, app };
+  // A test may close them itself (a restart); closing twice is harmless here.
+  opened.push({ close: () => store.close().catch(() => {}) }, app);
+  await app.ready(); // the deliverer starts when the app is ready (listen() does it in the server)
+  return { receiver, metrics, logs, app, store, dataDir };
 }
 
-function detect(app: FastifyInstance, threshold: number, map = 'none') {
+/** A local URL where nothing listens (yet): the port of a server just closed. */
+async function freePortUrl(): Promise<{ url: string; port: number }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return { url: `http://127.0.0.1:${port}/hooks/anomaly`, port };
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function detect(app: FastifyInstance, threshold: number, map = 'none', requestId?: string) {
   const form = multipart([
     { name: 'image', value: png, filename: 'part.png', type: 'image/png' },
     { name: 'category', value: 'metal plate' },
     { name: 'threshold', value: String(threshold) },
     { name: 'map', value: map },
   ]);
-  return app.inject({ method: 'POST', url: '/v1/detect', ...form });
+  const headers = { ...form.headers, ...(requestId ? { 'x-request-id': requestId } : {}) };
+  return app.inject({ method: 'POST', url: '/v1/detect', payload: form.payload, headers });
 }
 
 const metric = async (metrics: ServiceMetrics, series: string) => {
@@ -119,10 +166,11 @@ const metric = async (metrics: ServiceMetrics, series: string) => {
 
 describe('webhooks', () => {
   it('POSTs a signed event for an anomalous detection', async () => {
-    const { receiver, app } = await setUp([]);
+    const { receiver, app, store } = await setUp([]);
     const res = await detect(app, 0);
     expect(res.statusCode).toBe(200);
     const result = res.json();
+    const record = await store.getDetection(result.detectionId);
     expect(result.isAnomalous).toBe(true);
     await receiver.until(1);
     const [delivery] = receiver.received;
@@ -146,6 +194,7 @@ describe('webhooks', () => {
       model: { id: result.model.id, generatedRandomModel: true },
     });
     expect(Math.abs(Date.parse(event.time) - Date.now())).toBeLessThan(10_000);
+    expect(event.time).toBe(record!.time.toISOString()); // the detection's time, as recorded
     // A changed body or a stale timestamp does not verify.
     const ts = Number(delivery.headers['x-webhook-timestamp']);
     expect(verifyWebhook(SECRET, { signature: delivery.headers['x-signature-256'] as string, timestamp: String(ts), body: delivery.body.replace('metal', 'wood') })).toBe(false);
@@ -155,11 +204,12 @@ describe('webhooks', () => {
   });
 
   it('sends nothing for a normal detection', async () => {
-    const { receiver, app } = await setUp([]);
+    const { receiver, app, store } = await setUp([]);
     const res = await detect(app, 1);
     expect(res.json().isAnomalous).toBe(false);
     await new Promise((r) => setTimeout(r, 300));
     expect(receiver.received).toEqual([]);
+    expect((await store.outboxStats()).pending).toBe(0);
   });
 
   it('retries with backoff: a receiver that fails twice then succeeds gets the event once', async () => {
@@ -177,6 +227,8 @@ describe('webhooks', () => {
     const retries = logs.lines.filter((l) => l.msg === 'webhook delivery attempt failed; will retry');
     expect(retries.map((l) => l.reason)).toEqual(['HTTP 500', 'HTTP 503']);
     expect(retries.every((l) => l.level === LEVEL.warn && Number(l.retryInMs) >= 10)).toBe(true);
+    expect(retries.map((l) => l.attempt)).toEqual([1, 2]); // the count lives in the store
+    await eventually(async () => (await metric(metrics, 'webhook_outbox_pending')) === 0);
   });
 
   it('never delays the API response: it is out while the receiver still holds the event', async () => {
@@ -191,12 +243,13 @@ describe('webhooks', () => {
   });
 
   it('gives up after WEBHOOK_MAX_ATTEMPTS with a log line at error and a count; 4xx is not retried', async () => {
-    const { receiver, app, metrics, logs } = await setUp([500, 502], { maxAttempts: 2 });
+    const { receiver, app, metrics, logs, store } = await setUp([500, 502], { maxAttempts: 2 });
     expect((await detect(app, 0)).statusCode).toBe(200);
     await receiver.until(2);
     for (let i = 0; i < 50 && (await metric(metrics, 'webhook_deliveries_total{outcome="failed"}')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await metric(metrics, 'webhook_deliveries_total{outcome="failed"}')).toBe(1);
     expect(logs.lines.find((l) => l.msg === 'webhook delivery failed; event given up')).toMatchObject({ level: LEVEL.error, attempts: 2 });
+    expect(await store.outboxStats()).toMatchObject({ pending: 0, gaveUp: 1 });
     // A refusal that will not change (4xx) is not retried.
     const refusing = await setUp([400]);
     expect((await detect(refusing.app, 0)).statusCode).toBe(200);
@@ -223,22 +276,80 @@ describe('webhooks', () => {
     }
   });
 
-  it('drops events beyond WEBHOOK_QUEUE_SIZE and counts them; shutdown abandons what is left', async () => {
-    const { receiver, app, metrics } = await setUp(Array(10).fill(0), { queueSize: 1, timeoutMs: 10_000, shutdownGraceMs: 300 });
-    for (let i = 0; i < 7; i++) expect((await detect(app, 0)).statusCode).toBe(200);
-    await receiver.until(4); // four in flight at once, one waiting, two dropped
-    expect(await metric(metrics, 'webhook_deliveries_total{outcome="dropped"}')).toBe(2);
-    expect(await metric(metrics, 'webhook_queue_depth')).toBe(5);
+  it('the event time is the detection time, not the (later) delivery time', async () => {
+    const { receiver, app, store } = await setUp([500], { backoffMs: 600 });
+    const result = (await detect(app, 0)).json();
+    await receiver.until(2);
+    const delivered = Date.now();
+    const [first, second] = receiver.events();
+    expect(second.id).toBe(first.id);
+    expect(second.time).toBe(first.time);
+    expect(second.time).toBe((await store.getDetection(result.detectionId))!.time.toISOString());
+    expect(delivered - Date.parse(second.time)).toBeGreaterThanOrEqual(300); // sent after a backoff of 300+ ms
+  });
+
+  it('shutdown cuts open attempts after the grace and keeps the event: another app on the same data folder delivers it', async () => {
+    const receiver = new Receiver([0]); // the first delivery hangs; later ones get 200
+    await receiver.start();
+    opened.push({ close: () => receiver.stop() });
+    const first = await setUp([], { timeoutMs: 5000, leaseMs: 1500, shutdownGraceMs: 200 }, { receiver });
+    expect((await detect(first.app, 0, 'none', 'before-restart')).statusCode).toBe(200);
+    await receiver.until(1);
     const closing = performance.now();
-    await app.close(); // the grace passes, then the rest is abandoned
+    await first.app.close();
     expect(performance.now() - closing).toBeLessThan(2000);
-    expect(await metric(metrics, 'webhook_deliveries_total{outcome="dropped"}')).toBe(7);
+    expect((await first.store.outboxStats()).pending).toBe(1); // not released, not lost
+    await first.store.close();
+
+    const second = await setUp([], {}, { receiver, dataDir: first.dataDir });
+    await receiver.until(2, 10_000); // once the first app's lease has run out
+    const [a, b] = receiver.events();
+    expect(b.id).toBe(a.id); // a duplicate across the restart: the receiver deduplicates on the id
+    expect(b.requestId).toBe('before-restart');
+    expect(receiver.received[1].headers['x-webhook-id']).toBe(a.id);
+    await eventually(async () => (await second.store.outboxStats()).pending === 0);
+  });
+
+  it('a receiver that is down, then up, gets every event once', async () => {
+    const { url, port } = await freePortUrl();
+    const { app, metrics } = await setUp([], { maxAttempts: 50, backoffMs: 50 }, { url });
+    for (let i = 0; i < 5; i++) expect((await detect(app, 0, 'none', `down-${i}`)).statusCode).toBe(200);
+    await eventually(async () => (await metric(metrics, 'webhook_delivery_attempts_total{result="error"}')) >= 5);
+    expect(await metric(metrics, 'webhook_outbox_pending')).toBe(5);
+    const receiver = new Receiver();
+    await receiver.start(port);
+    opened.push({ close: () => receiver.stop() });
+    await receiver.until(5, 15_000);
+    await eventually(async () => (await metric(metrics, 'webhook_outbox_pending')) === 0);
+    const ids = receiver.events().map((e) => e.id);
+    expect(new Set(ids).size).toBe(5);
+    expect(ids).toHaveLength(5); // no restart, so no duplicates
+    expect(receiver.events().map((e) => e.requestId).sort()).toEqual(['down-0', 'down-1', 'down-2', 'down-3', 'down-4']);
+  });
+
+  it('WEBHOOK_OUTBOX_MAX_BYTES: the oldest undelivered events are dropped and counted in /metrics', async () => {
+    const { url, port } = await freePortUrl();
+    const { app, metrics } = await setUp([], { maxAttempts: 50, backoffMs: 100 }, { url, outboxMaxBytes: 2500 });
+    for (let i = 0; i < 8; i++) expect((await detect(app, 0, 'none', `bound-${i}`)).statusCode).toBe(200);
+    const pending = await metric(metrics, 'webhook_outbox_pending');
+    const dropped = await metric(metrics, 'webhook_outbox_dropped_total');
+    expect(pending).toBeGreaterThanOrEqual(1);
+    expect(dropped).toBeGreaterThanOrEqual(1);
+    expect(pending + dropped).toBe(8);
+    expect(await metric(metrics, 'webhook_outbox_pending_bytes')).toBeLessThanOrEqual(2500);
+    const receiver = new Receiver();
+    await receiver.start(port);
+    opened.push({ close: () => receiver.stop() });
+    await receiver.until(pending, 15_000);
+    // What is left are the newest: the oldest made room.
+    const kept = Array.from({ length: pending }, (_, i) => `bound-${8 - pending + i}`);
+    expect(receiver.events().map((e) => e.requestId).sort()).toEqual(kept.sort());
   });
 
   it('a WEBHOOK_URL without WEBHOOK_SECRET stops start-up', () => {
     expect(() => loadSettings({ WEBHOOK_URL: 'https://bot.example/hook' })).toThrow(/WEBHOOK_SECRET: required when WEBHOOK_URL is set/);
     expect(() => loadSettings({ WEBHOOK_URL: 'ftp://bot.example/hook', WEBHOOK_SECRET: SECRET })).toThrow(/WEBHOOK_URL="ftp:.*http/);
     const s = loadSettings({ WEBHOOK_URL: 'https://bot.example/hook', WEBHOOK_SECRET: SECRET, WEBHOOK_MAX_ATTEMPTS: '3' });
-    expect([s.webhookUrl, s.webhookMaxAttempts, s.webhookIncludeOverlay]).toEqual(['https://bot.example/hook', 3, false]);
+    expect([s.webhookUrl, s.webhookMaxAttempts, s.webhookIncludeOverlay, s.webhookOutboxMaxBytes]).toEqual(['https://bot.example/hook', 3, false, 256 * 1024 * 1024]);
   });
 });
