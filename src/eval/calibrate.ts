@@ -47,7 +47,7 @@ export function calibrateOnRecords(calibrationScores: readonly number[], test: r
   try {
     calibration = calibrateThreshold(calibrationScores, targetFalseAlarmRate, confidence);
   } catch (err) {
-    if (err instanceof TooFewNormalsError) return { ok: false, m: calibrationScores.length, targetFalseAlarmRate, confidence, message: err.message };
+    if (err instanceof TooFewNormalsError) return { ok: false, m: calibrationScores.length, targetFalseAlarmRate, confidence, message: `${err.message} (in the evaluation: --calibrate M, --target-far, --confidence)` };
     throw err;
   }
   const good = test.filter((r) => r.label === 0);
