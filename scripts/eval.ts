@@ -10,6 +10,8 @@ import { DEFAULT_PIXEL_SIZE } from '../src/eval/evaluate.ts';
 import { EvalRunFailure, planEval, runEval, type EvalPlan, type EvalRunOptions } from '../src/eval/run.ts';
 import { readLearnedPromptsFile } from '../src/methods/dense-frequency/learned-prompts.ts';
 import { knownSetKeys, SweepError } from '../src/eval/sweep.ts';
+import { DEFAULT_SEEDS } from '../src/eval/protocol.ts';
+import { DEFAULT_CONFIDENCE, DEFAULT_TARGET_FAR } from '../src/eval/calibrate.ts';
 import { SettingsError } from '../src/settings.ts';
 
 const USAGE = `usage: npm run eval -- --data <root> [options]
@@ -35,6 +37,18 @@ report.json, report.md, ROC/PRO plots and overlays of the best and worst scored 
   --overlays N          overlays per kind (detected, missed, false-alarm) and category (default 3; 0 = none)
   --limit N             at most N images per category, good and defective in proportion (quick runs)
   --workers N           inference worker threads (default: the WORKERS setting)
+
+Few-shot and calibration protocol (each configuration runs once per seed; the report gives the
+mean, std, min and max over the seeds per category and macro):
+  --shots K             K normal references per category, drawn from train/good when the category
+                        has it, else from the test set's good images (then excluded from the test
+                        set); the method's memory is built as for a stored category (default 0)
+  --seed S[,S…]         seeds of the draws (default ${DEFAULT_SEEDS.join(',')} with --shots, 1 with --calibrate alone)
+  --calibrate M         hold out M normal images per category (same pool, after the references,
+                        excluded from the test set), calibrate a threshold on their scores as the
+                        service does, and report the realised false-alarm and miss rates on the rest
+  --target-far A        α of the calibration: the false-alarm rate the threshold bounds (default ${DEFAULT_TARGET_FAR})
+  --confidence C        confidence of that bound (default ${DEFAULT_CONFIDENCE}; needs M ≥ 22 at the defaults)
   -h, --help            this text
 
 Other settings (MODEL_CACHE_DIR, HF_HUB_OFFLINE, HF_TOKEN, …) come from the environment as for
@@ -64,6 +78,11 @@ const values = cli.parse(argv, {
   overlays: { type: 'string' },
   limit: { type: 'string' },
   workers: { type: 'string' },
+  shots: { type: 'string' },
+  seed: { type: 'string' },
+  calibrate: { type: 'string' },
+  'target-far': { type: 'string' },
+  confidence: { type: 'string' },
 });
 // Learned prompts are checked against the model once it is loaded; the syntax and a file's format now.
 const promptFile = /^(templated|learned(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$/.test(values.prompts) ? undefined : resolve(values.prompts);
@@ -86,6 +105,21 @@ const pixelSize = cli.wholeNumber('pixel-size', values['pixel-size'], DEFAULT_PI
 const overlaysPerKind = cli.wholeNumber('overlays', values.overlays, 3, 0);
 const limit = values.limit === undefined ? undefined : cli.wholeNumber('limit', values.limit, 0, 2);
 
+const shots = cli.wholeNumber('shots', values.shots, 0, 0);
+const calibrate = cli.wholeNumber('calibrate', values.calibrate, 0, 1);
+const inOpen01 = (v: number) => v > 0 && v < 1;
+const targetFar = cli.realNumber('target-far', values['target-far'], DEFAULT_TARGET_FAR, inOpen01, 'a number in (0, 1)');
+const confidence = cli.realNumber('confidence', values.confidence, DEFAULT_CONFIDENCE, inOpen01, 'a number in (0, 1)');
+if (!calibrate && (values['target-far'] !== undefined || values.confidence !== undefined)) fail('--target-far and --confidence need --calibrate M');
+if (!shots && !calibrate && values.seed !== undefined) fail('--seed needs --shots K or --calibrate M');
+let seeds: number[] = shots ? [...DEFAULT_SEEDS] : [1];
+if (values.seed !== undefined) {
+  const parts = values.seed.split(',').map((p) => p.trim());
+  if (parts.some((p) => !/^\d+$/.test(p) || Number(p) > 0xffffffff)) fail(`--seed must be whole numbers (0 … 4294967295) separated by commas, got "${values.seed}"`);
+  seeds = parts.map(Number);
+  if (new Set(seeds).size !== seeds.length) fail(`--seed ${values.seed}: a seed is repeated`);
+}
+
 const options: EvalRunOptions = {
   data: dataRoot,
   only: values.categories?.split(',').map((c) => c.trim()),
@@ -100,6 +134,7 @@ const options: EvalRunOptions = {
   ...(promptFile !== undefined ? { promptFile } : {}),
   pixelSize,
   overlaysPerKind,
+  ...(shots || calibrate ? { protocol: { shots, calibrate, seeds, targetFalseAlarmRate: targetFar, confidence } } : {}),
   command: ['npm run eval --', ...argv.map(shellQuote)].join(' '),
 };
 

@@ -2,6 +2,7 @@
 // (src/training/dataset.ts):
 //   <category>/test/<good|defect-type>/<image>
 //   <category>/ground_truth/<defect-type>/<stem>_mask.png
+//   <category>/train/good/<image>            (optional: normal images for few-shot references)
 // A folder with a `test/` subfolder is a category; roots may nest datasets
 // (`shared/data/mpdd/metal_plate`), and a category is then named by its path under the root.
 //
@@ -41,6 +42,8 @@ export interface Category {
   folder: string;
   hasGroundTruth: boolean;
   images: DatasetImage[];
+  /** `train/good` images (normal, outside the test set); empty when the folder is absent. */
+  trainGood: DatasetImage[];
   /** Counted problems that change what is measured (missing masks, …). */
   notes: string[];
 }
@@ -155,10 +158,14 @@ export function readCategory(root: string, folder: string, names: Record<string,
       images.push(image);
     }
   }
+  const trainDir = join(folder, 'train', GOOD);
+  const trainGood: DatasetImage[] = isDir(trainDir)
+    ? imageFiles(trainDir).map((file) => ({ file: join(trainDir, file), name: `train/${GOOD}/${file}`, type: GOOD, label: 0 as const }))
+    : [];
   if (!hasGroundTruth) notes.push('no ground_truth folder: image metrics only');
   if (missingMasks) notes.push(`${missingMasks} defective image(s) without a mask: left out of the pixel metrics`);
   const name = names[id] ?? names[folderName] ?? promptName(folderName);
-  return { id, name, folder, hasGroundTruth, images, notes };
+  return { id, name, folder, hasGroundTruth, images, trainGood, notes };
 }
 
 /**
@@ -210,6 +217,7 @@ export function describeCategory(c: Category) {
     defective: defective.length,
     types,
     hasGroundTruth: c.hasGroundTruth,
+    trainGood: c.trainGood.length,
     masks: defective.filter((i) => i.mask).length,
     notes: c.notes,
   };

@@ -238,6 +238,7 @@ export async function createClipDetector(
       maxPixels: settings.maxPixels,
       maxSide: settings.maxSide,
       textStore,
+      fewShot: { weight: settings.fewShotWeight, augment: settings.referenceAugment },
     });
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
     await detector.warmUp();

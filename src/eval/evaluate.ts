@@ -25,6 +25,7 @@ import { readMaskInto, type Category, type DatasetImage } from '../dataset/mvtec
 import type { Configuration } from './sweep.ts';
 import { imageRocCurve, pixelCurves, type Curve } from './curves.ts';
 import type { Progress } from './progress.ts';
+import type { CategoryProtocol } from './protocol.ts';
 
 export const DEFAULT_PIXEL_SIZE = 256;
 /** scoreDecoded needs a threshold for its regions; the evaluation uses them only in its overlay figures. */
@@ -47,6 +48,10 @@ export interface EvaluateOptions {
   prompts?: PromptChoice;
   /** The scoring method; the detector's default without one. */
   method?: string;
+  /** What the method built from normal references (ReferenceMemory.memory): few-shot scoring, as for a stored category. */
+  memory?: unknown;
+  /** evaluateConfiguration: each category's memory (the few-shot protocol), built when the category's turn comes. */
+  memoryFor?: (category: Category) => Promise<unknown>;
   /** Called after each category (e.g. to write its overlays) while the detector is open. */
   onCategory?: (evaluation: CategoryEvaluation) => Promise<void>;
 }
@@ -109,6 +114,8 @@ export interface CategoryEvaluation {
   extremes: Extreme[];
   notes: string[];
   timings: CategoryTimings;
+  /** The few-shot / calibration protocol's draw and outcome for this category (set by protocol-run.ts). */
+  protocol?: CategoryProtocol;
 }
 
 export type MeanMetrics = Record<MetricKey, number | null> & {
@@ -122,6 +129,8 @@ export interface ConfigurationEvaluation {
   categories: CategoryEvaluation[];
   mean: MeanMetrics;
   timings: { wallMs: number; images: number; imagesPerSecond: number };
+  /** One seed of the few-shot / calibration protocol: the seed and the configuration (grid id) it belongs to. */
+  protocolSeed?: { seed: number; configuration: string; label: string };
 }
 
 function finiteOrNull(v: number): number | null {
@@ -155,7 +164,7 @@ export async function scoreImageFile(
   image: DatasetImage,
   categoryName: string,
   scoring: ScoringSettings,
-  options: { maxPixels?: number; signal?: AbortSignal; prompts?: PromptChoice; method?: string } = {},
+  options: { maxPixels?: number; signal?: AbortSignal; prompts?: PromptChoice; method?: string; memory?: unknown } = {},
 ): Promise<{ decoded: DecodedImage; outcome: MethodOutcome; decodeMs: number; textMs: number }> {
   const t0 = performance.now();
   let decoded: DecodedImage;
@@ -173,6 +182,7 @@ export async function scoreImageFile(
     signal: options.signal,
     method: options.method,
     settings: scoring,
+    memory: options.memory,
   });
   return { decoded, outcome, decodeMs, textMs };
 }
@@ -310,7 +320,8 @@ export async function evaluateConfiguration(
   const results: CategoryEvaluation[] = [];
   for (const category of categories) {
     options.progress?.status(`${configuration.id} ${category.id}`);
-    const evaluation = await evaluateCategory(detector, category, configuration.scoring, { ...options, method: configuration.method });
+    const memory = options.memoryFor ? await options.memoryFor(category) : options.memory;
+    const evaluation = await evaluateCategory(detector, category, configuration.scoring, { ...options, method: configuration.method, memory });
     await options.onCategory?.(evaluation);
     results.push(evaluation);
   }

@@ -6,6 +6,8 @@ import { availableParallelism, cpus, platform } from 'node:os';
 import type { ModelInfo } from '../detection/types.ts';
 import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { describeCategory, type Category } from '../dataset/mvtec.ts';
+import { buildProtocolReport, calibrationMarkdown, protocolMarkdown, type ProtocolInfo, type ProtocolReport } from './protocol-report.ts';
+import type { CategoryProtocol } from './protocol.ts';
 import { METRIC_KEYS, type CategoryEvaluation, type CategoryMetrics, type ConfigurationEvaluation, type MeanMetrics, type MetricKey } from './evaluate.ts';
 
 export const REPORT_VERSION = 1;
@@ -49,6 +51,8 @@ export interface RunInfo {
   prompts?: string;
   /** Set while the run is still going or after it failed: what is missing and why. */
   incomplete?: Incomplete;
+  /** The few-shot / calibration protocol (--shots, --calibrate, --seed). */
+  protocol?: ProtocolInfo;
 }
 
 /** A report written before every configuration finished: during the run, or after a failure. */
@@ -70,6 +74,8 @@ export interface CategoryReport {
   notes: string[];
   timings: CategoryEvaluation['timings'] & { imagesPerSecond: number };
   overlays: OverlayFile[];
+  /** The protocol's draw (seed, source, references) and calibration of this category. */
+  protocol?: CategoryProtocol;
 }
 
 export interface ConfigurationReport {
@@ -109,6 +115,7 @@ export interface EvalReport {
   configurations: ConfigurationReport[];
   timings: { totalMs: number; detectorLoads: RunInfo['detectorLoads'] };
   incomplete?: Incomplete;
+  protocol?: ProtocolReport;
 }
 
 const round = (v: number, digits = 6) => Math.round(v * 10 ** digits) / 10 ** digits;
@@ -141,6 +148,7 @@ export function buildReport(run: RunInfo, categories: readonly Category[], evalu
         notes: c.notes,
         timings: roundMetrics({ ...c.timings, imagesPerSecond: c.images / Math.max(c.timings.wallMs / 1000, 1e-9) }),
         overlays: f.overlays[c.category.id] ?? [],
+        ...(c.protocol ? { protocol: c.protocol } : {}),
       })),
       mean: { ...roundMetrics(e.mean), counts: e.mean.counts },
       files: { plots: f.plots, scores: f.scores },
@@ -176,6 +184,7 @@ export function buildReport(run: RunInfo, categories: readonly Category[], evalu
     configurations,
     timings: { totalMs: round(run.totalMs, 1), detectorLoads: run.detectorLoads.map((d) => ({ ...d, ms: round(d.ms, 1) })) },
     ...(run.incomplete ? { incomplete: run.incomplete } : {}),
+    ...(run.protocol ? { protocol: buildProtocolReport(run.protocol, evaluations) } : {}),
   };
 }
 
@@ -265,8 +274,9 @@ export function renderMarkdown(report: EvalReport): string {
     'Metrics in % (method.md §7). **mean** is the macro mean over the categories where a metric is defined; – means undefined (no masks, or one class only).',
     '',
   );
+  if (report.protocol) lines.push(...protocolMarkdown(report.protocol));
   if (configs.length > 1) {
-    lines.push('## Sweep comparison', '', ...comparisonTable(configs), '');
+    lines.push(report.protocol ? '## Per seed' : '## Sweep comparison', '', ...comparisonTable(configs), '');
   }
   for (const c of configs) {
     lines.push(configs.length > 1 ? `## ${c.id}: ${c.label}` : '## Results', '');
@@ -274,6 +284,7 @@ export function renderMarkdown(report: EvalReport): string {
     lines.push(...metricsTable(c), '');
     const notes = c.categories.flatMap((cat) => cat.notes.map((n) => `- ${cat.id}: ${n}`));
     if (notes.length) lines.push('Notes:', '', ...notes, '');
+    lines.push(...calibrationMarkdown(c.categories));
     if (c.files.plots.length) lines.push(c.files.plots.map((p) => `![${p}](${p})`).join(' '), '');
     const overlays = c.categories.filter((cat) => cat.overlays.length);
     if (overlays.length) {

@@ -1,7 +1,9 @@
 // One evaluation run, from parsed options to the files: discover the categories, expand the
 // --set grid, group the configurations by detector, load each detector once, evaluate its
 // configurations and write their overlays, plots, scores and the report (after every
-// configuration, so a run that fails later keeps what it finished). scripts/eval.ts is the
+// configuration, so a run that fails later keeps what it finished). With --shots / --calibrate
+// each configuration runs once per seed on that seed's draw (protocol.ts, protocol-run.ts).
+// scripts/eval.ts is the
 // command line around it: it parses the arguments and prints what this returns or throws.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, relative, resolve } from 'node:path';
@@ -14,6 +16,8 @@ import { evaluateConfiguration, extremesCount, scoreImageFile, REGION_THRESHOLD,
 import { captionedOverlayPng, writeConfigurationPlots } from './plots.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { buildReport, renderMarkdown, scoresCsv, type ConfigurationFiles, type OverlayFile, type RunInfo } from './report.ts';
+import { splitAll, type CategorySplit } from './protocol.ts';
+import { ProtocolSeed } from './protocol-run.ts';
 import { expandGrid, forEachDetector, groupByDetector, parseSetFlags, type Configuration, type DetectorGroup } from './sweep.ts';
 
 /** What the command line gives (scripts/eval.ts parses and checks the arguments). */
@@ -45,6 +49,8 @@ export interface EvalRunOptions {
   command: string;
   /** Settings come from here as for the service (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** The few-shot / calibration protocol: k references and m calibration normals per category, per seed. */
+  protocol?: { shots: number; calibrate: number; seeds: number[]; targetFalseAlarmRate: number; confidence: number };
 }
 
 /** The checked inputs of a run: everything that can be wrong about the arguments is found here. */
@@ -54,6 +60,8 @@ export interface EvalPlan {
   configurations: Configuration[];
   groups: DetectorGroup[];
   baseSettings: Settings;
+  /** With a protocol: each seed's draw of every category (seed-major, as options.protocol.seeds). */
+  splits?: CategorySplit[][];
 }
 
 /**
@@ -64,7 +72,8 @@ export function planEval(options: EvalRunOptions): EvalPlan {
   const categories = discoverCategories(options.data, { only: options.only, names: options.names, limit: options.limit });
   const configurations = expandGrid(parseSetFlags(options.set ?? []));
   const baseSettings = loadSettings(options.env ?? process.env, settingOverrides(options));
-  return { options, categories, configurations, groups: groupByDetector(configurations), baseSettings };
+  const splits = options.protocol ? splitAll(categories, options.protocol, options.protocol.seeds) : undefined;
+  return { options, categories, configurations, groups: groupByDetector(configurations), baseSettings, ...(splits ? { splits } : {}) };
 }
 
 function settingOverrides(options: EvalRunOptions): Record<string, string> {
@@ -122,7 +131,8 @@ function stderrLog(msg: string): void {
 
 /** Runs a plan: report.json, report.md, scores, plots and overlays in the output folder. Throws EvalRunFailure. */
 export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalRunResult> {
-  const { options, categories, configurations, groups, baseSettings } = plan;
+  const { options, categories, configurations, groups, baseSettings, splits } = plan;
+  const protocol = options.protocol;
   const log = io.log ?? stderrLog;
   const startedAt = (io.now ?? (() => new Date()))();
   const outDir = resolve(options.out ?? join('out', `eval-${timestamp(startedAt)}`));
@@ -130,20 +140,27 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
   const workers = baseSettings.workers;
   // Enough images in flight to keep every worker busy while the next ones decode.
   const concurrency = Math.max(2, 2 * workers);
+  // Each seed's draw is a run of its own (test sets without the drawn images, references and calibration normals to score).
+  const draws: CategorySplit[][] = splits ?? [categories.map((c) => ({ seed: 0, test: c, references: [], calibration: [], source: 'test/good' as const, calibrateRequested: 0 }))];
   const imagesPerConfig = categories.reduce((n, c) => n + c.images.length, 0);
   // Overlay images are scored again (the full-size maps are not kept), so they count as work too.
-  const overlaysPerConfig = categories.reduce((n, c) => n + extremesCount(c, options.overlaysPerKind), 0);
-  const total = (imagesPerConfig + overlaysPerConfig) * configurations.length;
+  const workPerConfig = draws
+    .flat()
+    .reduce((n, s) => n + s.test.images.length + extremesCount(s.test, options.overlaysPerKind) + s.references.length + s.calibration.length, 0);
+  const total = workPerConfig * configurations.length;
+  const runsTotal = configurations.length * draws.length;
   const progress = io.progress ? io.progress(total) : createProgress({ total });
   const rel = (file: string) => relative(outDir, file).split('\\').join('/');
 
   mkdirSync(outDir, { recursive: true });
   log(
     `eval: ${categories.length} categor${categories.length === 1 ? 'y' : 'ies'} (${categories.map((c) => c.id).join(', ')}), ` +
-      `${imagesPerConfig} images, ${configurations.length} configuration(s), ${groups.length} model load(s) → ${outDir}`,
+      `${imagesPerConfig} images, ${configurations.length} configuration(s)` +
+      (protocol ? `, seeds ${protocol.seeds.join(',')} (k = ${protocol.shots} references, m = ${protocol.calibrate} calibration normals)` : '') +
+      `, ${groups.length} model load(s) → ${outDir}`,
   );
 
-  async function writeOverlays(detector: ClipDetector, evaluation: CategoryEvaluation, configuration: Configuration): Promise<OverlayFile[]> {
+  async function writeOverlays(detector: ClipDetector, evaluation: CategoryEvaluation, configuration: Configuration, memory?: unknown): Promise<OverlayFile[]> {
     const dir = join(outDir, 'overlays', configuration.id, evaluation.category.id);
     if (evaluation.extremes.length) mkdirSync(dir, { recursive: true });
     const files: OverlayFile[] = [];
@@ -153,6 +170,7 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
         maxPixels: baseSettings.maxPixels,
         prompts: options.promptChoice,
         method: configuration.method,
+        memory,
       });
       const stem = basename(e.image.file, extname(e.image.file)).replace(/[^\w.-]+/g, '_');
       const file = join(dir, `${e.kind}-${e.rank}_${e.image.type.replace(/[^\w.-]+/g, '_')}_${stem}.png`);
@@ -163,6 +181,13 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
     }
     return files;
   }
+
+  /** A grid configuration as it runs: itself, or once per seed as `<id>-s<seed>` (label `… seed=<seed>`). */
+  function runConfigurations(c: Configuration): Configuration[] {
+    if (!protocol) return [c];
+    return protocol.seeds.map((seed) => ({ ...c, id: `${c.id}-s${seed}`, label: `${c.label} seed=${seed}` }));
+  }
+  const seedIndex = (e: ConfigurationEvaluation) => (e.protocolSeed ? protocol!.seeds.indexOf(e.protocolSeed.seed) : 0);
 
   const evaluations: ConfigurationEvaluation[] = [];
   const files: Record<string, ConfigurationFiles> = {};
@@ -175,9 +200,10 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
    */
   function writeReport(error?: string): { markdown: string; totalMs: number } {
     // Grid order, whatever order the detector groups ran in.
-    evaluations.sort((a, b) => configurations.indexOf(a.configuration) - configurations.indexOf(b.configuration));
+    const order = (e: ConfigurationEvaluation) => configurations.findIndex((c) => c.id === (e.protocolSeed?.configuration ?? e.configuration.id)) * draws.length + seedIndex(e);
+    evaluations.sort((a, b) => order(a) - order(b));
     const done = new Set(evaluations.map((e) => e.configuration.id));
-    const pending = configurations.filter((c) => !done.has(c.id)).map((c) => c.id);
+    const pending = configurations.flatMap((c) => runConfigurations(c)).filter((c) => !done.has(c.id)).map((c) => c.id);
     const report = buildReport(
       {
         command: options.command,
@@ -190,6 +216,7 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
         detectorLoads,
         prompts: options.prompts,
         ...(pending.length || error ? { incomplete: { pending, ...(error ? { error } : {}) } } : {}),
+        ...(protocol ? { protocol: { ...protocol, fewShotWeight: baseSettings.fewShotWeight } } : {}),
       },
       categories,
       evaluations,
@@ -237,31 +264,44 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
         return detector;
       },
       async (detector, group) => {
-        for (const configuration of group.configurations) {
+        for (const [configuration, draw, base] of group.configurations.flatMap((c) => runConfigurations(c).map((rc, i) => [rc, i, c] as const))) {
           const overlays: Record<string, OverlayFile[]> = {};
-          const evaluation = await evaluateConfiguration(detector, categories, configuration, {
+          const evaluateOptions = {
             pixelSize: options.pixelSize,
             concurrency,
             maxPixels: baseSettings.maxPixels,
             extremes: options.overlaysPerKind,
             prompts: options.promptChoice,
             progress,
-            onCategory: async (c) => {
-              overlays[c.category.id] = await writeOverlays(detector, c, configuration);
-            },
-          });
+          };
+          let evaluation: ConfigurationEvaluation;
+          if (protocol) {
+            const seed = protocol.seeds[draw];
+            const run = new ProtocolSeed(detector, seed, draws[draw], configuration, protocol, evaluateOptions);
+            evaluation = await run.evaluate(async (c) => {
+              overlays[c.category.id] = await writeOverlays(detector, c, configuration, run.memoryOf(c.category.id));
+            });
+            evaluation.protocolSeed = { seed, configuration: base.id, label: base.label };
+          } else {
+            evaluation = await evaluateConfiguration(detector, categories, configuration, {
+              ...evaluateOptions,
+              onCategory: async (c) => {
+                overlays[c.category.id] = await writeOverlays(detector, c, configuration);
+              },
+            });
+          }
           const scores = join(outDir, `scores-${configuration.id}.csv`);
           writeFileSync(scores, scoresCsv(evaluation));
-          const plots = await writeConfigurationPlots(join(outDir, 'plots', configuration.id), evaluation, configurations.length > 1 ? ` (${configuration.id})` : '');
+          const plots = await writeConfigurationPlots(join(outDir, 'plots', configuration.id), evaluation, runsTotal > 1 ? ` (${configuration.id})` : '');
           files[configuration.id] = { plots: plots.map(rel), overlays, scores: rel(scores) };
           evaluations.push(evaluation);
-          if (evaluations.length < configurations.length) writeReport();
+          if (evaluations.length < runsTotal) writeReport();
         }
       },
     );
   } catch (err) {
     progress.done();
-    const failure = new EvalRunFailure(err, evaluations.length, configurations.length, reportFile);
+    const failure = new EvalRunFailure(err, evaluations.length, runsTotal, reportFile);
     if (evaluations.length) writeReport(failure.message);
     throw failure;
   }
