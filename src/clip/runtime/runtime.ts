@@ -110,13 +110,13 @@ export class ClipRuntime {
     const graphs = await ensureGraphs(folder, opts.cacheDir, graphOptions, async () => {
       log(`building ONNX graphs for ${opts.model} (first start with these settings)`);
       return loadWeights();
-    });
+    }, log);
     const extraGraphs: Record<string, LoadedGraph> = {};
     for (const spec of opts.graphs?.({ config, imageSize }) ?? []) {
       const graph = await ensureGraph(folder, opts.cacheDir, spec, async () => {
         log(`building the ${spec.name} graph for ${opts.model}`);
         return loadWeights();
-      });
+      }, log);
       extraGraphs[spec.name] = { spec, graph };
     }
     weights = undefined;
