@@ -1,7 +1,8 @@
 // Image bytes → 8-bit sRGB pixels, with sharp: any common format decoded (EXIF orientation
 // applied), its size checked from the header before any pixel is decoded.
 import sharp, { type Metadata } from 'sharp';
-import { ImageDecodeError, ImageTooLargeError } from '../errors.ts';
+import { ImageDecodeError, ImageTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
+import { decodeBmp, readBmpHeader } from './bmp.ts';
 
 export interface DecodedImage {
   /** Displayed size: EXIF orientation already applied. */
@@ -33,9 +34,20 @@ function ftypBrands(b: Buffer): string[] {
 }
 
 /**
+ * Formats recognised from their magic bytes that this build cannot decode: decodeImage answers
+ * 415 unsupported_media_type naming them, rather than 422 "damaged".
+ */
+const UNSUPPORTED: Record<string, string> = {
+  heif: 'HEIC',
+  jxl: 'JPEG XL',
+  jp2: 'JPEG 2000',
+  psd: 'Photoshop (PSD)',
+};
+
+/**
  * The image type from the magic bytes, or null: a cheap check that lets the HTTP layer answer
- * 415 before decoding. BMP and HEVC-coded HEIF are recognised but this sharp build cannot decode
- * them; decodeImage then raises ImageDecodeError.
+ * 415 before decoding. HEVC-coded HEIF, JPEG XL, JPEG 2000 and PSD are recognised but not
+ * decodable (see UNSUPPORTED); BMP is decoded by bmp.ts.
  */
 export function sniffImageType(bytes: Buffer): string | null {
   const b = bytes;
@@ -54,6 +66,9 @@ export function sniffImageType(bytes: Buffer): string | null {
   }
   // "BM" alone is too common in arbitrary bytes: also require a known DIB header size.
   if (at(0, 'BM') && b.length >= 18 && [12, 40, 52, 56, 64, 108, 124].includes(b.readUInt32LE(14))) return 'bmp';
+  if ((b.length >= 2 && b[0] === 0xff && b[1] === 0x0a) || at(0, '\x00\x00\x00\x0cJXL \r\n\x87\n')) return 'jxl';
+  if (at(0, '\x00\x00\x00\x0cjP  \r\n\x87\n') || (b.length >= 4 && b.readUInt32BE(0) === 0xff4fff51)) return 'jp2';
+  if (at(0, '8BPS')) return 'psd';
   return null;
 }
 
@@ -77,6 +92,10 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
   if (bytes.length === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxSide = limits.maxSide ?? DEFAULT_MAX_SIDE;
+  const sniffed = sniffImageType(bytes);
+  const unsupported = sniffed === null ? undefined : UNSUPPORTED[sniffed];
+  if (unsupported !== undefined) throw new UnsupportedMediaTypeError(`${unsupported} images are not supported: convert to JPEG or PNG`);
+  if (sniffed === 'bmp') return decodeBmpImage(bytes, maxPixels, maxSide);
   let meta: Metadata;
   try {
     // Header only: no pixels are decoded here, so no limit is needed yet.
@@ -84,14 +103,7 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
   } catch (err) {
     throw new ImageDecodeError('the upload could not be read as an image (damaged, truncated or unsupported format)', { cause: err });
   }
-  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels > maxPixels) {
-    throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; the limit is ${maxPixels} pixels`);
-  }
-  // A 1×10⁸ strip passes the pixel count but not the side limit.
-  if ((meta.width ?? 0) > maxSide || (meta.height ?? 0) > maxSide) {
-    throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; each side is limited to ${maxSide} pixels`);
-  }
+  checkLimits(meta.width ?? 0, meta.height ?? 0, maxPixels, maxSide);
   const format = formatName(meta);
   try {
     // failOn 'truncated' rejects cut-off files (the default 'warning' would also reject harmless
@@ -112,6 +124,32 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
       throw new ImageTooLargeError(`the image is larger than the limit of ${maxPixels} pixels`, { cause: err });
     }
     throw new ImageDecodeError(`the ${format} image could not be decoded (damaged or truncated file)`, { cause: err });
+  }
+}
+
+function checkLimits(width: number, height: number, maxPixels: number, maxSide: number): void {
+  if (width * height > maxPixels) {
+    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; the limit is ${maxPixels} pixels`);
+  }
+  // A 1×10⁸ strip passes the pixel count but not the side limit.
+  if (width > maxSide || height > maxSide) {
+    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; each side is limited to ${maxSide} pixels`);
+  }
+}
+
+/** BMP: header first (limits), then bmp.ts. BMP has no orientation; its pixels are sRGB. */
+function decodeBmpImage(bytes: Buffer, maxPixels: number, maxSide: number): DecodedImage {
+  const header = readBmpHeader(bytes);
+  if (typeof header === 'string') {
+    if (/not supported/.test(header)) throw new UnsupportedMediaTypeError(header);
+    throw new ImageDecodeError(`the bmp image could not be decoded (${header})`);
+  }
+  if (header.width < 1 || header.height < 1) throw new ImageDecodeError(`the bmp image has an invalid size ${header.width}×${header.height}`);
+  checkLimits(header.width, header.height, maxPixels, maxSide);
+  try {
+    return { width: header.width, height: header.height, rgb: decodeBmp(bytes, header), format: 'bmp' };
+  } catch (err) {
+    throw new ImageDecodeError('the bmp image could not be decoded (damaged or truncated file)', { cause: err });
   }
 }
 
