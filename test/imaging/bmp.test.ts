@@ -136,7 +136,7 @@ describe('recognised but unsupported formats', () => {
   ])('answers 415 naming %s', async (name, bytes) => {
     const err = await decodeImage(bytes).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedMediaTypeError);
-    expect((err as UnsupportedMediaTypeError).statusCode).toBe(415);
+    expect((err as { statusCode: number }).statusCode).toBe(415);
     expect((err as Error).message).toBe(`${name} images are not supported: convert to JPEG or PNG`);
   });
 });
