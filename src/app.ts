@@ -66,7 +66,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
             timeoutMs: settings.webhookTimeoutMs,
             queueSize: settings.webhookQueueSize,
             includeOverlay: settings.webhookIncludeOverlay,
-            imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide },
+            imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide, iccConvert: settings.iccConvert },
           }
         : undefined,
   };

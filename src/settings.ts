@@ -127,6 +127,12 @@ export const SETTINGS = {
   maxBodyBytes: { env: 'MAX_BODY_BYTES', schema: int(1024, 1 << 30), default: String(25 * 1024 * 1024), help: 'largest request body' },
   maxPixels: { env: 'MAX_PIXELS', schema: int(1, 1 << 30), default: String(50_000_000), help: 'largest image (width × height) decoded' },
   maxSide: { env: 'MAX_SIDE', schema: int(1, 1 << 20), default: '16384', help: 'longest image width or height decoded' },
+  iccConvert: {
+    env: 'ICC_CONVERT',
+    schema: bool,
+    default: '0',
+    help: 'convert RGB images with an embedded ICC profile to sRGB (default: use the stored values, as PIL and so CLIP do)',
+  },
   requestTimeoutMs: {
     env: 'REQUEST_TIMEOUT_MS',
     schema: int(0, 3_600_000),

@@ -6,7 +6,7 @@ import type { Settings } from '../settings.ts';
 import { TEXT_EMBEDDING_FILES } from '../defaults.ts';
 import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
-import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
+import { decodeImage, type DecodedImage, type DecodeOptions } from '../imaging/decode.ts';
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings } from '../prompts/text-embeddings.ts';
@@ -32,6 +32,8 @@ export interface DetectorOptions {
   promptCacheSize?: number;
   maxPixels?: number;
   maxSide?: number;
+  /** Convert embedded ICC profiles to sRGB (decode.ts DecodeOptions). */
+  iccConvert?: boolean;
   /** Class embeddings on disk, under the LRU: they survive restarts. */
   textStore?: EmbeddingStore;
   /** How stored normal references are used. */
@@ -125,7 +127,7 @@ export class ClipDetector implements Detector {
     // The method's rules come first: a request it refuses costs no decoding.
     const { method } = this.method(options.method);
     method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
-    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
+    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert };
     const image = await decodeImage(bytes, limits);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
@@ -172,7 +174,7 @@ export class ClipDetector implements Detector {
 }
 
 /** decodeImage for a reference image, its errors naming which reference failed. */
-async function decodeReference(bytes: Buffer, index: number, limits: { maxPixels?: number; maxSide?: number }): Promise<DecodedImage> {
+async function decodeReference(bytes: Buffer, index: number, limits: DecodeOptions): Promise<DecodedImage> {
   try {
     return await decodeImage(bytes, limits);
   } catch (err) {
@@ -209,6 +211,7 @@ export async function createClipDetector(
       promptCacheSize: settings.promptCacheSize,
       maxPixels: settings.maxPixels,
       maxSide: settings.maxSide,
+      iccConvert: settings.iccConvert,
       textStore,
     });
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);

@@ -1,4 +1,4 @@
-// Image bytes → 8-bit sRGB pixels, with sharp: any common format decoded (EXIF orientation
+// Image bytes → 8-bit RGB pixels (values as stored, as PIL reads them; see DecodeOptions), with sharp: any common format decoded (EXIF orientation
 // applied), its size checked from the header before any pixel is decoded.
 import sharp, { type Metadata } from 'sharp';
 import { ImageDecodeError, ImageTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
@@ -8,7 +8,7 @@ export interface DecodedImage {
   /** Displayed size: EXIF orientation already applied. */
   width: number;
   height: number;
-  /** 8-bit sRGB, 3 channels, row-major, orientation applied. */
+  /** 8-bit RGB (as stored, or sRGB with iccConvert), 3 channels, row-major, orientation applied. */
   rgb: Buffer;
   /** What the bytes were: jpeg, png, webp, gif, tiff, avif, heif… */
   format: string;
@@ -78,17 +78,30 @@ function formatName(meta: Metadata): string {
   return meta.format ?? 'unknown';
 }
 
+export interface DecodeOptions {
+  maxPixels?: number;
+  maxSide?: number;
+  /**
+   * Convert RGB/grayscale pixels from an embedded ICC profile to sRGB (setting ICC_CONVERT=1).
+   * Default false: the stored values are used as they are, as PIL's `Image.convert('RGB')`
+   * does, which is what CLIP and anomalib were trained and evaluated with.
+   */
+  iccConvert?: boolean;
+}
+
 /**
- * Decodes to 8-bit sRGB, 3 channels, as displayed:
+ * Decodes to 8-bit RGB, 3 channels, as displayed:
  * - EXIF orientation is applied, so width/height are the displayed ones;
  * - alpha is flattened onto white: a transparent background then reads as a plain backdrop,
  *   whereas black (what dropping the alpha of a typical RGBA export gives) would look to CLIP
  *   like a dark object, and whatever colour hides under alpha 0 is arbitrary;
- * - CMYK, grayscale and 16-bit inputs are converted to 8-bit sRGB (ICC profile if embedded);
+ * - an embedded ICC profile is ignored for RGB and grayscale images (PIL's behaviour) unless
+ *   `iccConvert`; CMYK is always converted to sRGB (with its profile if embedded), grayscale
+ *   and 16-bit inputs to 8-bit RGB;
  * - only the first frame of an animated GIF/WebP or multi-page TIFF is read.
  * The pixel and side limits are checked against the header before any pixel is decoded.
  */
-export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; maxSide?: number } = {}): Promise<DecodedImage> {
+export async function decodeImage(bytes: Buffer, limits: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxSide = limits.maxSide ?? DEFAULT_MAX_SIDE;
@@ -108,7 +121,8 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
   try {
     // failOn 'truncated' rejects cut-off files (the default 'warning' would also reject harmless
     // quirks such as extraneous bytes in phone JPEGs; 'none' would return grey-filled images).
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 })
+    const ignoreIcc = limits.iccConvert !== true && meta.space !== 'cmyk';
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, ignoreIcc })
       .autoOrient()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')

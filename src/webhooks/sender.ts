@@ -19,7 +19,7 @@ export interface WebhookOptions {
   /** Events waiting for delivery; more are dropped. */
   queueSize: number;
   includeOverlay: boolean;
-  imageLimits?: { maxPixels?: number; maxSide?: number };
+  imageLimits?: { maxPixels?: number; maxSide?: number; iccConvert?: boolean };
   /** At shutdown, how long deliveries may go on before the rest are abandoned (default 5 s). */
   shutdownGraceMs?: number;
 }
