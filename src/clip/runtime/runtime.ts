@@ -102,6 +102,8 @@ export class ClipRuntime {
       denseLayers: opts.denseLayers ?? defaultDenseLayers(layers),
       denseStart: opts.denseStart ?? defaultDenseStart(layers),
       denseAttention: opts.denseAttention,
+      // Only when it matters, so the graph key of native-size graphs does not depend on it.
+      ...(imageSize !== config.vision.imageSize && layout === 'open_clip' ? { positionResize: 'open_clip' as const } : {}),
     };
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.
