@@ -81,7 +81,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
             backoffMs: settings.webhookBackoffMs,
             timeoutMs: settings.webhookTimeoutMs,
             includeOverlay: settings.webhookIncludeOverlay,
-            imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide },
+            imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide, iccConvert: settings.iccConvert },
           }
         : undefined,
   };

@@ -140,6 +140,12 @@ export const SETTINGS = {
     help: 'total pixels (width × height, from the headers) of the images of one batch request',
   },
   maxSide: { env: 'MAX_SIDE', schema: int(1, 1 << 20), default: '16384', help: 'longest image width or height decoded' },
+  iccConvert: {
+    env: 'ICC_CONVERT',
+    schema: bool,
+    default: '0',
+    help: 'convert RGB images with an embedded ICC profile to sRGB (default: use the stored values, as PIL and so CLIP do)',
+  },
   requestTimeoutMs: {
     env: 'REQUEST_TIMEOUT_MS',
     schema: int(0, 3_600_000),

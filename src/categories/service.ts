@@ -24,6 +24,7 @@ export interface CategoryServiceOptions {
   calibrationConfidence: number;
   maxPixels?: number;
   maxSide?: number;
+  iccConvert?: boolean;
   /** Bytes of reference memories kept in this process. */
   memoryCacheBytes?: number;
 }
@@ -152,7 +153,7 @@ export class CategoryService {
 
   /** Decodes uploads with the service's limits; an error names the file that failed. */
   async decodeAll(uploads: readonly UploadedImage[]): Promise<DecodedImage[]> {
-    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
+    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert };
     return Promise.all(
       uploads.map(async (u, i) => {
         try {
@@ -263,6 +264,7 @@ export function categoryServiceOptions(settings: Settings): CategoryServiceOptio
     calibrationConfidence: settings.calibrationConfidence,
     maxPixels: settings.maxPixels,
     maxSide: settings.maxSide,
+    iccConvert: settings.iccConvert,
   };
 }
 

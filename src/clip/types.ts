@@ -98,4 +98,6 @@ export interface ImageGraphOptions {
   /** 1-based first block of the dense path (method.md §2). */
   denseStart: number;
   denseAttention: DenseAttention;
+  /** How the position embedding is resized for a non-native size (position-embedding.ts); default 'hf'. */
+  positionResize?: 'hf' | 'open_clip';
 }

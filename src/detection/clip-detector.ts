@@ -6,7 +6,7 @@ import type { Settings } from '../settings.ts';
 import { TEXT_EMBEDDING_FILES } from '../defaults.ts';
 import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
-import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
+import { decodeImage, type DecodedImage, type DecodeOptions } from '../imaging/decode.ts';
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings } from '../prompts/text-embeddings.ts';
@@ -33,6 +33,8 @@ export interface DetectorOptions {
   promptCacheSize?: number;
   maxPixels?: number;
   maxSide?: number;
+  /** Convert embedded ICC profiles to sRGB (decode.ts DecodeOptions). */
+  iccConvert?: boolean;
   /** Class embeddings on disk, under the LRU: they survive restarts. */
   textStore?: EmbeddingStore;
   /** How stored normal references are used. */
@@ -126,8 +128,8 @@ export class ClipDetector implements Detector {
     // The method's rules come first: a request it refuses costs no decoding.
     const { method } = this.method(options.method);
     method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
+    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert };
     const image = await this.decode(bytes);
-    const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
     const { outcome, textMs } = await this.scoreDecoded({
@@ -146,7 +148,7 @@ export class ClipDetector implements Detector {
 
   /** Decodes an upload with the detector's pixel and side limits. */
   decode(bytes: Buffer): Promise<DecodedImage> {
-    return decodeImage(bytes, { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide });
+    return decodeImage(bytes, { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert });
   }
 
   /** A method's outcome for a decoded image as the API's answer: maps rendered, verdict, summary, timings. */
@@ -199,7 +201,7 @@ export class ClipDetector implements Detector {
 }
 
 /** decodeImage for a reference image, its errors naming which reference failed. */
-async function decodeReference(bytes: Buffer, index: number, limits: { maxPixels?: number; maxSide?: number }): Promise<DecodedImage> {
+async function decodeReference(bytes: Buffer, index: number, limits: DecodeOptions): Promise<DecodedImage> {
   try {
     return await decodeImage(bytes, limits);
   } catch (err) {
@@ -237,6 +239,7 @@ export async function createClipDetector(
       promptCacheSize: settings.promptCacheSize,
       maxPixels: settings.maxPixels,
       maxSide: settings.maxSide,
+      iccConvert: settings.iccConvert,
       textStore,
       fewShot: { weight: settings.fewShotWeight, augment: settings.referenceAugment },
     });

@@ -1,13 +1,14 @@
-// Image bytes → 8-bit sRGB pixels, with sharp: any common format decoded (EXIF orientation
+// Image bytes → 8-bit RGB pixels (values as stored, as PIL reads them; see DecodeOptions), with sharp: any common format decoded (EXIF orientation
 // applied), its size checked from the header before any pixel is decoded.
 import sharp, { type Metadata } from 'sharp';
-import { ImageDecodeError, ImageTooLargeError } from '../errors.ts';
+import { ImageDecodeError, ImageTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
+import { decodeBmp, readBmpHeader } from './bmp.ts';
 
 export interface DecodedImage {
   /** Displayed size: EXIF orientation already applied. */
   width: number;
   height: number;
-  /** 8-bit sRGB, 3 channels, row-major, orientation applied. */
+  /** 8-bit RGB (as stored, or sRGB with iccConvert), 3 channels, row-major, orientation applied. */
   rgb: Buffer;
   /** What the bytes were: jpeg, png, webp, gif, tiff, avif, heif… */
   format: string;
@@ -33,9 +34,20 @@ function ftypBrands(b: Buffer): string[] {
 }
 
 /**
+ * Formats recognised from their magic bytes that this build cannot decode: decodeImage answers
+ * 415 unsupported_media_type naming them, rather than 422 "damaged".
+ */
+const UNSUPPORTED: Record<string, string> = {
+  heif: 'HEIC',
+  jxl: 'JPEG XL',
+  jp2: 'JPEG 2000',
+  psd: 'Photoshop (PSD)',
+};
+
+/**
  * The image type from the magic bytes, or null: a cheap check that lets the HTTP layer answer
- * 415 before decoding. BMP and HEVC-coded HEIF are recognised but this sharp build cannot decode
- * them; decodeImage then raises ImageDecodeError.
+ * 415 before decoding. HEVC-coded HEIF, JPEG XL, JPEG 2000 and PSD are recognised but not
+ * decodable (see UNSUPPORTED); BMP is decoded by bmp.ts.
  */
 export function sniffImageType(bytes: Buffer): string | null {
   const b = bytes;
@@ -54,6 +66,9 @@ export function sniffImageType(bytes: Buffer): string | null {
   }
   // "BM" alone is too common in arbitrary bytes: also require a known DIB header size.
   if (at(0, 'BM') && b.length >= 18 && [12, 40, 52, 56, 64, 108, 124].includes(b.readUInt32LE(14))) return 'bmp';
+  if ((b.length >= 2 && b[0] === 0xff && b[1] === 0x0a) || at(0, '\x00\x00\x00\x0cJXL \r\n\x87\n')) return 'jxl';
+  if (at(0, '\x00\x00\x00\x0cjP  \r\n\x87\n') || (b.length >= 4 && b.readUInt32BE(0) === 0xff4fff51)) return 'jp2';
+  if (at(0, '8BPS')) return 'psd';
   return null;
 }
 
@@ -63,20 +78,37 @@ function formatName(meta: Metadata): string {
   return meta.format ?? 'unknown';
 }
 
+export interface DecodeOptions {
+  maxPixels?: number;
+  maxSide?: number;
+  /**
+   * Convert RGB/grayscale pixels from an embedded ICC profile to sRGB (setting ICC_CONVERT=1).
+   * Default false: the stored values are used as they are, as PIL's `Image.convert('RGB')`
+   * does, which is what CLIP and anomalib were trained and evaluated with.
+   */
+  iccConvert?: boolean;
+}
+
 /**
- * Decodes to 8-bit sRGB, 3 channels, as displayed:
+ * Decodes to 8-bit RGB, 3 channels, as displayed:
  * - EXIF orientation is applied, so width/height are the displayed ones;
  * - alpha is flattened onto white: a transparent background then reads as a plain backdrop,
  *   whereas black (what dropping the alpha of a typical RGBA export gives) would look to CLIP
  *   like a dark object, and whatever colour hides under alpha 0 is arbitrary;
- * - CMYK, grayscale and 16-bit inputs are converted to 8-bit sRGB (ICC profile if embedded);
+ * - an embedded ICC profile is ignored for RGB and grayscale images (PIL's behaviour) unless
+ *   `iccConvert`; CMYK is always converted to sRGB (with its profile if embedded), grayscale
+ *   and 16-bit inputs to 8-bit RGB;
  * - only the first frame of an animated GIF/WebP or multi-page TIFF is read.
  * The pixel and side limits are checked against the header before any pixel is decoded.
  */
-export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; maxSide?: number } = {}): Promise<DecodedImage> {
+export async function decodeImage(bytes: Buffer, limits: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxSide = limits.maxSide ?? DEFAULT_MAX_SIDE;
+  const sniffed = sniffImageType(bytes);
+  const unsupported = sniffed === null ? undefined : UNSUPPORTED[sniffed];
+  if (unsupported !== undefined) throw new UnsupportedMediaTypeError(`${unsupported} images are not supported: convert to JPEG or PNG`);
+  if (sniffed === 'bmp') return decodeBmpImage(bytes, maxPixels, maxSide);
   let meta: Metadata;
   try {
     // Header only: no pixels are decoded here, so no limit is needed yet.
@@ -84,19 +116,13 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
   } catch (err) {
     throw new ImageDecodeError('the upload could not be read as an image (damaged, truncated or unsupported format)', { cause: err });
   }
-  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels > maxPixels) {
-    throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; the limit is ${maxPixels} pixels`);
-  }
-  // A 1×10⁸ strip passes the pixel count but not the side limit.
-  if ((meta.width ?? 0) > maxSide || (meta.height ?? 0) > maxSide) {
-    throw new ImageTooLargeError(`the image is ${meta.width}×${meta.height} pixels; each side is limited to ${maxSide} pixels`);
-  }
+  checkLimits(meta.width ?? 0, meta.height ?? 0, maxPixels, maxSide);
   const format = formatName(meta);
   try {
     // failOn 'truncated' rejects cut-off files (the default 'warning' would also reject harmless
     // quirks such as extraneous bytes in phone JPEGs; 'none' would return grey-filled images).
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1 })
+    const ignoreIcc = limits.iccConvert !== true && meta.space !== 'cmyk';
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'truncated', pages: 1, ignoreIcc })
       .autoOrient()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
@@ -112,6 +138,32 @@ export async function decodeImage(bytes: Buffer, limits: { maxPixels?: number; m
       throw new ImageTooLargeError(`the image is larger than the limit of ${maxPixels} pixels`, { cause: err });
     }
     throw new ImageDecodeError(`the ${format} image could not be decoded (damaged or truncated file)`, { cause: err });
+  }
+}
+
+function checkLimits(width: number, height: number, maxPixels: number, maxSide: number): void {
+  if (width * height > maxPixels) {
+    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; the limit is ${maxPixels} pixels`);
+  }
+  // A 1×10⁸ strip passes the pixel count but not the side limit.
+  if (width > maxSide || height > maxSide) {
+    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; each side is limited to ${maxSide} pixels`);
+  }
+}
+
+/** BMP: header first (limits), then bmp.ts. BMP has no orientation; its pixels are sRGB. */
+function decodeBmpImage(bytes: Buffer, maxPixels: number, maxSide: number): DecodedImage {
+  const header = readBmpHeader(bytes);
+  if (typeof header === 'string') {
+    if (/not supported/.test(header)) throw new UnsupportedMediaTypeError(header);
+    throw new ImageDecodeError(`the bmp image could not be decoded (${header})`);
+  }
+  if (header.width < 1 || header.height < 1) throw new ImageDecodeError(`the bmp image has an invalid size ${header.width}×${header.height}`);
+  checkLimits(header.width, header.height, maxPixels, maxSide);
+  try {
+    return { width: header.width, height: header.height, rgb: decodeBmp(bytes, header), format: 'bmp' };
+  } catch (err) {
+    throw new ImageDecodeError('the bmp image could not be decoded (damaged or truncated file)', { cause: err });
   }
 }
 

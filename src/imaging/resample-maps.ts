@@ -7,6 +7,7 @@
 // constant map stays constant, and kernels wider than the image still work.
 import { plane, type Plane } from './plane.ts';
 import { checkSize, composeTaps, resample2d, tapsFrom, type TapTable } from './taps.ts';
+import { upsampleBlurTapsDirect } from './upsample-blur-direct.ts';
 
 /** AnomalyCLIP / Crane smoothing: sigma 4 px at the model input size. */
 export const DEFAULT_SIGMA = 4;
@@ -67,12 +68,28 @@ export function gaussianTaps(n: number, sigma: number): TapTable {
 const composed = new Map<string, TapTable>();
 const COMPOSED_KEPT = 16;
 
-/** Upsampling n → m followed by smoothing, as one banded table (see upsampleAndBlur). */
-export function upsampleBlurTaps(n: number, m: number, sigma: number): TapTable {
-  const key = `${n}:${m}:${sigma}`;
+/**
+ * Composing the Gaussian table costs m·(2·ceil(3σ)+1); beyond this many times the output
+ * pixels, the axis takes upsampleBlurTapsDirect (O(m·band), float rounding ≈1e-13 apart). σ
+ * scales with the longer side, so only strips of aspect ratio beyond ~40 get there; photos and
+ * camera frames keep the composed table and their bit-exact results.
+ */
+export const DIRECT_TAPS_PER_PIXEL = 4;
+
+/** Whether an axis of m outputs, in an image of `pixels` outputs, composes its table directly. */
+export function directAxis(m: number, sigma: number, pixels: number): boolean {
+  return sigma > 0 && m * (2 * Math.ceil(KERNEL_RADIUS_SIGMAS * sigma) + 1) > DIRECT_TAPS_PER_PIXEL * pixels;
+}
+
+/**
+ * Upsampling n → m followed by smoothing, as one banded table (see upsampleAndBlur);
+ * `direct` computes it by prefix sums (upsample-blur-direct.ts) instead of composing tables.
+ */
+export function upsampleBlurTaps(n: number, m: number, sigma: number, direct = false): TapTable {
+  const key = `${n}:${m}:${sigma}:${direct ? 'd' : 'c'}`;
   let t = composed.get(key);
   if (t === undefined) {
-    t = composeTaps(gaussianTaps(m, sigma), bilinearTaps(n, m));
+    t = direct ? upsampleBlurTapsDirect(n, m, gaussianKernel(sigma)) : composeTaps(gaussianTaps(m, sigma), bilinearTaps(n, m));
     if (composed.size >= COMPOSED_KEPT) composed.delete(composed.keys().next().value!);
   } else {
     composed.delete(key); // re-inserted below: most recently used last
@@ -106,14 +123,18 @@ export function blur(p: Plane, sigma: number = DEFAULT_SIGMA, out?: Float32Array
  * blur(resizeBilinear(p), sigma) in one step. Both are linear and separable, so per axis they
  * compose into one small table B = G·U, and the result is B_y · grid · B_xᵀ. That costs
  * O(outW·outH·band) with band ≈ a few grid rows, independent of sigma — blurring a 4000×3000
- * map directly with sigma ≈ 70 px would take ~10¹⁰ operations.
+ * map directly with sigma ≈ 70 px would take ~10¹⁰ operations. Building the tables is bounded
+ * by DIRECT_TAPS_PER_PIXEL per output pixel whatever the aspect ratio (directAxis).
  */
 export function resizeAndBlur(p: Plane, outW: number, outH: number, sigma: number = DEFAULT_SIGMA, out?: Float32Array): Plane {
   checkSize('outW', outW);
   checkSize('outH', outH);
   plane(p.width, p.height, p.data);
   if (!(sigma >= 0)) throw new RangeError(`sigma must be >= 0, got ${sigma}`);
-  const data = resample2d(p.data, upsampleBlurTaps(p.width, outW, sigma), upsampleBlurTaps(p.height, outH, sigma), { out }) as Float32Array;
+  const pixels = outW * outH;
+  const tx = upsampleBlurTaps(p.width, outW, sigma, directAxis(outW, sigma, pixels));
+  const ty = upsampleBlurTaps(p.height, outH, sigma, directAxis(outH, sigma, pixels));
+  const data = resample2d(p.data, tx, ty, { out }) as Float32Array;
   return { width: outW, height: outH, data };
 }
 

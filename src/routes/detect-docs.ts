@@ -31,7 +31,7 @@ export function detectRouteSchema(defaultThreshold: number, methods?: readonly s
     summary: 'Score an image for anomalies',
     description:
       'Send the image as multipart/form-data (file field `image`, options as text fields) or as the raw body with an image/* ' +
-      'content type (options as query parameters). Images are JPEG, PNG, WebP, TIFF, GIF or AVIF.',
+      'content type (options as query parameters). Images are JPEG, PNG, WebP, TIFF, GIF, AVIF or BMP (HEIC: 415, convert first).',
     tags: ['detection'],
     querystring: {
       type: 'object',

@@ -22,7 +22,7 @@ export function rethrowMalformedMultipart(err: unknown): never {
 export function checkImageBytes(image: Buffer, what = 'the image'): void {
   if (image.length === 0) throw new BadRequestError(`${what} is empty (0 bytes)`);
   if (!sniffImageType(image)) {
-    throw new UnsupportedMediaTypeError(`${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF or AVIF)`);
+    throw new UnsupportedMediaTypeError(`${what === 'the image' ? 'the upload' : what} is not a supported image (JPEG, PNG, WebP, TIFF, GIF, AVIF or BMP)`);
   }
 }
 

@@ -2,7 +2,7 @@
 // one sentence to post, and optionally the overlay PNG to attach.
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
-import { decodeImage } from '../imaging/decode.ts';
+import { decodeImage, type DecodeOptions } from '../imaging/decode.ts';
 import { blendOverlay, encodeRgbPng } from '../imaging/heatmap.ts';
 import type { DetectResponse, Region } from '../detection/types.ts';
 
@@ -51,7 +51,7 @@ export function anomalyEvent(response: DetectResponse, requestId: string, overla
 export async function eventOverlay(
   response: DetectResponse,
   imageBytes: Buffer,
-  limits: { maxPixels?: number; maxSide?: number } = {},
+  limits: DecodeOptions = {},
 ): Promise<AnomalyEvent['overlay']> {
   const map = response.map;
   // Webhooks see the response before a format=url answer swaps the data for a URL.

@@ -21,7 +21,7 @@ export interface WebhookOptions {
   backoffMs: number;
   timeoutMs: number;
   includeOverlay: boolean;
-  imageLimits?: { maxPixels?: number; maxSide?: number };
+  imageLimits?: { maxPixels?: number; maxSide?: number; iccConvert?: boolean };
   /** At shutdown, how long in-flight attempts may go on before they are cut (default 5 s). */
   shutdownGraceMs?: number;
   /** Attempts in flight at once (default 4): enough for a slow receiver, few enough not to flood it. */

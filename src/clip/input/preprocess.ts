@@ -71,3 +71,14 @@ export function readPreprocessorConfig(json: unknown): PreprocessConfig {
     std: triple(j.image_std, CLIP_STD, true),
   };
 }
+
+/**
+ * For open_clip folders: `preprocess_cfg.mean`/`std` of open_clip_config.json (what
+ * open_clip's image transform normalises with) override `base`; absent or invalid, `base`
+ * stays. The size is the runtime's (the graph's input size), not taken from here.
+ */
+export function applyOpenClipPreprocess(base: PreprocessConfig, openClipJson: unknown): PreprocessConfig {
+  const j = openClipJson && typeof openClipJson === 'object' ? (openClipJson as Record<string, unknown>) : {};
+  const cfg = j.preprocess_cfg && typeof j.preprocess_cfg === 'object' ? (j.preprocess_cfg as Record<string, unknown>) : {};
+  return { ...base, mean: triple(cfg.mean, base.mean), std: triple(cfg.std, base.std, true) };
+}

@@ -7,10 +7,12 @@ import { join } from 'node:path';
 import type { ClipWeights, ImageGraphOptions } from '../types.ts';
 import { buildImageGraph, validateImageGraphOptions } from './image-graph.ts';
 import { buildTextGraph } from './text-graph.ts';
+import { digestFolder, verifyFolder, type IntegrityProblem } from './graph-integrity.ts';
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 // 2: the text graph takes input_ids of any length up to the context length.
-export const GRAPH_FORMAT_VERSION = 2;
+// 3: complete.json records every file's size and sha256 (graph-integrity.ts).
+export const GRAPH_FORMAT_VERSION = 3;
 
 export interface BuiltGraphs {
   textPath: string;
@@ -38,20 +40,69 @@ export function graphKey(folder: string, options: ImageGraphOptions): string {
   return createHash('sha256').update(material).digest('hex').slice(0, 24);
 }
 
+/** A cached graph folder whose content does not match its record, and which cannot be rebuilt. */
+export class GraphIntegrityError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'GraphIntegrityError';
+  }
+}
+
+/**
+ * Whether a complete cached folder can be used: its files are verified against the hashes in
+ * its complete.json. null: nothing cached (build). A problem: cached but altered (rebuild).
+ */
+function checkCached(dir: string): 'ok' | null | IntegrityProblem {
+  const record = join(dir, 'complete.json');
+  if (!existsSync(record)) return null;
+  let files: unknown;
+  try {
+    files = (JSON.parse(readFileSync(record, 'utf8')) as { files?: unknown }).files;
+  } catch {
+    return { file: record, reason: 'unrecorded', detail: 'complete.json is not valid JSON' };
+  }
+  return verifyFolder(dir, files) ?? 'ok';
+}
+
+/**
+ * The weights for a build; when the build replaces an altered cache folder and the weights
+ * cannot be read, the refusal names the altered file (never falls back to the altered graph).
+ */
+async function weightsFor(problem: IntegrityProblem | null, loadWeights: () => Promise<ClipWeights>, log: (m: string) => void): Promise<ClipWeights> {
+  if (problem === null) return loadWeights();
+  log(`graph cache file ${problem.file} does not match its record (${problem.detail}): rebuilding it`);
+  try {
+    return await loadWeights();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new GraphIntegrityError(
+      `graph cache file ${problem.file} does not match its record (${problem.detail}) and the weights to rebuild it could not be read: ${reason}`,
+      problem.file,
+      { cause: err },
+    );
+  }
+}
+
 export async function ensureGraphs(
   folder: string,
   cacheDir: string,
   options: ImageGraphOptions,
   loadWeights: () => Promise<ClipWeights>,
+  log: (message: string) => void = () => {},
 ): Promise<BuiltGraphs> {
   const key = graphKey(folder, options);
   const dir = join(cacheDir, 'graphs', key);
   const textPath = join(dir, 'text.onnx');
   const imagePath = join(dir, 'image.onnx');
-  if (existsSync(join(dir, 'complete.json'))) return { textPath, imagePath, key, built: false, buildMs: 0 };
+  const cached = checkCached(dir);
+  if (cached === 'ok') return { textPath, imagePath, key, built: false, buildMs: 0 };
 
   const started = performance.now();
-  const weights = await loadWeights();
+  const weights = await weightsFor(cached, loadWeights, log);
   validateImageGraphOptions(weights, options);
   writeCacheFolder(cacheDir, dir, { folder, options }, (tmp) => {
     buildTextGraph(weights, join(tmp, 'text.onnx'));
@@ -71,7 +122,8 @@ function writeCacheFolder(cacheDir: string, dir: string, record: object, build: 
   mkdirSync(tmp, { recursive: true });
   try {
     build(tmp);
-    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ ...record, version: GRAPH_FORMAT_VERSION }, null, 2));
+    const files = digestFolder(tmp);
+    writeFileSync(join(tmp, 'complete.json'), JSON.stringify({ ...record, version: GRAPH_FORMAT_VERSION, files }, null, 2));
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (err) {
@@ -104,15 +156,22 @@ export interface BuiltGraph {
  * A method's graph, cached like the towers but in its own keyed folder beside them, so turning
  * a method on or off never rebuilds the text and image graphs.
  */
-export async function ensureGraph(folder: string, cacheDir: string, spec: GraphSpec, loadWeights: () => Promise<ClipWeights>): Promise<BuiltGraph> {
+export async function ensureGraph(
+  folder: string,
+  cacheDir: string,
+  spec: GraphSpec,
+  loadWeights: () => Promise<ClipWeights>,
+  log: (message: string) => void = () => {},
+): Promise<BuiltGraph> {
   const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
   const dir = join(cacheDir, 'graphs', key);
   const path = join(dir, `${spec.name}.onnx`);
-  if (existsSync(join(dir, 'complete.json'))) return { path, key, built: false, buildMs: 0 };
+  const cached = checkCached(dir);
+  if (cached === 'ok') return { path, key, built: false, buildMs: 0 };
 
   const started = performance.now();
-  const weights = await loadWeights();
+  const weights = await weightsFor(cached, loadWeights, log);
   spec.validate?.(weights);
   writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`)));
   return { path, key, built: true, buildMs: performance.now() - started };

@@ -45,7 +45,7 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
     const clsShape = g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 });
     const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), clsShape]);
     const tokens = g.op('Concat', [cls, patches], { axis: 1 });
-    const pos = resizePositionEmbedding(w.posEmbed, grid0, grid);
+    const pos = resizePositionEmbedding(w.posEmbed, grid0, grid, opts.positionResize ?? 'hf');
     let x = layerNorm(g, g.op('Add', [tokens, g.weight('pos_embed', pos, [1 + N, width])]), w.lnPre, cfg.layerNormEps, 'ln_pre');
 
     const proj = g.weight('visual_proj', transpose2d(w.proj), [width, projectionDim]);

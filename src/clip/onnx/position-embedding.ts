@@ -1,9 +1,19 @@
-// Resizing the patch-position grid of a vision position embedding for another input size.
-// Follows PyTorch's F.interpolate(mode='bicubic', align_corners=False): source coordinate
-// (dst + 0.5) * in/out - 0.5 without clamping, cubic convolution with A = -0.75, and source
-// indices clamped to the border. That is what open_clip and HF use, so a resized checkpoint
-// behaves as it would in Python.
+// Resizing the patch-position grid of a vision position embedding for another input size,
+// each checkpoint layout by its own library's convention, so a resized checkpoint behaves as
+// it would in Python:
+// - 'hf' (transformers' interpolate_pos_encoding): F.interpolate(mode='bicubic',
+//   align_corners=False) without antialias: source coordinate (dst + 0.5) * in/out - 0.5
+//   without clamping, cubic convolution with A = -0.75, source indices clamped to the border;
+// - 'open_clip' (open_clip's resize_pos_embed): the same call with antialias=True, i.e.
+//   PyTorch's _upsample_bicubic2d_aa: Keys cubic with A = -0.5, widened by the scale factor
+//   when shrinking, taps outside the grid dropped and renormalised (resample-bicubic.ts's
+//   resizeTaps, checked against PyTorch in test/fixtures/torch-resize.json). It differs from
+//   'hf' both ways, most when downsizing.
 import type { Tensor32 } from '../types.ts';
+import { resizeTaps } from '../../imaging/resample-bicubic.ts';
+import { resample2d } from '../../imaging/taps.ts';
+
+export type PositionResize = 'hf' | 'open_clip';
 
 const A = -0.75;
 
@@ -34,7 +44,7 @@ function taps(inSize: number, outSize: number): { idx: Int32Array; w: Float64Arr
  * pos: [1 + g0*g0, W] (class row first). Returns [1 + g*g, W]; the class row is kept as is.
  * The identity size returns the input unchanged.
  */
-export function resizePositionEmbedding(pos: Tensor32, g0: number, g: number): Float32Array {
+export function resizePositionEmbedding(pos: Tensor32, g0: number, g: number, layout: PositionResize = 'hf'): Float32Array {
   const width = pos.shape[1];
   if (pos.shape[0] !== 1 + g0 * g0) {
     throw new Error(`position embedding has ${pos.shape[0]} rows, expected ${1 + g0 * g0} for a ${g0}x${g0} grid`);
@@ -42,6 +52,12 @@ export function resizePositionEmbedding(pos: Tensor32, g0: number, g: number): F
   if (g === g0) return pos.data.slice();
   const out = new Float32Array((1 + g * g) * width);
   out.set(pos.data.subarray(0, width), 0);
+  if (layout === 'open_clip') {
+    // The patch rows are a [g0, g0, W] image with W interleaved channels.
+    const taps = resizeTaps(g0, g);
+    resample2d(pos.data.subarray(width), taps, taps, { channels: width, out: out.subarray(width) });
+    return out;
+  }
   const { idx, w } = taps(g0, g);
   const rowTmp = new Float64Array(4 * width);
   for (let oy = 0; oy < g; oy++) {

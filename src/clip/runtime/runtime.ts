@@ -7,11 +7,11 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClipConfig, DenseAttention, ImageGraphOptions } from '../types.ts';
 import { resolveCheckpoint, type ResolvedCheckpoint } from '../checkpoint/resolve.ts';
-import { readClipConfig, type GeneratedModelInfo } from '../config.ts';
+import { OPEN_CLIP_CONFIG_FILE, readClipConfig, type GeneratedModelInfo } from '../config.ts';
 import { loadClipWeights } from '../weights/clip-weights.ts';
 import { ensureGraph, ensureGraphs, type BuiltGraph, type BuiltGraphs, type GraphSpec } from '../onnx/graph-cache.ts';
 import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../input/tokenizer.ts';
-import { readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
+import { applyOpenClipPreprocess, readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
 
@@ -92,7 +92,11 @@ export class ClipRuntime {
 
     const preprocessFile = join(folder, 'preprocessor_config.json');
     const preprocessJson = existsSync(preprocessFile) ? JSON.parse(readFileSync(preprocessFile, 'utf8')) : {};
-    const preprocess = readPreprocessorConfig(preprocessJson);
+    let preprocess = readPreprocessorConfig(preprocessJson);
+    const openClipFile = join(folder, OPEN_CLIP_CONFIG_FILE);
+    if (layout === 'open_clip' && existsSync(openClipFile)) {
+      preprocess = applyOpenClipPreprocess(preprocess, JSON.parse(readFileSync(openClipFile, 'utf8')));
+    }
     const imageSize = opts.imageSize ?? config.vision.imageSize;
     preprocess.size = imageSize;
 
@@ -102,6 +106,8 @@ export class ClipRuntime {
       denseLayers: opts.denseLayers ?? defaultDenseLayers(layers),
       denseStart: opts.denseStart ?? defaultDenseStart(layers),
       denseAttention: opts.denseAttention,
+      // Only when it matters, so the graph key of native-size graphs does not depend on it.
+      ...(imageSize !== config.vision.imageSize && layout === 'open_clip' ? { positionResize: 'open_clip' as const } : {}),
     };
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.
@@ -110,13 +116,13 @@ export class ClipRuntime {
     const graphs = await ensureGraphs(folder, opts.cacheDir, graphOptions, async () => {
       log(`building ONNX graphs for ${opts.model} (first start with these settings)`);
       return loadWeights();
-    });
+    }, log);
     const extraGraphs: Record<string, LoadedGraph> = {};
     for (const spec of opts.graphs?.({ config, imageSize }) ?? []) {
       const graph = await ensureGraph(folder, opts.cacheDir, spec, async () => {
         log(`building the ${spec.name} graph for ${opts.model}`);
         return loadWeights();
-      });
+      }, log);
       extraGraphs[spec.name] = { spec, graph };
     }
     weights = undefined;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resizePositionEmbedding } from '../../../src/clip/onnx/position-embedding.ts';
 import { resizePositionEmbedding as referenceResize } from '../../support/reference-clip.ts';
 
@@ -41,5 +43,36 @@ describe('resizePositionEmbedding', () => {
 
   it('refuses a table whose rows do not match the grid', () => {
     expect(() => resizePositionEmbedding(grid(4, 2, 1), 5, 6)).toThrow(/rows/);
+  });
+});
+
+describe('resizePositionEmbedding, open_clip layout (antialiased bicubic)', () => {
+  it('equals PyTorch F.interpolate(bicubic, antialias=True) on the 40×40 → 15×15 fixture', () => {
+    const torch = JSON.parse(readFileSync(join(import.meta.dirname, '../../fixtures/torch-resize.json'), 'utf8')) as {
+      cases: Array<{ width: number; height: number; outWidth: number; outHeight: number; planes: number[] }>;
+    };
+    const c = torch.cases.find((k) => k.width === 40 && k.height === 40 && k.outWidth === 15)!;
+    // The fixture's image (torch-resize.py), as a 3-channel position grid after a class row.
+    const g0 = 40;
+    const pos = { shape: [1 + g0 * g0, 3], data: new Float32Array((1 + g0 * g0) * 3) };
+    pos.data.set([7, 8, 9]);
+    for (let y = 0; y < g0; y++) for (let x = 0; x < g0; x++) for (let ch = 0; ch < 3; ch++) {
+      pos.data[3 + (y * g0 + x) * 3 + ch] = (x * 37 + y * 91 + ch * 53 + ((x * y) % 7) * 29) % 256;
+    }
+    const out = resizePositionEmbedding(pos, g0, 15, 'open_clip');
+    expect(Array.from(out.subarray(0, 3))).toEqual([7, 8, 9]);
+    for (let ch = 0; ch < 3; ch++) for (let i = 0; i < 15 * 15; i++) {
+      expect(Math.abs(out[3 + i * 3 + ch] - c.planes[ch * 225 + i])).toBeLessThan(2e-3);
+    }
+  });
+
+  it('differs from the HF (no antialias) resize when downsizing, and keeps the native size unchanged', () => {
+    const pos = grid(16, 4, 5);
+    const hf = resizePositionEmbedding(pos, 16, 7, 'hf');
+    const oc = resizePositionEmbedding(pos, 16, 7, 'open_clip');
+    let maxDiff = 0;
+    for (let i = 4; i < hf.length; i++) maxDiff = Math.max(maxDiff, Math.abs(hf[i] - oc[i]));
+    expect(maxDiff).toBeGreaterThan(0.05);
+    expect(resizePositionEmbedding(pos, 16, 16, 'open_clip')).toEqual(pos.data);
   });
 });
