@@ -20,6 +20,7 @@ import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
 import { healthRoutes } from './routes/health.ts';
+import { registerBodyTimeouts, type BodyTimeouts } from './routes/body-timeouts.ts';
 import { webPlugin } from './web/plugin.ts';
 
 export interface AppOptions {
@@ -31,6 +32,8 @@ export interface AppOptions {
   logStream?: LogStream;
   /** A detection not answered this long after its request arrived gets 504; 0 or absent = never. */
   requestTimeoutMs?: number;
+  /** Bounds on receiving a body (default: 10 s without progress, 120 s in all). */
+  bodyTimeouts?: BodyTimeouts;
   /** Keys that /v1/* and /metrics require; none = open. */
   apiKeys?: ApiKeys;
   /** Requests per window per API key (per client address without keys); max 0 = no limit. */
@@ -54,6 +57,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     maxBodyBytes: settings.maxBodyBytes,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
+    bodyTimeouts: { idleMs: settings.bodyIdleTimeoutMs, totalMs: settings.bodyTimeoutMs },
     apiKeys,
     rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
     webhook:
@@ -71,6 +75,8 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
         : undefined,
   };
 }
+
+const DEFAULT_BODY_TIMEOUTS: BodyTimeouts = { idleMs: 10_000, totalMs: 120_000 };
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const metrics = opts.metrics ?? new ServiceMetrics();
@@ -94,6 +100,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  registerBodyTimeouts(app, opts.bodyTimeouts ?? DEFAULT_BODY_TIMEOUTS);
   closeConnectionsWhenClosing(app);
   registerRequestMetrics(app, metrics);
   watchInference(app, opts.detector, metrics);

@@ -133,6 +133,18 @@ export const SETTINGS = {
     default: '60000',
     help: 'a detection not answered within this gets 504, queued or running (0 = never)',
   },
+  bodyIdleTimeoutMs: {
+    env: 'BODY_IDLE_TIMEOUT_MS',
+    schema: int(0, 3_600_000),
+    default: '10000',
+    help: 'a request body that makes no progress this long gets 408 and its connection is closed (0 = never)',
+  },
+  bodyTimeoutMs: {
+    env: 'BODY_TIMEOUT_MS',
+    schema: int(0, 3_600_000),
+    default: '120000',
+    help: 'a request body not received in full within this gets 408 and its connection is closed (0 = never)',
+  },
   threshold: { env: 'THRESHOLD', schema: num(0, 1), default: '0.5', help: 'default anomaly threshold on the score and the map' },
   logLevel: { env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level' },
   shutdownTimeoutMs: {

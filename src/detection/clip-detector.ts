@@ -166,6 +166,11 @@ export class ClipDetector implements Detector {
     });
   }
 
+  /** The inference queue is full: a detection now would get 503. */
+  admissionFull(): boolean {
+    return this.runtime.pool.full;
+  }
+
   close(): Promise<void> {
     return this.runtime.close();
   }

@@ -36,6 +36,10 @@ export class DeferredDetector implements Detector {
     return this.loaded().detect(image, options, signal);
   }
 
+  admissionFull(): boolean {
+    return this.inner?.admissionFull?.() ?? false;
+  }
+
   async close(): Promise<void> {
     await this.inner?.close();
   }

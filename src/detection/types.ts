@@ -94,5 +94,7 @@ export interface Detector {
   readonly ready: boolean;
   info(): ModelInfo;
   detect(image: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse>;
+  /** True when a detection submitted now would be refused as overloaded (checked before a body is read). */
+  admissionFull?(): boolean;
   close(): Promise<void>;
 }

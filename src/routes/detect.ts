@@ -1,11 +1,11 @@
 // POST /v1/detect: an image plus its category → anomaly score, regions and map.
 // Two request forms: multipart/form-data (file field `image`, text fields) or the raw image
 // bytes with an image/* content type and the options as query parameters.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { WebhookSender } from '../webhooks/sender.ts';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
+import { PayloadTooLargeError, QueueFullError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
 import { withStoredCategory } from '../categories/detect-context.ts';
@@ -84,7 +84,17 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     done(null, body),
   );
 
-  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods) }, async (request, reply) => {
+  // A full queue refuses the request before its body is read: no bytes are taken in for a
+  // detection that cannot run, and the client learns at once. The connection closes, as the
+  // unread body is still on it.
+  const admit = async (_request: FastifyRequest, reply: FastifyReply) => {
+    if (opts.detector.admissionFull?.()) {
+      reply.header('connection', 'close');
+      throw new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
+    }
+  };
+
+  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods), onRequest: admit }, async (request, reply) => {
     let upload: Upload;
     if (request.isMultipart()) {
       upload = await readMultipart(request, opts.maxBodyBytes).catch(rethrowMalformedMultipart);
