@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
+import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MAX_REQUEST_PIXELS, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
 
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
@@ -126,6 +126,12 @@ export const SETTINGS = {
   },
   maxBodyBytes: { env: 'MAX_BODY_BYTES', schema: int(1024, 1 << 30), default: String(25 * 1024 * 1024), help: 'largest request body' },
   maxPixels: { env: 'MAX_PIXELS', schema: int(1, 1 << 30), default: String(50_000_000), help: 'largest image (width × height) decoded' },
+  maxRequestPixels: {
+    env: 'MAX_REQUEST_PIXELS',
+    schema: int(1, 2 ** 31),
+    default: String(DEFAULT_MAX_REQUEST_PIXELS),
+    help: 'largest total of pixels one request decodes: the image and its reference images together (read from their headers first)',
+  },
   maxSide: { env: 'MAX_SIDE', schema: int(1, 1 << 20), default: '16384', help: 'longest image width or height decoded' },
   requestTimeoutMs: {
     env: 'REQUEST_TIMEOUT_MS',

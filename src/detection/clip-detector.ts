@@ -3,10 +3,10 @@
 // scoring path. What a method does lives in its folder under src/methods.
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
-import { TEXT_EMBEDDING_FILES } from '../defaults.ts';
+import { DEFAULT_MAX_REQUEST_PIXELS, TEXT_EMBEDDING_FILES } from '../defaults.ts';
 import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
-import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
+import { checkTotalPixels, decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings } from '../prompts/text-embeddings.ts';
@@ -32,6 +32,8 @@ export interface DetectorOptions {
   promptCacheSize?: number;
   maxPixels?: number;
   maxSide?: number;
+  /** The image and its references together (MAX_REQUEST_PIXELS); default 100 M. */
+  maxRequestPixels?: number;
   /** Class embeddings on disk, under the LRU: they survive restarts. */
   textStore?: EmbeddingStore;
   /** How stored normal references are used. */
@@ -126,6 +128,8 @@ export class ClipDetector implements Detector {
     const { method } = this.method(options.method);
     method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
     const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
+    // Every header first: a request whose images are too large together costs no decoding.
+    await checkTotalPixels([bytes, ...(options.references ?? [])], this.options.maxRequestPixels ?? DEFAULT_MAX_REQUEST_PIXELS);
     const image = await decodeImage(bytes, limits);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
@@ -214,6 +218,7 @@ export async function createClipDetector(
       promptCacheSize: settings.promptCacheSize,
       maxPixels: settings.maxPixels,
       maxSide: settings.maxSide,
+      maxRequestPixels: settings.maxRequestPixels,
       textStore,
     });
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
