@@ -13,6 +13,7 @@ import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
 import { detectRouteSchema } from './detect-docs.ts';
 import { withDeadline } from './deadline.ts';
 import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
+import { DETECT_MEDIA_HINT } from './errors.ts';
 
 export interface DetectRouteOptions {
   detector: Detector;
@@ -80,7 +81,8 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
   // Raw image bodies: image/* and application/octet-stream arrive as one Buffer.
-  app.addContentTypeParser(/^(image\/[\w.+-]+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) =>
+  // Parameters are allowed (`image/png; charset=binary` is a PNG all the same).
+  app.addContentTypeParser(/^(image\/[\w.+-]+|application\/octet-stream)\s*(;.*)?$/i, { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) =>
     done(null, body),
   );
 
@@ -101,8 +103,7 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     } else if (Buffer.isBuffer(request.body)) {
       upload = { image: request.body, fields: request.query as Record<string, unknown>, references: [] };
     } else {
-      throw new UnsupportedMediaTypeError('send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)',
-      );
+      throw new UnsupportedMediaTypeError(DETECT_MEDIA_HINT);
     }
     const parsed = schema.parse(upload.fields);
     checkImageBytes(upload.image);
