@@ -15,7 +15,7 @@ import { registerAuth } from './auth/plugin.ts';
 import { loggerOptions, type LogStream } from './observability/logger.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
 import { WebhookSender, type WebhookOptions } from './webhooks/sender.ts';
-import { registerErrorHandling } from './routes/errors.ts';
+import { clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
@@ -84,6 +84,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOptions(opts.logLevel, opts.logStream),
     bodyLimit: opts.maxBodyBytes,
+    clientErrorHandler,
     // Request ids let an operator follow one request through the logs: the caller's
     // x-request-id when it is a plausible id (it goes into every log line), else a fresh UUID.
     requestIdHeader: false,
