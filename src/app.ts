@@ -2,6 +2,7 @@
 // so tests build it with their own detector and inject requests without a socket.
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import cors from '@fastify/cors';
 import type { Detector } from './detection/types.ts';
 import type { Settings } from './settings.ts';
 import { MethodRegistry } from './methods/registry.ts';
@@ -34,6 +35,8 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Bounds on receiving a body (default: 10 s without progress, 120 s in all). */
   bodyTimeouts?: BodyTimeouts;
+  /** Browser origins allowed to call the API (CORS_ORIGINS): '*' or a list; absent = no CORS. */
+  corsOrigins?: '*' | string[];
   /** Keys that /v1/* and /metrics require; none = open. */
   apiKeys?: ApiKeys;
   /** Requests per window per API key (per client address without keys); max 0 = no limit. */
@@ -57,6 +60,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     maxBodyBytes: settings.maxBodyBytes,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
+    corsOrigins: settings.corsOrigins,
     bodyTimeouts: { idleMs: settings.bodyIdleTimeoutMs, totalMs: settings.bodyTimeoutMs },
     apiKeys,
     rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
@@ -105,6 +109,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   closeConnectionsWhenClosing(app);
   registerRequestMetrics(app, metrics);
   watchInference(app, opts.detector, metrics);
+  // Before the API key check: a browser's preflight carries no key.
+  if (opts.corsOrigins) {
+    await app.register(cors, { origin: opts.corsOrigins, exposedHeaders: ['x-request-id', 'retry-after'], allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id'] });
+  }
   await registerAuth(app, { keys: apiKeys, rateLimitMax: opts.rateLimit?.max ?? 0, rateLimitWindowMs: opts.rateLimit?.windowMs ?? 60_000 });
   await registerOpenApi(app, { apiKeys: apiKeys.enabled });
   await app.register(multipart, { limits: { fileSize: opts.maxBodyBytes } });

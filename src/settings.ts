@@ -163,6 +163,14 @@ export const SETTINGS = {
   apiKeysFile: { env: 'API_KEYS_FILE', schema: z.string().min(1), help: 'file with one API key per line (# comments); adds to API_KEYS' },
   rateLimitMax: { env: 'RATE_LIMIT_MAX', schema: int(0, 1_000_000_000), default: '0', help: 'requests per key (per client address without keys) per window; 0 = no limit' },
   rateLimitWindowMs: { env: 'RATE_LIMIT_WINDOW_MS', schema: int(1000, 86_400_000), default: '60000', help: 'rate limit window' },
+  corsOrigins: {
+    env: 'CORS_ORIGINS',
+    schema: z
+      .string()
+      .regex(/^(\*|https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*)$/, '* or a comma-separated list of origins such as https://app.example.com')
+      .transform((s): '*' | string[] => (s === '*' ? '*' : s.split(','))),
+    help: 'browser origins allowed to call the API (CORS): * or a comma-separated list; unset = no CORS headers',
+  },
   webhookUrl: { env: 'WEBHOOK_URL', schema: httpUrl, help: 'POST an event here for every anomalous detection (needs WEBHOOK_SECRET)' },
   webhookSecret: { env: 'WEBHOOK_SECRET', schema: z.string().min(16, 'at least 16 characters'), help: 'HMAC-SHA256 key for the X-Signature-256 header' },
   webhookIncludeOverlay: { env: 'WEBHOOK_INCLUDE_OVERLAY', schema: bool, default: '0', help: 'attach the overlay PNG (base64) when the request produced an image map' },

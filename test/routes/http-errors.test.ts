@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import type { Detector } from '../../src/detection/types.ts';
+import { ApiKeys } from '../../src/auth/api-keys.ts';
 
 const detector: Detector = {
   ready: true,
@@ -81,5 +82,30 @@ describe('rate limit', () => {
     const counted = [];
     for (let i = 0; i < 4; i++) counted.push((await fetch(`${base}/v1/models`)).status);
     expect(counted).toEqual([200, 200, 200, 429]);
+  });
+});
+
+describe('CORS (CORS_ORIGINS)', () => {
+  it('off by default; a listed origin gets its headers and a preflight passes without a key', async () => {
+    const plain = await fetch(`${base}/healthz`, { headers: { origin: 'https://app.example.com' } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+    const withCors = await buildApp({ detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'silent', corsOrigins: ['https://app.example.com'], apiKeys: new ApiKeys(['k'.repeat(20)]) });
+    const at = await withCors.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const ok = await fetch(`${at}/healthz`, { headers: { origin: 'https://app.example.com' } });
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      const other = await fetch(`${at}/healthz`, { headers: { origin: 'https://evil.example' } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      const preflight = await fetch(`${at}/v1/detect`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/);
+      // The key is still required for the request itself.
+      expect((await fetch(`${at}/v1/models`, { headers: { origin: 'https://app.example.com' } })).status).toBe(401);
+    } finally {
+      await withCors.close();
+    }
   });
 });
