@@ -8,6 +8,7 @@ import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
 import { checkTotalPixels, decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
+import { customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings } from '../prompts/text-embeddings.ts';
 import { checkpointIdentity, LearnedPromptsRegistry } from '../methods/dense-frequency/learned-prompts.ts';
@@ -127,6 +128,7 @@ export class ClipDetector implements Detector {
     // The method's rules come first: a request it refuses costs no decoding.
     const { method } = this.method(options.method);
     method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
+    this.checkPromptLengths(options);
     const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide };
     // Every header first: a request whose images are too large together costs no decoding.
     await checkTotalPixels([bytes, ...(options.references ?? [])], this.options.maxRequestPixels ?? DEFAULT_MAX_REQUEST_PIXELS);
@@ -168,6 +170,23 @@ export class ClipDetector implements Detector {
         total: roundMs(performance.now() - started),
       },
     });
+  }
+
+  /**
+   * Custom phrases longer than the text tower's context (77 tokens for CLIP) would be cut
+   * silently; they are refused, naming the phrase and its token count.
+   */
+  private checkPromptLengths(options: DetectOptions): void {
+    if (options.prompts.mode !== 'custom') return;
+    const { tokenizer } = this.runtime;
+    const set = customPromptSet(options.prompts.normal, options.prompts.abnormal, options.category);
+    for (const phrase of [...set.normal, ...set.abnormal]) {
+      const tokens = tokenizer.count(phrase);
+      if (tokens > tokenizer.contextLength) {
+        const shown = phrase.length > 60 ? `${phrase.slice(0, 60)}…` : phrase;
+        throw badRequest(`the phrase "${shown}" is ${tokens} tokens; CLIP reads at most ${tokenizer.contextLength} (start and end tokens included)`);
+      }
+    }
   }
 
   /** The inference queue is full: a detection now would get 503. */

@@ -79,3 +79,17 @@ describe('parameters and content types', () => {
     expect(await res.json()).toEqual({ error: 'unsupported_media_type', message: expect.stringMatching(/multipart\/form-data.*image\/png/) });
   });
 });
+
+describe('custom prompts', () => {
+  it('a phrase longer than the text context is refused with its token count', async () => {
+    const context = svc.detector.runtime.tokenizer.contextLength;
+    const long = Array.from({ length: 99 }, (_, i) => 'abcdefghijklmnopqrstuvwxyz'[i % 26]).join(' ');
+    const q = (abnormal: string) => `?category=bottle&map=none&prompts=custom&normal=${encodeURIComponent('a good bottle')}&abnormal=${encodeURIComponent(abnormal)}`;
+    const a = await raw(q(long));
+    expect(a.status).toBe(400);
+    expect(a.body.message).toMatch(new RegExp(`the phrase "a b c.*" is \\d+ tokens; CLIP reads at most ${context}`));
+    const tokens = Number(/is (\d+) tokens/.exec(a.body.message)![1]);
+    expect(tokens).toBeGreaterThan(context);
+    expect((await raw(q('a broken bottle'))).status).toBe(200);
+  });
+});
