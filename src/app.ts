@@ -2,6 +2,7 @@
 // so tests build it with their own detector and inject requests without a socket.
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import cors from '@fastify/cors';
 import type { Detector } from './detection/types.ts';
 import { SETTINGS, type Settings } from './settings.ts';
 import { MethodRegistry } from './methods/registry.ts';
@@ -12,11 +13,11 @@ import { ClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
 import { ApiKeys, readApiKeys } from './auth/api-keys.ts';
 import { registerAuth } from './auth/plugin.ts';
-import { loggerOptions, type LogStream } from './observability/logger.ts';
+import { loggerOptions, registerAccessLog, type LogStream } from './observability/logger.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
 import { WebhookDeliverer, type WebhookOptions } from './webhooks/sender.ts';
 import type { Store } from './store/store.ts';
-import { registerErrorHandling } from './routes/errors.ts';
+import { clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
@@ -25,6 +26,7 @@ import { healthRoutes } from './routes/health.ts';
 import { mapRoutes } from './routes/maps.ts';
 import { MapStore } from './routes/map-store.ts';
 import { DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS } from './defaults.ts';
+import { registerBodyTimeouts, type BodyTimeouts } from './routes/body-timeouts.ts';
 import { webPlugin } from './web/plugin.ts';
 
 export interface AppOptions {
@@ -36,6 +38,10 @@ export interface AppOptions {
   logStream?: LogStream;
   /** A detection not answered this long after its request arrived gets 504; 0 or absent = never. */
   requestTimeoutMs?: number;
+  /** Bounds on receiving a body (default: 10 s without progress, 120 s in all). */
+  bodyTimeouts?: BodyTimeouts;
+  /** Browser origins allowed to call the API (CORS_ORIGINS): '*' or a list; absent = no CORS. */
+  corsOrigins?: '*' | string[];
   /** Keys that /v1/* and /metrics require; none = open. */
   apiKeys?: ApiKeys;
   /** Requests per window per API key (per client address without keys); absent or max 0 = no limit. */
@@ -69,6 +75,8 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     maxBatchPixels: settings.maxBatchPixels,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
+    corsOrigins: settings.corsOrigins,
+    bodyTimeouts: { idleMs: settings.bodyIdleTimeoutMs, totalMs: settings.bodyTimeoutMs },
     apiKeys,
     rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
     mapUrls: { ttlMs: settings.mapUrlTtlMs, maxBytes: settings.mapUrlMaxBytes },
@@ -87,12 +95,17 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
   };
 }
 
+const DEFAULT_BODY_TIMEOUTS: BodyTimeouts = { idleMs: 10_000, totalMs: 120_000 };
+
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const metrics = opts.metrics ?? new ServiceMetrics();
   const apiKeys = opts.apiKeys ?? new ApiKeys([]);
   const app = Fastify({
     logger: loggerOptions(opts.logLevel, opts.logStream),
     bodyLimit: opts.maxBodyBytes,
+    clientErrorHandler,
+    // One access line per request, written on response (registerAccessLog), not Fastify's two.
+    disableRequestLogging: true,
     // Request ids let an operator follow one request through the logs: the caller's
     // x-request-id when it is a plausible id (it goes into every log line), else a fresh UUID.
     requestIdHeader: false,
@@ -109,10 +122,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  registerAccessLog(app);
+  registerBodyTimeouts(app, opts.bodyTimeouts ?? DEFAULT_BODY_TIMEOUTS);
   closeConnectionsWhenClosing(app);
   registerRequestMetrics(app, metrics);
   watchInference(app, opts.detector, metrics);
-  // Without rate limits the window is never read; RATE_LIMIT_WINDOW_MS's default is the settings'.
+  // Before the API key check: a browser's preflight carries no key.
+  if (opts.corsOrigins) {
+    await app.register(cors, { origin: opts.corsOrigins, exposedHeaders: ['x-request-id', 'retry-after'], allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id'] });
+  }
   await registerAuth(app, { keys: apiKeys, rateLimitMax: opts.rateLimit?.max ?? 0, rateLimitWindowMs: opts.rateLimit?.windowMs ?? Number(SETTINGS.rateLimitWindowMs.default) });
   await registerOpenApi(app, { apiKeys: apiKeys.enabled });
   await app.register(multipart, { limits: { fileSize: opts.maxBodyBytes } });

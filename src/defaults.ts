@@ -18,6 +18,8 @@ export const DEFAULT_CACHE_DIR = join(homedir(), '.cache', 'clip-anomaly');
 
 /** Class text embeddings kept in memory per (category, prompts) (PROMPT_CACHE_SIZE). */
 export const DEFAULT_PROMPT_CACHE_SIZE = 256;
+/** The image and its reference images of one request together (MAX_REQUEST_PIXELS). */
+export const DEFAULT_MAX_REQUEST_PIXELS = 100_000_000;
 
 /** Where the embedded store keeps what the service remembers (DATA_DIR): `~/.local/share/clip-anomaly`. */
 export const DEFAULT_DATA_DIR = join(homedir(), '.local', 'share', 'clip-anomaly');

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
+import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS, DEFAULT_MAX_REQUEST_PIXELS, DEFAULT_MODEL, DEFAULT_PROMPT_CACHE_SIZE, TEXT_EMBEDDING_FILES } from './defaults.ts';
 
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
@@ -139,6 +139,12 @@ export const SETTINGS = {
     default: String(200_000_000),
     help: 'total pixels (width × height, from the headers) of the images of one batch request',
   },
+  maxRequestPixels: {
+    env: 'MAX_REQUEST_PIXELS',
+    schema: int(1, 2 ** 31),
+    default: String(DEFAULT_MAX_REQUEST_PIXELS),
+    help: 'largest total of pixels one request decodes: the image and its reference images together (read from their headers first)',
+  },
   maxSide: { env: 'MAX_SIDE', schema: int(1, 1 << 20), default: '16384', help: 'longest image width or height decoded' },
   iccConvert: {
     env: 'ICC_CONVERT',
@@ -164,6 +170,18 @@ export const SETTINGS = {
     default: String(DEFAULT_MAP_URL_MAX_BYTES),
     help: 'memory for the PNGs behind map URLs; past it the oldest are dropped (404 map_expired)',
   },
+  bodyIdleTimeoutMs: {
+    env: 'BODY_IDLE_TIMEOUT_MS',
+    schema: int(0, 3_600_000),
+    default: '10000',
+    help: 'a request body that makes no progress this long gets 408 and its connection is closed (0 = never)',
+  },
+  bodyTimeoutMs: {
+    env: 'BODY_TIMEOUT_MS',
+    schema: int(0, 3_600_000),
+    default: '120000',
+    help: 'a request body not received in full within this gets 408 and its connection is closed (0 = never)',
+  },
   threshold: { env: 'THRESHOLD', schema: num(0, 1), default: '0.5', help: 'default anomaly threshold on the score and the map' },
   logLevel: { env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', help: 'log level' },
   shutdownTimeoutMs: {
@@ -176,6 +194,14 @@ export const SETTINGS = {
   apiKeysFile: { env: 'API_KEYS_FILE', schema: z.string().min(1), help: 'file with one API key per line (# comments); adds to API_KEYS' },
   rateLimitMax: { env: 'RATE_LIMIT_MAX', schema: int(0, 1_000_000_000), default: '0', help: 'requests per key (per client address without keys) per window; 0 = no limit' },
   rateLimitWindowMs: { env: 'RATE_LIMIT_WINDOW_MS', schema: int(1000, 86_400_000), default: '60000', help: 'rate limit window' },
+  corsOrigins: {
+    env: 'CORS_ORIGINS',
+    schema: z
+      .string()
+      .regex(/^(\*|https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*)$/, '* or a comma-separated list of origins such as https://app.example.com')
+      .transform((s): '*' | string[] => (s === '*' ? '*' : s.split(','))),
+    help: 'browser origins allowed to call the API (CORS): * or a comma-separated list; unset = no CORS headers',
+  },
   webhookUrl: { env: 'WEBHOOK_URL', schema: httpUrl, help: 'POST an event here for every anomalous detection (needs WEBHOOK_SECRET)' },
   webhookSecret: { env: 'WEBHOOK_SECRET', schema: z.string().min(16, 'at least 16 characters'), help: 'HMAC-SHA256 key for the X-Signature-256 header' },
   webhookIncludeOverlay: { env: 'WEBHOOK_INCLUDE_OVERLAY', schema: bool, default: '0', help: 'attach the overlay PNG (base64) when the request produced an image map' },

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { RateLimitedError, UnauthorizedError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
-import { isPublicRoute } from './public-routes.ts';
+import { isOperationalRoute, isPublicRoute } from './public-routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -49,7 +49,8 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
       max: opts.rateLimitMax,
       timeWindow: opts.rateLimitWindowMs,
       keyGenerator: (request) => request.apiKeyId ?? request.ip,
-      allowList: (request) => isPublicRoute(request),
+      // Probes and scrapes every few seconds must neither use up a client's budget nor be refused.
+      allowList: (request) => isOperationalRoute(request),
       errorResponseBuilder: (_request, context) =>
         new RateLimitedError(`Rate limit of ${context.max} requests per ${context.after} reached; retry after ${Math.ceil(context.ttl / 1000)} s.`),
     });

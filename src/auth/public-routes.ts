@@ -11,3 +11,9 @@ export function isPublicRoute(request: FastifyRequest): boolean {
   if (route === undefined) return false;
   return OPEN.has(route) || route === '/docs' || route.startsWith('/docs/') || route.startsWith('/assets/');
 }
+
+/** Operational routes the rate limit never counts: probes, metrics scrapes and the API description. */
+export function isOperationalRoute(request: FastifyRequest): boolean {
+  const route = request.routeOptions.url;
+  return route === '/metrics' || isPublicRoute(request);
+}

@@ -3,11 +3,12 @@
 // scoring path. What a method does lives in its folder under src/methods.
 import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
-import { TEXT_EMBEDDING_FILES } from '../defaults.ts';
+import { DEFAULT_MAX_REQUEST_PIXELS, TEXT_EMBEDDING_FILES } from '../defaults.ts';
 import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
-import { decodeImage, type DecodedImage, type DecodeOptions } from '../imaging/decode.ts';
+import { checkTotalPixels, decodeImage, type DecodedImage, type DecodeOptions } from '../imaging/decode.ts';
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
+import { customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings } from '../prompts/text-embeddings.ts';
 import { checkpointIdentity, LearnedPromptsRegistry } from '../methods/dense-frequency/learned-prompts.ts';
@@ -35,6 +36,8 @@ export interface DetectorOptions {
   maxSide?: number;
   /** Convert embedded ICC profiles to sRGB (decode.ts DecodeOptions). */
   iccConvert?: boolean;
+  /** The image and its references together (MAX_REQUEST_PIXELS); default 100 M. */
+  maxRequestPixels?: number;
   /** Class embeddings on disk, under the LRU: they survive restarts. */
   textStore?: EmbeddingStore;
   /** How stored normal references are used. */
@@ -128,7 +131,10 @@ export class ClipDetector implements Detector {
     // The method's rules come first: a request it refuses costs no decoding.
     const { method } = this.method(options.method);
     method.validate({ prompts: options.prompts, branches: options.branches, references: options.references?.length ?? 0 });
+    this.checkPromptLengths(options);
     const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert };
+    // Every header first: a request whose images are too large together costs no decoding.
+    await checkTotalPixels([bytes, ...(options.references ?? [])], this.options.maxRequestPixels ?? DEFAULT_MAX_REQUEST_PIXELS);
     const image = await this.decode(bytes);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;
@@ -195,6 +201,28 @@ export class ClipDetector implements Detector {
     return detectBatch(this, uploads, options, signal);
   }
 
+  /**
+   * Custom phrases longer than the text tower's context (77 tokens for CLIP) would be cut
+   * silently; they are refused, naming the phrase and its token count.
+   */
+  private checkPromptLengths(options: DetectOptions): void {
+    if (options.prompts.mode !== 'custom') return;
+    const { tokenizer } = this.runtime;
+    const set = customPromptSet(options.prompts.normal, options.prompts.abnormal, options.category);
+    for (const phrase of [...set.normal, ...set.abnormal]) {
+      const tokens = tokenizer.count(phrase);
+      if (tokens > tokenizer.contextLength) {
+        const shown = phrase.length > 60 ? `${phrase.slice(0, 60)}…` : phrase;
+        throw badRequest(`the phrase "${shown}" is ${tokens} tokens; CLIP reads at most ${tokenizer.contextLength} (start and end tokens included)`);
+      }
+    }
+  }
+
+  /** The inference queue is full: a detection now would get 503. */
+  admissionFull(): boolean {
+    return this.runtime.pool.full;
+  }
+
   close(): Promise<void> {
     return this.runtime.close();
   }
@@ -240,6 +268,7 @@ export async function createClipDetector(
       maxPixels: settings.maxPixels,
       maxSide: settings.maxSide,
       iccConvert: settings.iccConvert,
+      maxRequestPixels: settings.maxRequestPixels,
       textStore,
       fewShot: { weight: settings.fewShotWeight, augment: settings.referenceAugment },
     });

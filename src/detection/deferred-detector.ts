@@ -42,6 +42,10 @@ export class DeferredDetector implements Detector {
     return inner.detectBatch(images, options, signal);
   }
 
+  admissionFull(): boolean {
+    return this.inner?.admissionFull?.() ?? false;
+  }
+
   async close(): Promise<void> {
     await this.inner?.close();
   }

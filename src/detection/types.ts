@@ -107,5 +107,7 @@ export interface Detector {
   detect(image: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse>;
   /** Several images of one category, answered in order; absent: the server has no batch endpoint. */
   detectBatch?(images: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult>;
+  /** True when a detection submitted now would be refused as overloaded (checked before a body is read). */
+  admissionFull?(): boolean;
   close(): Promise<void>;
 }

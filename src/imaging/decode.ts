@@ -101,6 +101,30 @@ export interface DecodeOptions {
  * - only the first frame of an animated GIF/WebP or multi-page TIFF is read.
  * The pixel and side limits are checked against the header before any pixel is decoded.
  */
+/**
+ * Refuses a request whose images together (the image and its references) hold more than
+ * `maxPixels`, read from each header (no pixel is decoded). A header that cannot be read
+ * counts 0 here: decoding it reports that.
+ */
+export async function checkTotalPixels(images: Buffer[], maxPixels: number): Promise<void> {
+  const sizes = await Promise.all(
+    images.map(async (bytes) => {
+      try {
+        const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+        return { width: meta.width ?? 0, height: meta.height ?? 0 };
+      } catch {
+        return { width: 0, height: 0 };
+      }
+    }),
+  );
+  const total = sizes.reduce((sum, s) => sum + s.width * s.height, 0);
+  if (total <= maxPixels) return;
+  const limit = `the limit per request is ${maxPixels} pixels (MAX_REQUEST_PIXELS)`;
+  if (images.length === 1) throw new ImageTooLargeError(`the image is ${sizes[0].width}×${sizes[0].height} pixels; ${limit}`);
+  const refs = images.length - 1;
+  throw new ImageTooLargeError(`the image and its ${refs} reference image${refs > 1 ? 's' : ''} hold ${total} pixels together; ${limit}`);
+}
+
 export async function decodeImage(bytes: Buffer, limits: DecodeOptions = {}): Promise<DecodedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('the image is empty (0 bytes)');
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;

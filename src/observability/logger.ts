@@ -2,6 +2,8 @@
 // bodies are never logged, so no image bytes reach the logs; client errors log at info and only
 // the service's own faults at error (see routes/errors.ts).
 
+import type { FastifyInstance } from 'fastify';
+
 /** Where log lines go; tests pass their own to read them. */
 export interface LogStream {
   write(line: string): void;
@@ -17,6 +19,21 @@ interface LoggedRequest {
   socket?: { remotePort?: number };
 }
 
+const shortUrl = (url: string) => (url.length > MAX_URL_CHARS ? `${url.slice(0, MAX_URL_CHARS)}…(${url.length} chars)` : url);
+
+/**
+ * The access log: one info line per request when its answer is sent, with method, url, status,
+ * ms (and reqId, as every request line). Its arrival is a debug line, for following a slow one.
+ */
+export function registerAccessLog(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    request.log.debug({ method: request.method, url: shortUrl(request.url) }, 'incoming request');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: shortUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed');
+  });
+}
+
 export function loggerOptions(level = 'info', stream?: LogStream) {
   return {
     level,
@@ -24,7 +41,7 @@ export function loggerOptions(level = 'info', stream?: LogStream) {
     serializers: {
       req: (request: LoggedRequest) => ({
         method: request.method,
-        url: request.url.length > MAX_URL_CHARS ? `${request.url.slice(0, MAX_URL_CHARS)}…(${request.url.length} chars)` : request.url,
+        url: shortUrl(request.url),
         remoteAddress: request.ip,
         remotePort: request.socket?.remotePort,
       }),

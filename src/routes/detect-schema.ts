@@ -69,8 +69,23 @@ const metadata = z.preprocess(
     .optional(),
 );
 
-const single = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (Array.isArray(v) ? (v.length === 1 ? v[0] : v) : v), schema);
+/** A parameter given once; a repeated one (`?category=a&category=b`) is refused by name. */
+const single = <T extends z.ZodType>(name: string, schema: T) =>
+  z.preprocess((v, ctx) => {
+    if (!Array.isArray(v)) return v;
+    if (v.length === 1) return v[0];
+    ctx.addIssue({ code: 'custom', message: `${name} is given ${v.length === 2 ? 'twice' : `${v.length} times`}; give it once` });
+    return z.NEVER;
+  }, schema);
+
+// Plain decimals from 0 to 1 only: not "", "0x1", "1e0", " 0.5" or "Infinity", which a
+// number coercion would take (or turn into 0).
+const DECIMAL_0_TO_1 = /^(0(\.\d+)?|1(\.0+)?|\.\d+)$/;
+const threshold = z
+  .string()
+  .regex(DECIMAL_0_TO_1, 'threshold must be a plain decimal from 0 to 1, e.g. 0.5')
+  .transform(Number)
+  .optional();
 
 const booleanText = z.preprocess(
   (v) => (typeof v === 'string' ? v.toLowerCase() : v),
@@ -108,7 +123,7 @@ function promptChoice(prompts: string, normal?: string[], abnormal?: string[]): 
 export function detectOptionsSchema(defaultThreshold: number, methods: readonly string[] = BUILT_IN_METHOD_NAMES) {
   return z
     .strictObject({
-      category: single(
+      category: single('category',
         z.preprocess(
           (v) => (typeof v === 'string' ? normalizeCategory(v) : v),
           z
@@ -118,7 +133,7 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
             .regex(CATEGORY_CHARS, 'category may hold letters, digits, spaces and - _ \' . , ( ) & + /'),
         ),
       ),
-      prompts: single(
+      prompts: single('prompts',
         z
           .string()
           .trim()
@@ -128,13 +143,13 @@ export function detectOptionsSchema(defaultThreshold: number, methods: readonly 
       normal: phrases,
       abnormal: phrases,
       // Absent: png, or overlay with format=png (defaultMap).
-      map: single(z.enum(['none', 'grid', 'png', 'overlay']).optional().meta({ default: 'png' })),
-      format: single(z.enum(RESPONSE_FORMATS).default('json')),
+      map: single('map', z.enum(['none', 'grid', 'png', 'overlay']).optional().meta({ default: 'png' })),
+      format: single('format', z.enum(RESPONSE_FORMATS).default('json')),
       // Absent: the stored category's calibrated threshold, else the default (thresholdSource says which).
-      threshold: single(z.coerce.number().min(0).max(1).optional()),
+      threshold: single('threshold', threshold),
       metadata,
-      branches: single(booleanText.default(false)),
-      method: single(z.enum(methods as [string, ...string[]]).optional()),
+      branches: single('branches', booleanText.default(false)),
+      method: single('method', z.enum(methods as [string, ...string[]]).optional()),
     })
     .superRefine((o, ctx) => {
       if (o.prompts === 'custom' && (!o.normal || !o.abnormal)) {

@@ -2,11 +2,11 @@
 // Two request forms: multipart/form-data (file field `image`, text fields) or the raw image
 // bytes with an image/* content type and the options as query parameters. The answer is JSON,
 // the map PNG itself, or JSON with map URLs (detect-reply.ts).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { WebhookDeliverer } from '../webhooks/sender.ts';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
+import { PayloadTooLargeError, QueueFullError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
 import { withStoredCategory } from '../categories/detect-context.ts';
@@ -16,6 +16,7 @@ import { withDeadline } from './deadline.ts';
 import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
 import { prefersPng, sendDetection } from './detect-reply.ts';
 import type { MapStore } from './map-store.ts';
+import { DETECT_MEDIA_HINT } from './errors.ts';
 
 export interface DetectRouteOptions {
   detector: Detector;
@@ -86,19 +87,29 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
   // Raw image bodies: image/* and application/octet-stream arrive as one Buffer.
-  app.addContentTypeParser(/^(image\/[\w.+-]+|application\/octet-stream)$/, { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) =>
+  // Parameters are allowed (`image/png; charset=binary` is a PNG all the same).
+  app.addContentTypeParser(/^(image\/[\w.+-]+|application\/octet-stream)\s*(;.*)?$/i, { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) =>
     done(null, body),
   );
 
-  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods) }, async (request, reply) => {
+  // A full queue refuses the request before its body is read: no bytes are taken in for a
+  // detection that cannot run, and the client learns at once. The connection closes, as the
+  // unread body is still on it.
+  const admit = async (_request: FastifyRequest, reply: FastifyReply) => {
+    if (opts.detector.admissionFull?.()) {
+      reply.header('connection', 'close');
+      throw new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
+    }
+  };
+
+  app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods), onRequest: admit }, async (request, reply) => {
     let upload: Upload;
     if (request.isMultipart()) {
       upload = await readMultipart(request, opts.maxBodyBytes).catch(rethrowMalformedMultipart);
     } else if (Buffer.isBuffer(request.body)) {
       upload = { image: request.body, fields: request.query as Record<string, unknown>, references: [] };
     } else {
-      throw new UnsupportedMediaTypeError('send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)',
-      );
+      throw new UnsupportedMediaTypeError(DETECT_MEDIA_HINT);
     }
     // An Accept header preferring image/png asks for format=png; a format field says it outright.
     const fields = upload.fields.format === undefined && prefersPng(request.headers.accept) ? { ...upload.fields, format: 'png' } : upload.fields;

@@ -1,9 +1,10 @@
 // One JSON error shape for every failure: {error, message}. The status and code come from the
 // error itself (src/errors.ts, as Fastify's error handler reads `statusCode`); zod's and
 // Fastify's own errors are translated here. Only the service's own faults (5xx) log as errors.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import { ZodError } from 'zod';
-import { BadRequestError, InternalError, ServiceError } from '../errors.ts';
+import { BadRequestError, InternalError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
 
 function fromZod(err: ZodError): ServiceError {
   const parts = err.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`);
@@ -24,11 +25,23 @@ const FASTIFY_CODES: Record<number, string> = {
   431: 'headers_too_large',
 };
 
+/** What POST /v1/detect accepts, said whenever its body has the wrong type or none. */
+export const DETECT_MEDIA_HINT = 'send multipart/form-data with a file field "image", or the raw image with Content-Type: image/png (or another image/* type)';
+
+/** Fastify's 415 says only "Unsupported Media Type": this names what came and what to send. */
+function mediaTypeError(request?: FastifyRequest): ServiceError {
+  const given = request?.headers['content-type'];
+  const what = given ? `Content-Type "${given.slice(0, 100)}" is not accepted here` : 'the request has a body but no Content-Type';
+  const hint = request?.routeOptions.url?.startsWith('/v1/detect') ? DETECT_MEDIA_HINT : 'send multipart/form-data or application/json, as the API description says';
+  return new UnsupportedMediaTypeError(`${what}; ${hint}`);
+}
+
 /** Maps any thrown value to the error the client sees. */
-export function toServiceError(err: unknown): ServiceError {
+export function toServiceError(err: unknown, request?: FastifyRequest): ServiceError {
   if (err instanceof ServiceError) return err;
   if (err instanceof ZodError) return fromZod(err);
   const fe = err as FastifyError;
+  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe?.code === 'FST_ERR_CTP_EMPTY_TYPE') return mediaTypeError(request);
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new ServiceError(fe.statusCode, FASTIFY_CODES[fe.statusCode] ?? 'client_error', fe.message);
   }
@@ -36,13 +49,61 @@ export function toServiceError(err: unknown): ServiceError {
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
+  const allowed = registerMethodNotAllowed(app);
   app.setErrorHandler((err, request, reply) => {
-    const e = toServiceError(err);
+    const e = toServiceError(err, request);
     if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
     void reply.code(e.statusCode).headers(e.headers).send({ error: e.code, message: e.message });
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const methods = allowed(path).filter((m) => m !== 'HEAD');
+    if (methods.length && !methods.includes(request.method)) {
+      const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
+      void reply.code(405).header('allow', allow).send({ error: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allow}` });
+      return;
+    }
     void reply.code(404).send({ error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]}` });
   });
+}
+
+/** Codes of the errors Node's HTTP parser raises before Fastify sees a request. */
+const PARSER_ERRORS: Record<string, { status: number; error: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, error: 'headers_too_large', message: 'The request headers are too large.' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, error: 'request_timeout', message: 'The request did not arrive in time.' },
+  ERR_HTTP_HEADERS_TIMEOUT: { status: 408, error: 'request_timeout', message: 'The request headers did not arrive in time.' },
+};
+
+/**
+ * Fastify's clientErrorHandler: errors Node raises itself (a malformed request line, headers
+ * too large, a request timeout) are answered in the same {error, message} JSON shape, then the
+ * connection is closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: import('node:net').Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const known = PARSER_ERRORS[err.code ?? ''] ?? { status: 400, error: 'bad_request', message: `The request could not be parsed as HTTP/1.1 (${err.code ?? 'malformed'}).` };
+  const body = JSON.stringify({ error: known.error, message: known.message });
+  socket.end(
+    `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * A path that exists under other methods gets 405 with Allow rather than 404. Patterns are
+ * collected as routes are added (`:param` is one segment, `*` the rest).
+ */
+export function registerMethodNotAllowed(app: FastifyInstance): (path: string) => string[] {
+  const routes: Array<{ methods: string[]; pattern: RegExp }> = [];
+  app.addHook('onRoute', (route) => {
+    const source = route.url
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    routes.push({ methods: [route.method].flat().map(String), pattern: new RegExp(`^${source}$`) });
+  });
+  return (path) => [...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods))];
 }

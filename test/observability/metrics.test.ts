@@ -111,7 +111,9 @@ describe('logs', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-request-id']).toBe('ticket-4711');
     const lines = logs.lines.filter((l) => l.reqId === 'ticket-4711');
-    expect(lines.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
+    // One access line per request at info, written on response.
+    expect(lines.map((l) => l.msg)).toEqual(['request completed']);
+    expect(lines[0]).toMatchObject({ level: 30, method: 'POST', url: expect.stringMatching(/^\/v1\/detect/), status: 200, ms: expect.any(Number) });
     const generated = await app.inject({ url: '/healthz' });
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     // An id that could flood or forge log lines is replaced, not logged.

@@ -2,6 +2,7 @@
 // of 2: bursts get 200 or an immediate 503 with Retry-After, the request deadline answers 504
 // even for a queued job, and a hung or crashed worker is replaced while the server keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
@@ -69,6 +70,31 @@ describe('overload', () => {
     for (const a of ok) expect(a.body.category).toBe('bottle');
     expect(pool().queued).toBe(0);
     expect(await metricValue('http_requests_total{method="POST",route="/v1/detect",status="503"}')).toBe(refused.length);
+  });
+
+  it('with the queue full, a detection is refused before its body is read: a slow upload gets 503 at once', async () => {
+    await sabotage(pool(), 'hang', 1500);
+    const accepted = Array.from({ length: 3 }, () => detect(base)); // one running, two queued
+    for (let i = 0; i < 100 && !pool().full; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(pool().full).toBe(true);
+    const { port } = new URL(base);
+    const started = performance.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        // Headers and a tenth of the body, then nothing: only a refusal before reading can answer.
+        socket.write(`POST /v1/detect?category=bottle HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length * 10}\r\n\r\n`);
+        socket.write(png);
+      });
+      let data = '';
+      socket.on('data', (d) => (data += d.toString('utf8')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(data));
+    });
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(answer).toMatch(/^HTTP\/1\.1 503/);
+    expect(answer).toMatch(/retry-after: \d+/i);
+    expect(JSON.parse(answer.split('\r\n\r\n')[1])).toMatchObject({ error: 'overloaded' });
+    expect((await Promise.all(accepted)).map((a) => a.status)).toEqual([200, 200, 200]);
   });
 
   it('REQUEST_TIMEOUT_MS answers 504 for a running and a queued job, and the queued one leaves the queue', async () => {

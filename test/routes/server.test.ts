@@ -109,7 +109,8 @@ async function serverWithSlowRequest(env: Record<string, string> = {}) {
     MODEL_CACHE_DIR: join(dir, 'cache'),
     HOST: '127.0.0.1',
     PORT: '0',
-    LOG_LEVEL: 'info',
+    // The request's arrival ('incoming request') is a debug line; the access line comes at its end.
+    LOG_LEVEL: 'debug',
     WINCLIP: '0',
     ...env,
   });
@@ -122,7 +123,7 @@ async function serverWithSlowRequest(env: Record<string, string> = {}) {
     headers: { 'content-type': 'image/jpeg' },
     body: new Uint8Array(big),
   });
-  const incoming = await server.waitFor((l) => l.msg === 'incoming request' && l.req?.url?.startsWith('/v1/detect'));
+  const incoming = await server.waitFor((l) => l.msg === 'incoming request' && l.url?.startsWith('/v1/detect'));
   return { server, port: Number(new URL(base).port), slow, incoming };
 }
 

@@ -13,6 +13,8 @@ import { CLIPTokenizer, PreTrainedTokenizer } from '@huggingface/transformers';
 export interface ClipTokenizer {
   /** Token ids, row-major [texts.length, contextLength]: BOS, text, EOT, then padding. */
   encode(texts: string[]): BigInt64Array;
+  /** Tokens of one text as the text tower would read it untruncated: BOS, text, EOT. */
+  count(text: string): number;
   contextLength: number;
   /** <|endoftext|>: the highest id of the vocabulary. */
   eotId: number;
@@ -91,7 +93,13 @@ export async function loadClipTokenizer(folder: string, options: TokenizerOption
     return out;
   };
 
-  return { encode, contextLength, eotId, bosId, padId, vocabSize: maxId + 1 };
+  const count = (text: string): number => {
+    const { input_ids } = tok([text], { add_special_tokens: true, padding: false, truncation: false, return_tensor: false }) as { input_ids: number[][] };
+    const ids = input_ids[0];
+    return ids.length + (ids[0] !== bosId ? 1 : 0) + (ids[ids.length - 1] !== eotId ? 1 : 0);
+  };
+
+  return { encode, count, contextLength, eotId, bosId, padId, vocabSize: maxId + 1 };
 }
 
 /**

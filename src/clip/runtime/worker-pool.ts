@@ -77,6 +77,11 @@ export class WorkerPool extends EventEmitter {
     return this.opts.size;
   }
 
+  /** Whether a job submitted now would be refused: no idle worker and the queue full. */
+  get full(): boolean {
+    return !this.slots.some((s) => s.ready && !s.job) && this.queue.length >= this.opts.maxQueue;
+  }
+
   /** Runs one session in a worker. Input buffers are moved to the worker (the caller loses them). */
   infer(model: string, inputs: Record<string, TensorIn>, signal?: AbortSignal): Promise<Record<string, TensorOut>> {
     const owned: Record<string, TensorIn> = {};
