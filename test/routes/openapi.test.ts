@@ -59,7 +59,11 @@ describe('GET /openapi.json', () => {
     expect(form.properties.map.enum).toEqual(['none', 'grid', 'png', 'overlay']);
     expect(form.properties.normal).toMatchObject({ type: 'array', maxItems: 32, items: { maxLength: 200 } });
     // No fixed default: a stored category's calibrated threshold, else THRESHOLD (the description says so).
-    expect(form.properties.threshold).toMatchObject({ minimum: 0, maximum: 1, description: expect.stringMatching(/THRESHOLD/) });
+    // A plain decimal from 0 to 1 (no "", "0x1" or "1e0"), documented as its pattern.
+    expect(form.properties.threshold).toMatchObject({ type: 'string', pattern: expect.any(String), description: expect.stringMatching(/THRESHOLD/) });
+    const pattern = new RegExp(form.properties.threshold.pattern);
+    expect(['0', '0.5', '1', '1.0', '.25'].every((v) => pattern.test(v))).toBe(true);
+    expect(['', '0x1', '1e0', '2', '-0.1'].some((v) => pattern.test(v))).toBe(false);
     const query = Object.fromEntries(op.parameters.filter((p: any) => p.in === 'query').map((p: any) => [p.name, p]));
     expect(query.category.schema.maxLength).toBe(100);
     expect(query.map.schema.default).toBe('png');

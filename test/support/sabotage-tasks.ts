@@ -4,11 +4,19 @@ import { parentPort } from 'node:worker_threads';
 import type { TaskHandler } from '../../src/clip/runtime/worker-protocol.ts';
 
 export const tasks: Record<string, TaskHandler> = {
-  /**
-   * Answers, then blocks the thread for `ms` inside the next task it is given, as a stuck native
-   * call would: blocking on a timer instead raced the next task, which could finish first.
-   */
+  /** Answers at once, then blocks the thread for `ms`, as a stuck native call would. */
   async 'test:hang'(_ctx, { ms }: { ms: number }) {
+    setTimeout(() => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+    }, 0);
+    return { result: null };
+  },
+  /**
+   * Answers, then blocks the thread for `ms` inside the next task it is given, so that task is
+   * the stuck one (a block on a timer can race the next task, which may finish first).
+   */
+  async 'test:hang-next'(_ctx, { ms }: { ms: number }) {
     parentPort!.once('message', () => {
       const end = Date.now() + ms;
       while (Date.now() < end);

@@ -7,10 +7,15 @@ export const SABOTAGE_TASKS = new URL('./sabotage-tasks.ts', import.meta.url).hr
 
 const loaded = new WeakSet<WorkerPool>();
 
-export async function sabotage(pool: WorkerPool, kind: 'hang' | 'crash', ms = 60_000): Promise<void> {
+/**
+ * `hang`: the worker blocks for `ms` right away (the queue fills behind it); `hang-next`: it
+ * blocks inside the next task it is given (that task is the stuck one); `crash`: it dies inside
+ * the next task.
+ */
+export async function sabotage(pool: WorkerPool, kind: 'hang' | 'hang-next' | 'crash', ms = 60_000): Promise<void> {
   if (!loaded.has(pool)) {
     await pool.addTaskModule(SABOTAGE_TASKS);
     loaded.add(pool);
   }
-  await pool.runTask(kind === 'hang' ? 'test:hang' : 'test:crash-on-next-task', { ms });
+  await pool.runTask(kind === 'crash' ? 'test:crash-on-next-task' : `test:${kind}`, { ms });
 }

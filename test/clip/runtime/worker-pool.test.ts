@@ -128,7 +128,7 @@ describe('WorkerPool', () => {
   it('replaces a hung worker after the job timeout', async () => {
     const pool = await start({ jobTimeoutMs: 1500 });
     try {
-      await sabotage(pool, 'hang', 60_000);
+      await sabotage(pool, 'hang-next', 60_000);
       const stuck = image(pool);
       await expect(stuck).rejects.toBeInstanceOf(JobTimeoutError);
       const next = await image(pool);
