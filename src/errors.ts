@@ -56,6 +56,8 @@ export const WorkerFailedError = defineError('WorkerFailedError', 'inference_fai
 export const QueueFullError = defineError('QueueFullError', 'overloaded', 503, { 'retry-after': '1' });
 export const ModelLoadingError = defineError('ModelLoadingError', 'model_loading', 503, { 'retry-after': '5' });
 export const ModelUnavailableError = defineError('ModelUnavailableError', 'model_unavailable', 503);
+/** EXECUTION_PROVIDER names a provider the installed ONNX Runtime lacks: start-up stops with it. */
+export const ExecutionProviderUnavailableError = defineError('ExecutionProviderUnavailableError', 'execution_provider_unavailable', 503);
 export const JobTimeoutError = defineError('JobTimeoutError', 'timeout', 504);
 
 export const badRequest = (message: string) => new BadRequestError(message);

@@ -76,6 +76,12 @@ export const SETTINGS = {
     schema: int(1, 256),
     help: `ONNX Runtime threads per worker (default: cores / workers, here ${cores})`,
   },
+  executionProvider: {
+    env: 'EXECUTION_PROVIDER',
+    schema: z.enum(['cpu', 'cuda']),
+    default: 'cpu',
+    help: "where the inference sessions run: cpu, or cuda (an NVIDIA GPU; needs onnxruntime-node's CUDA binaries, see README, GPU)",
+  },
   maxQueue: { env: 'MAX_QUEUE', schema: int(0, 100_000), default: '16', help: 'inference jobs that may wait; beyond it requests get 503' },
   jobTimeoutMs: { env: 'JOB_TIMEOUT_MS', schema: int(0, 3_600_000), default: '120000', help: 'a worker running one job longer is replaced (0 = never)' },
   promptCacheSize: { env: 'PROMPT_CACHE_SIZE', schema: int(1, 100_000), default: String(DEFAULT_PROMPT_CACHE_SIZE), help: 'text embeddings kept per (category, prompts)' },

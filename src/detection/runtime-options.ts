@@ -16,6 +16,7 @@ export function runtimeOptionsFromSettings(settings: Settings, log?: (message: s
     denseAttention: settings.denseAttention,
     workers: settings.workers,
     intraOpThreads: settings.intraOpThreads,
+    executionProvider: settings.executionProvider,
     maxQueue: settings.maxQueue,
     jobTimeoutMs: settings.jobTimeoutMs,
     log,

@@ -3,6 +3,7 @@
 // stays free. Task modules add handlers; `load-task-module` adds one to a running worker.
 import ort from 'onnxruntime-node';
 import type { Handlers } from '../../util/worker/protocol.ts';
+import { cudaUnavailable, sessionProviders } from './execution-provider.ts';
 import { LOAD_TASK_MODULE, type TaskHandler, type TaskModule, type TensorIn, type TensorOut, type WorkerContext, type WorkerInit } from './worker-protocol.ts';
 
 export async function setup(init: WorkerInit): Promise<Handlers> {
@@ -42,8 +43,17 @@ export async function setup(init: WorkerInit): Promise<Handlers> {
     intraOpNumThreads: init.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    executionProviders: sessionProviders(init.executionProvider ?? 'cpu'),
   };
-  for (const [name, path] of Object.entries(init.models)) sessions[name] = await ort.InferenceSession.create(path, options);
+  for (const [name, path] of Object.entries(init.models)) {
+    try {
+      sessions[name] = await ort.InferenceSession.create(path, options);
+    } catch (err) {
+      // The libraries were there (checked before start) but CUDA itself failed: driver, device, cuDNN.
+      if (init.executionProvider === 'cuda') throw cudaUnavailable((err as Error).message);
+      throw err;
+    }
+  }
   for (const url of init.taskModules) await loadTaskModule(url);
   return handlers;
 }

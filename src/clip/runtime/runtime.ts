@@ -13,6 +13,7 @@ import { ensureGraph, ensureGraphs, type BuiltGraph, type BuiltGraphs, type Grap
 import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../input/tokenizer.ts';
 import { applyOpenClipPreprocess, readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
+import { assertExecutionProvider, type ExecutionProvider } from './execution-provider.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
 
 /** What a method's graph spec may depend on: known once the checkpoint is read. */
@@ -33,6 +34,8 @@ export interface ClipRuntimeOptions {
   denseAttention: DenseAttention;
   workers: number;
   intraOpThreads?: number;
+  /** Where the sessions run (EXECUTION_PROVIDER); checked before anything is downloaded or built. */
+  executionProvider?: ExecutionProvider;
   maxQueue: number;
   jobTimeoutMs: number;
   /** Task modules (file URLs) that run inside the workers, next to the sessions. */
@@ -76,6 +79,7 @@ export class ClipRuntime {
 
   static async load(opts: ClipRuntimeOptions): Promise<ClipRuntime> {
     const log = opts.log ?? (() => {});
+    assertExecutionProvider(opts.executionProvider ?? 'cpu');
     let t = performance.now();
     const checkpoint = await resolveCheckpoint(opts.model, {
       cacheDir: opts.cacheDir,
@@ -137,6 +141,7 @@ export class ClipRuntime {
       taskModules: opts.taskModules,
       size: workers,
       intraOpThreads: opts.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
+      executionProvider: opts.executionProvider,
       maxQueue: opts.maxQueue,
       jobTimeoutMs: opts.jobTimeoutMs,
     });

@@ -15,6 +15,8 @@ export interface PoolOptions {
   taskModules?: string[];
   size: number;
   intraOpThreads: number;
+  /** Where the sessions run (default cpu). */
+  executionProvider?: 'cpu' | 'cuda';
   /** Jobs waiting beyond the ones running; more are refused with QueueFullError. */
   maxQueue: number;
   /** A job running longer than this is treated as hung: its worker is replaced. 0 = none. */
@@ -144,6 +146,7 @@ export class WorkerPool extends EventEmitter {
     const init: WorkerInit = {
       models: this.opts.models,
       intraOpThreads: this.opts.intraOpThreads,
+      executionProvider: this.opts.executionProvider,
       taskModules: [...this.opts.taskModules!],
     };
     const slot: Slot = { channel: new WorkerChannel(WORKER_MODULE, init), ready: false };

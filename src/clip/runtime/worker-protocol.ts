@@ -20,6 +20,8 @@ export const LOAD_TASK_MODULE = 'load-task-module';
 export interface WorkerInit {
   models: Record<string, string>;
   intraOpThreads: number;
+  /** Where the sessions run (checked on the main thread before the workers start). */
+  executionProvider?: 'cpu' | 'cuda';
   /** File URLs of modules whose `tasks` export is registered in the worker. */
   taskModules: string[];
 }
