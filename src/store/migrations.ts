@@ -191,6 +191,42 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'CREATE INDEX detections_category_verdict ON detections(category_id, is_anomalous, seq);',
     postgres: 'CREATE INDEX detections_category_verdict ON detections(category_id, is_anomalous, seq);',
   },
+  {
+    // One outbox row per (sink, event): with webhooks and MQTT both configured an event has a
+    // row for each, so each sink claims, retries, gives up and counts on its own; the event id
+    // stays the receivers' idempotency key. Rows of earlier builds are webhook rows.
+    version: 3,
+    description: 'outbox rows per delivery sink (webhook, mqtt)',
+    sqlite: `
+CREATE TABLE outbox_v3 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL DEFAULT 'webhook',
+  id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  image_sha256 TEXT REFERENCES blobs(sha256),
+  bytes INTEGER NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  last_error TEXT,
+  UNIQUE (sink, id)
+);
+INSERT INTO outbox_v3 (seq, sink, id, created_at, payload, image_sha256, bytes, attempt, next_attempt_at, lease_owner, lease_expires_at, last_error)
+  SELECT seq, 'webhook', id, created_at, payload, image_sha256, bytes, attempt, next_attempt_at, lease_owner, lease_expires_at, last_error FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v3 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox(sink, next_attempt_at, seq);
+`,
+    postgres: `
+ALTER TABLE outbox ADD COLUMN sink text NOT NULL DEFAULT 'webhook';
+ALTER TABLE outbox DROP CONSTRAINT outbox_id_key;
+ALTER TABLE outbox ADD CONSTRAINT outbox_sink_id_key UNIQUE (sink, id);
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox(sink, next_attempt_at, seq);
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

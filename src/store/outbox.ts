@@ -1,6 +1,6 @@
-// The durable webhook outbox (at-least-once). Events are enqueued in the transaction of the
-// detection they report, claimed under a lease by one deliverer at a time, and removed when
-// delivered or given up. The byte bound drops the oldest undelivered events to make room (see
+// The durable event outbox (at-least-once). Events are enqueued in the transaction of the
+// detection they report, one row per delivery sink (webhook, mqtt), claimed under a lease by
+// one deliverer of that sink at a time, and removed when delivered or given up. The byte bound drops the oldest undelivered events to make room (see
 // EnqueueResult in store.ts); enqueues serialise on one lock so the bound holds across replicas.
 import { randomUUID } from 'node:crypto';
 import { acquireBlob, releaseBlobs } from './blobs.ts';
@@ -11,6 +11,9 @@ import type { ClaimedEvent, ClaimOptions, EnqueueResult, EventFailure, OutboxEve
 const DROPPED = 'outbox_dropped';
 const GAVE_UP = 'outbox_gave_up';
 const DELIVERED = 'outbox_delivered';
+
+/** The sink of rows enqueued without one, and of every row of stores before schema version 3. */
+export const DEFAULT_SINK = 'webhook';
 
 async function count(tx: SqlTx, name: string, by: number): Promise<void> {
   if (by === 0) return;
@@ -32,11 +35,15 @@ export class Outbox {
     await tx.lock('outbox-enqueue');
     const payload = JSON.stringify(event.payload);
     if (payload === undefined) throw new TypeError('an outbox event payload must be JSON-serialisable');
-    const bytes = Buffer.byteLength(payload) + (event.image?.length ?? 0);
+    const sinks = [...new Set(event.sinks ?? [DEFAULT_SINK])];
+    if (sinks.length === 0) throw new TypeError('an outbox event needs at least one sink');
+    // Each sink's row is a delivery of its own, so each counts against the bound.
+    const rowBytes = Buffer.byteLength(payload) + (event.image?.length ?? 0);
+    const bytes = rowBytes * sinks.length;
     const max = this.ctx.outboxMaxBytes;
     if (bytes > max) {
-      await count(tx, DROPPED, 1);
-      return { queued: false, eventId: null, dropped: 1 };
+      await count(tx, DROPPED, sinks.length);
+      return { queued: false, eventId: null, dropped: sinks.length };
     }
     const total = toNumber((await tx.all('SELECT COALESCE(SUM(bytes), 0) AS total FROM outbox'))[0]!.total);
     let dropped = 0;
@@ -60,25 +67,29 @@ export class Outbox {
       await count(tx, DROPPED, dropped);
     }
     const now = this.ctx.clock();
-    const sha = event.image ? await acquireBlob(tx, event.image, now) : null;
     const id = event.id ?? randomUUID();
-    await tx.run(
-      'INSERT INTO outbox (id, created_at, payload, image_sha256, bytes, attempt, next_attempt_at) VALUES (?, ?, ?, ?, ?, 0, ?)',
-      [id, now, payload, sha, bytes, now],
-    );
+    for (const sink of sinks) {
+      // One blob reference per row: each row releases its own when it goes.
+      const sha = event.image ? await acquireBlob(tx, event.image, now) : null;
+      await tx.run(
+        'INSERT INTO outbox (sink, id, created_at, payload, image_sha256, bytes, attempt, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)',
+        [sink, id, now, payload, sha, rowBytes, now],
+      );
+    }
     return { queued: true, eventId: id, dropped };
   }
 
   async claim(tx: SqlTx, owner: string, options: ClaimOptions): Promise<ClaimedEvent[]> {
     const now = this.ctx.clock();
     const expires = new Date(now.getTime() + options.leaseMs);
+    const sink = options.sink ?? DEFAULT_SINK;
     // SKIP LOCKED: a row another replica is claiming right now is left to it, not waited for.
     const rows = await tx.all(
       `UPDATE outbox SET lease_owner = ?, lease_expires_at = ?
-       WHERE seq IN (SELECT seq FROM outbox WHERE next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+       WHERE seq IN (SELECT seq FROM outbox WHERE sink = ? AND next_attempt_at <= ? AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
                      ORDER BY seq LIMIT ?${this.ctx.backend.skipLocked})
-       RETURNING seq, id, payload, image_sha256, attempt, created_at, lease_expires_at, last_error`,
-      [owner, expires, now, now, Math.max(0, Math.floor(options.limit))],
+       RETURNING seq, sink, id, payload, image_sha256, attempt, created_at, lease_expires_at, last_error`,
+      [owner, expires, sink, now, now, Math.max(0, Math.floor(options.limit))],
     );
     rows.sort((a, b) => toNumber(a.seq) - toNumber(b.seq));
     const hashes = [...new Set(rows.map((r) => r.image_sha256).filter((h): h is string => typeof h === 'string'))];
@@ -92,6 +103,7 @@ export class Outbox {
     }
     return rows.map((r) => ({
       id: String(r.id),
+      sink: String(r.sink),
       payload: JSON.parse(String(r.payload)),
       image: typeof r.image_sha256 === 'string' ? (images.get(r.image_sha256) ?? null) : null,
       imageSha256: typeof r.image_sha256 === 'string' ? r.image_sha256 : null,
@@ -102,32 +114,32 @@ export class Outbox {
     }));
   }
 
-  private async remove(tx: SqlTx, eventId: string, owner: string | null): Promise<boolean> {
+  private async remove(tx: SqlTx, eventId: string, sink: string, owner: string | null): Promise<boolean> {
     const gone = await tx.all<{ image_sha256: string | null }>(
-      `DELETE FROM outbox WHERE id = ?${owner === null ? '' : ' AND lease_owner = ?'} RETURNING image_sha256`,
-      owner === null ? [eventId] : [eventId, owner],
+      `DELETE FROM outbox WHERE sink = ? AND id = ?${owner === null ? '' : ' AND lease_owner = ?'} RETURNING image_sha256`,
+      owner === null ? [sink, eventId] : [sink, eventId, owner],
     );
     await releaseBlobs(tx, gone.map((g) => g.image_sha256));
     return gone.length > 0;
   }
 
-  async markDelivered(tx: SqlTx, eventId: string): Promise<boolean> {
-    const removed = await this.remove(tx, eventId, null);
+  async markDelivered(tx: SqlTx, eventId: string, sink = DEFAULT_SINK): Promise<boolean> {
+    const removed = await this.remove(tx, eventId, sink, null);
     if (removed) await count(tx, DELIVERED, 1);
     return removed;
   }
 
-  async giveUp(tx: SqlTx, eventId: string, owner: string): Promise<boolean> {
-    const removed = await this.remove(tx, eventId, owner);
+  async giveUp(tx: SqlTx, eventId: string, owner: string, sink = DEFAULT_SINK): Promise<boolean> {
+    const removed = await this.remove(tx, eventId, sink, owner);
     if (removed) await count(tx, GAVE_UP, 1);
     return removed;
   }
 
-  async markFailed(tx: SqlTx, eventId: string, owner: string, f: EventFailure): Promise<boolean> {
+  async markFailed(tx: SqlTx, eventId: string, owner: string, f: EventFailure, sink = DEFAULT_SINK): Promise<boolean> {
     const changed = await tx.run(
       `UPDATE outbox SET attempt = ?, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL
-       WHERE id = ? AND lease_owner = ?`,
-      [f.attempt, f.nextAttemptAt, f.error, eventId, owner],
+       WHERE sink = ? AND id = ? AND lease_owner = ?`,
+      [f.attempt, f.nextAttemptAt, f.error, sink, eventId, owner],
     );
     return changed > 0;
   }

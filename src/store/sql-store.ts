@@ -177,16 +177,16 @@ export class SqlStore implements Store {
     return this.write((tx) => this.outbox.claim(tx, owner, options));
   }
 
-  markDelivered(eventId: string) {
-    return this.write((tx) => this.outbox.markDelivered(tx, eventId));
+  markDelivered(eventId: string, sink?: string) {
+    return this.write((tx) => this.outbox.markDelivered(tx, eventId, sink));
   }
 
-  markFailed(eventId: string, owner: string, failure: EventFailure) {
-    return this.write((tx) => this.outbox.markFailed(tx, eventId, owner, failure));
+  markFailed(eventId: string, owner: string, failure: EventFailure, sink?: string) {
+    return this.write((tx) => this.outbox.markFailed(tx, eventId, owner, failure, sink));
   }
 
-  giveUp(eventId: string, owner: string) {
-    return this.write((tx) => this.outbox.giveUp(tx, eventId, owner));
+  giveUp(eventId: string, owner: string, sink?: string) {
+    return this.write((tx) => this.outbox.giveUp(tx, eventId, owner, sink));
   }
 
   outboxStats() {

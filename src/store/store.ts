@@ -137,6 +137,8 @@ export interface OutboxEventInput {
   payload: unknown;
   /** An image to deliver with the event (e.g. the overlay PNG), kept once as a blob. */
   image?: Buffer;
+  /** The sinks that deliver it, one outbox row each (default: webhook). */
+  sinks?: string[];
 }
 
 /**
@@ -156,10 +158,13 @@ export interface ClaimOptions {
   limit: number;
   /** How long the claim is exclusive; after it another owner may claim the event. */
   leaseMs: number;
+  /** Whose rows to claim (default: webhook). */
+  sink?: string;
 }
 
 export interface ClaimedEvent {
   id: string;
+  sink: string;
   payload: unknown;
   image: Buffer | null;
   imageSha256: string | null;
@@ -268,15 +273,15 @@ export interface Store {
    * PostgreSQL, concurrent claimers never get the same event while its lease holds.
    */
   claimEvents(owner: string, options: ClaimOptions): Promise<ClaimedEvent[]>;
-  /** Removes the event (whoever holds the lease: delivered is delivered). */
-  markDelivered(eventId: string): Promise<boolean>;
+  /** Removes the sink's row of the event (whoever holds the lease: delivered is delivered); sink defaults to webhook. */
+  markDelivered(eventId: string, sink?: string): Promise<boolean>;
   /** Releases the lease for a later retry; false when `owner` no longer holds the event. */
-  markFailed(eventId: string, owner: string, failure: EventFailure): Promise<boolean>;
+  markFailed(eventId: string, owner: string, failure: EventFailure, sink?: string): Promise<boolean>;
   /**
    * Final failure: removes the event and counts it (the caller logs why); false when `owner`
    * no longer holds it.
    */
-  giveUp(eventId: string, owner: string): Promise<boolean>;
+  giveUp(eventId: string, owner: string, sink?: string): Promise<boolean>;
   outboxStats(): Promise<OutboxStats>;
 
   /** Cache of text embeddings, shared by every replica on the store. */

@@ -3,8 +3,25 @@ import { describe, expect, it } from 'vitest';
 import { detection, image, TestClock } from '../harness.ts';
 import type { SuiteContext } from '../harness.ts';
 
-export function outboxCases({ fresh, openAt }: SuiteContext): void {
+export function outboxCases({ fresh, openAt, harness }: SuiteContext): void {
   describe('outbox', () => {
+    it('migrates outbox rows of a version 2 store to webhook rows, still due', async () => {
+      const location = await harness.newLocation();
+      await location.migrateTo(2);
+      const t = new Date('2025-01-02T03:04:05Z');
+      await location.sql(
+        'INSERT INTO outbox (id, created_at, payload, bytes, attempt, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        ['e-old', t, '{"old":true}', 12, 2, t, 'HTTP 502'],
+      );
+      const store = await openAt(location);
+      const [old] = await store.claimEvents('w', { limit: 10, leaseMs: 1000 });
+      expect(old).toMatchObject({ id: 'e-old', sink: 'webhook', payload: { old: true }, attempt: 2, lastError: 'HTTP 502' });
+      expect(await store.claimEvents('m', { limit: 10, leaseMs: 1000, sink: 'mqtt' })).toEqual([]);
+      // The same id may now be queued for another sink beside it.
+      expect(await store.enqueueEvent({ id: 'e-old', payload: {}, sinks: ['mqtt'] })).toMatchObject({ queued: true });
+      expect(await store.markDelivered('e-old')).toBe(true);
+    });
+
     it('enqueues with the detection, in one transaction', async () => {
       const { store } = await fresh();
       const { record, event } = await store.recordDetection(detection({ id: 'd-1', isAnomalous: true }), {
@@ -81,6 +98,47 @@ export function outboxCases({ fresh, openAt }: SuiteContext): void {
       const ids = (await store.claimEvents('w', { limit: 100, leaseMs: 1000 })).map((e) => e.id);
       expect(ids).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11']);
       expect((await store.stats()).blobs).toBe(1);
+    });
+
+    it('keeps one row per sink: each sink claims, fails, delivers and gives up its own', async () => {
+      const { store } = await fresh();
+      const both = await store.enqueueEvent({ id: 'e-both', payload: { n: 1 }, image: image('overlay'), sinks: ['webhook', 'mqtt'] });
+      expect(both).toEqual({ queued: true, eventId: 'e-both', dropped: 0 });
+      await store.enqueueEvent({ id: 'e-hook', payload: { n: 2 } }); // no sinks named: webhook only
+      const bytes = Buffer.byteLength(JSON.stringify({ n: 1 })) + image('overlay').length;
+      expect(await store.outboxStats()).toMatchObject({ pending: 3, pendingBytes: 2 * bytes + Buffer.byteLength(JSON.stringify({ n: 2 })) });
+
+      const hooks = await store.claimEvents('h', { limit: 10, leaseMs: 60_000 });
+      expect(hooks.map((e) => [e.id, e.sink])).toEqual([['e-both', 'webhook'], ['e-hook', 'webhook']]);
+      const mqtt = await store.claimEvents('m', { limit: 10, leaseMs: 60_000, sink: 'mqtt' });
+      expect(mqtt.map((e) => [e.id, e.sink])).toEqual([['e-both', 'mqtt']]);
+      expect(mqtt[0]!.image?.equals(image('overlay'))).toBe(true);
+
+      // The webhook delivers; the MQTT row of the same event is still there, with its image.
+      expect(await store.markDelivered('e-both')).toBe(true);
+      expect(await store.markDelivered('e-both')).toBe(false);
+      expect((await store.stats()).blobs).toBe(1);
+      expect(await store.markFailed('e-both', 'h', { attempt: 1, nextAttemptAt: new Date(), error: 'x' }, 'mqtt')).toBe(false); // not h's
+      expect(await store.markFailed('e-both', 'm', { attempt: 1, nextAttemptAt: new Date(0), error: 'broker down' }, 'mqtt')).toBe(true);
+      const again = await store.claimEvents('m2', { limit: 10, leaseMs: 60_000, sink: 'mqtt' });
+      expect(again).toMatchObject([{ id: 'e-both', sink: 'mqtt', attempt: 1, lastError: 'broker down' }]);
+      expect(await store.giveUp('e-both', 'm2')).toBe(false); // the webhook row is gone; sink says which
+      expect(await store.giveUp('e-both', 'm2', 'mqtt')).toBe(true);
+      expect(await store.markDelivered('e-hook', 'webhook')).toBe(true);
+      expect(await store.outboxStats()).toMatchObject({ pending: 0, pendingBytes: 0, delivered: 2, gaveUp: 1 });
+      expect((await store.stats()).blobs).toBe(0);
+    });
+
+    it('an event for two sinks counts twice against the byte bound, and is refused or dropped per row', async () => {
+      const { store } = await fresh({ outboxMaxBytes: 300 });
+      const payload = { pad: 'x'.repeat(90) }; // 100 bytes
+      expect(await store.enqueueEvent({ id: 'a', payload, sinks: ['webhook', 'mqtt'] })).toMatchObject({ queued: true, dropped: 0 });
+      // 200 bytes more: the oldest row (a's webhook row) goes, a's MQTT row stays.
+      expect(await store.enqueueEvent({ id: 'b', payload, sinks: ['webhook', 'mqtt'] })).toMatchObject({ queued: true, dropped: 1 });
+      expect(await store.outboxStats()).toMatchObject({ pending: 3, pendingBytes: 300, dropped: 1 });
+      expect((await store.claimEvents('m', { limit: 10, leaseMs: 1000, sink: 'mqtt' })).map((e) => e.id)).toEqual(['a', 'b']);
+      expect(await store.enqueueEvent({ id: 'c', payload: { pad: 'y'.repeat(190) }, sinks: ['webhook', 'mqtt'] })).toEqual({ queued: false, eventId: null, dropped: 2 });
+      expect(await store.outboxStats()).toMatchObject({ pending: 3, dropped: 3 });
     });
 
     it('gives each event to exactly one of two stores claiming at once', async () => {
