@@ -16,6 +16,8 @@ import { registerAuth } from './auth/plugin.ts';
 import { loggerOptions, registerAccessLog, type LogStream } from './observability/logger.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
 import { WebhookDeliverer, type WebhookOptions } from './webhooks/sender.ts';
+import { MqttDeliverer, type MqttOptions } from './webhooks/mqtt.ts';
+import { OutboxEvents, type EventSource, type OutboxDeliverer } from './webhooks/outbox-deliverer.ts';
 import type { Store } from './store/store.ts';
 import { clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
@@ -48,6 +50,8 @@ export interface AppOptions {
   rateLimit?: { max: number; windowMs: number };
   /** Events for anomalous detections; absent = no webhooks. Needs `store` (the outbox) and `categories` (the records). */
   webhook?: WebhookOptions;
+  /** Events for anomalous detections published to an MQTT broker too (or alone); same needs as `webhook`. */
+  mqtt?: MqttOptions;
   /** The store whose outbox the webhook deliverer sends from (the categories' store). */
   store?: Store;
   metrics?: ServiceMetrics;
@@ -92,6 +96,17 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
             imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide, iccConvert: settings.iccConvert },
           }
         : undefined,
+    mqtt: settings.mqttUrl
+      ? {
+          url: settings.mqttUrl,
+          topic: settings.mqttTopic,
+          username: settings.mqttUsername,
+          password: settings.mqttPassword,
+          maxAttempts: settings.mqttMaxAttempts,
+          backoffMs: settings.mqttBackoffMs,
+          timeoutMs: settings.mqttTimeoutMs,
+        }
+      : undefined,
   };
 }
 
@@ -135,18 +150,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await registerOpenApi(app, { apiKeys: apiKeys.enabled });
   await app.register(multipart, { limits: { fileSize: opts.maxBodyBytes } });
 
-  let webhooks: WebhookDeliverer | undefined;
-  if (opts.webhook) {
-    // Events live in the store's outbox (durable, at-least-once); there is no in-memory queue.
-    if (!opts.store || !opts.categories) throw new Error('webhooks need the store (its outbox) and the category service (the detection records)');
+  let webhooks: EventSource | undefined;
+  if (opts.webhook || opts.mqtt) {
+    // Events live in the store's outbox (durable, at-least-once), one row per sink; there is no in-memory queue.
+    if (!opts.store || !opts.categories) throw new Error('webhooks and MQTT need the store (its outbox) and the category service (the detection records)');
     const store = opts.store;
-    const deliverer = new WebhookDeliverer(store, opts.webhook, app.log.child({ component: 'webhooks' }), metrics);
-    webhooks = deliverer;
+    const deliverers: OutboxDeliverer[] = [];
+    if (opts.webhook) deliverers.push(new WebhookDeliverer(store, opts.webhook, app.log.child({ component: 'webhooks' }), metrics));
+    if (opts.mqtt) deliverers.push(new MqttDeliverer(store, opts.mqtt, app.log.child({ component: 'mqtt' }), metrics));
+    // The overlay (WEBHOOK_INCLUDE_OVERLAY) is part of the event, so every sink gets the same one.
+    webhooks = new OutboxEvents(deliverers, { includeOverlay: opts.webhook?.includeOverlay ?? false, imageLimits: opts.webhook?.imageLimits }, app.log.child({ component: 'events' }));
     const unwatch = metrics.watchOutbox(() => store.outboxStats());
-    app.addHook('onReady', async () => deliverer.start());
+    app.addHook('onReady', async () => deliverers.forEach((d) => d.start()));
     app.addHook('onClose', async () => {
       unwatch();
-      await deliverer.close();
+      await Promise.all(deliverers.map((d) => d.close()));
     });
   }
 

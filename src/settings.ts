@@ -220,6 +220,23 @@ export const SETTINGS = {
     default: String(256 * 1024 * 1024),
     help: 'bytes of undelivered webhook events kept in the store; beyond it the OLDEST are dropped (and counted)',
   },
+  mqttUrl: {
+    env: 'MQTT_URL',
+    schema: z.string().regex(/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/, 'an mqtt:// or mqtts:// URL such as mqtt://user:password@broker:1883'),
+    help: 'also publish every anomalous detection event to this MQTT broker (QoS 1, from the same durable outbox); credentials may be in the URL',
+  },
+  mqttTopic: {
+    env: 'MQTT_TOPIC',
+    // + and # are subscription wildcards, never part of a topic name; NUL is not allowed at all.
+    schema: z.string().regex(/^[^+#\u0000]+$/, 'a topic name without + and # (wildcards); {category} and {method} are filled in'),
+    default: 'anomaly/{category}',
+    help: 'topic template: {category} and {method} are replaced, with % / + # and NUL percent-encoded (e.g. anomaly/metal%2Fplate)',
+  },
+  mqttUsername: { env: 'MQTT_USERNAME', schema: z.string().min(1), help: 'MQTT user name (instead of the one in MQTT_URL)' },
+  mqttPassword: { env: 'MQTT_PASSWORD', schema: z.string().min(1), help: 'MQTT password (instead of the one in MQTT_URL)' },
+  mqttMaxAttempts: { env: 'MQTT_MAX_ATTEMPTS', schema: int(1, 100), default: '20', help: 'publish attempts per event before it is given up (20 with the backoff: about an hour of broker outage)' },
+  mqttBackoffMs: { env: 'MQTT_BACKOFF_MS', schema: int(1, 3_600_000), default: '1000', help: 'first MQTT retry delay; doubled per attempt (at most 5 min), with jitter' },
+  mqttTimeoutMs: { env: 'MQTT_TIMEOUT_MS', schema: int(100, 600_000), default: '10000', help: 'time the broker has to acknowledge (PUBACK) one publish' },
 } satisfies Record<string, SettingSpec>;
 
 type Specs = typeof SETTINGS;

@@ -77,6 +77,20 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttDeliveries = new Counter({
+    name: 'mqtt_deliveries_total',
+    help: 'MQTT events by outcome: delivered (PUBACK received), failed (attempts exhausted)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttAttempts = new Counter({
+    name: 'mqtt_publish_attempts_total',
+    help: 'MQTT QoS 1 publish attempts by result (ok, error)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
 
   constructor() {
     const metrics = this;

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector, DetectResponse } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
-import type { WebhookDeliverer } from '../webhooks/sender.ts';
+import type { EventSource } from '../webhooks/sender.ts';
 import { BadRequestError, ImageTooLargeError, ModelUnavailableError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
 import { headerPixels } from '../imaging/decode.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
@@ -27,7 +27,8 @@ export interface DetectBatchRouteOptions {
   methods?: readonly string[];
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
-  webhooks?: WebhookDeliverer;
+  /** Where anomalous detections' events go (webhook and/or MQTT rows of the outbox). */
+  webhooks?: EventSource;
   categories?: CategoryProvider;
 }
 

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
-import type { WebhookDeliverer } from '../webhooks/sender.ts';
+import type { EventSource } from '../webhooks/sender.ts';
 import { PayloadTooLargeError, QueueFullError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
@@ -28,7 +28,8 @@ export interface DetectRouteOptions {
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
   /** Anomalous detections' events go into the store's outbox with their records. */
-  webhooks?: WebhookDeliverer;
+  /** Where anomalous detections' events go (webhook and/or MQTT rows of the outbox). */
+  webhooks?: EventSource;
   /** Stored categories (references, calibration, records); absent: every request is zero-shot. */
   categories?: CategoryProvider;
   /** Where format=url answers keep their PNGs. */
