@@ -105,6 +105,8 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
           maxAttempts: settings.mqttMaxAttempts,
           backoffMs: settings.mqttBackoffMs,
           timeoutMs: settings.mqttTimeoutMs,
+          includeOverlay: settings.webhookIncludeOverlay,
+          imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide, iccConvert: settings.iccConvert },
         }
       : undefined,
   };
@@ -159,7 +161,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (opts.webhook) deliverers.push(new WebhookDeliverer(store, opts.webhook, app.log.child({ component: 'webhooks' }), metrics));
     if (opts.mqtt) deliverers.push(new MqttDeliverer(store, opts.mqtt, app.log.child({ component: 'mqtt' }), metrics));
     // The overlay (WEBHOOK_INCLUDE_OVERLAY) is part of the event, so every sink gets the same one.
-    webhooks = new OutboxEvents(deliverers, { includeOverlay: opts.webhook?.includeOverlay ?? false, imageLimits: opts.webhook?.imageLimits }, app.log.child({ component: 'events' }));
+    const overlay = opts.webhook ?? opts.mqtt!;
+    webhooks = new OutboxEvents(deliverers, { includeOverlay: overlay.includeOverlay ?? false, imageLimits: overlay.imageLimits }, app.log.child({ component: 'events' }));
     const unwatch = metrics.watchOutbox(() => store.outboxStats());
     app.addHook('onReady', async () => deliverers.forEach((d) => d.start()));
     app.addHook('onClose', async () => {

@@ -114,7 +114,7 @@ export class ServiceMetrics {
     // The outbox lives in the store (shared by replicas, kept across restarts): read at scrape time.
     new Counter({
       name: 'webhook_outbox_dropped_total',
-      help: 'Undelivered webhook events dropped by the outbox byte bound (WEBHOOK_OUTBOX_MAX_BYTES), oldest first',
+      help: 'Undelivered outbox rows (webhook and MQTT) dropped by the outbox byte bound (WEBHOOK_OUTBOX_MAX_BYTES), oldest first',
       registers: [this.registry],
       async collect() {
         this.reset();
@@ -123,7 +123,7 @@ export class ServiceMetrics {
     });
     new Gauge({
       name: 'webhook_outbox_pending',
-      help: 'Webhook events in the outbox, not yet delivered or given up',
+      help: 'Outbox rows (one per event and sink: webhook, MQTT) not yet delivered or given up',
       registers: [this.registry],
       async collect() {
         this.set((await metrics.readOutbox()).pending);
@@ -131,7 +131,7 @@ export class ServiceMetrics {
     });
     new Gauge({
       name: 'webhook_outbox_pending_bytes',
-      help: 'Bytes of the undelivered webhook events (payload and overlay image)',
+      help: 'Bytes of the undelivered outbox rows, webhook and MQTT (payload and overlay image)',
       registers: [this.registry],
       async collect() {
         this.set((await metrics.readOutbox()).pendingBytes);

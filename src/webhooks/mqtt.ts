@@ -20,6 +20,9 @@ export interface MqttOptions extends DeliveryOptions {
   password?: string;
   /** Time the broker has to acknowledge (PUBACK) one publish; also the connect timeout. */
   timeoutMs: number;
+  /** Attach the overlay PNG to the event (WEBHOOK_INCLUDE_OVERLAY), when there is no webhook to say so. */
+  includeOverlay?: boolean;
+  imageLimits?: { maxPixels?: number; maxSide?: number; iccConvert?: boolean };
 }
 
 /** The outbox sink name of MQTT rows. */

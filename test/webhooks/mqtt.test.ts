@@ -174,12 +174,12 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
     return { app, store, metrics, logs, dataDir };
   }
 
-  function detect(app: FastifyInstance, threshold: number, category = 'metal plate') {
+  function detect(app: FastifyInstance, threshold: number, category = 'metal plate', map = 'none') {
     const form = multipart([
       { name: 'image', value: png, filename: 'part.png', type: 'image/png' },
       { name: 'category', value: category },
       { name: 'threshold', value: String(threshold) },
-      { name: 'map', value: 'none' },
+      { name: 'map', value: map },
     ]);
     return app.inject({ method: 'POST', url: '/v1/detect', payload: form.payload, headers: form.headers });
   }
@@ -212,6 +212,19 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
     expect(rendered).toMatch(/^webhook_deliveries_total\{outcome="delivered"\} 2$/m);
     await new Promise((r) => setTimeout(r, 300));
     expect(sub.received).toHaveLength(2); // nothing sent twice while all went well
+  });
+
+  it('on its own (no webhook) it carries the overlay PNG when WEBHOOK_INCLUDE_OVERLAY is on', async () => {
+    const root = `test-${randomUUID()}`;
+    const sub = await subscribe(root);
+    opened.push({ close: () => sub.client.endAsync(true) });
+    const { app } = await setUp({ url: `mqtt://${BROKER.host}:${BROKER.port}`, topic: `${root}/{method}/{category}`, includeOverlay: true });
+    const result = (await detect(app, 0, 'metal plate', 'overlay')).json();
+    await eventually(() => sub.received.length >= 1);
+    const [message] = sub.received;
+    expect(message!.topic).toBe(`${root}/${result.method}/metal plate`);
+    expect(message!.event.overlay).toMatchObject({ mime: 'image/png', encoding: 'base64', width: 96, height: 64 });
+    expect(Buffer.from(message!.event.overlay.data, 'base64').subarray(1, 4).toString('latin1')).toBe('PNG');
   });
 
   it('keeps events while the broker is unreachable and delivers them once it is back, also after a restart', async () => {
