@@ -14,7 +14,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
-import { SETTINGS } from '../../src/settings.ts';
+import { loadSettings, SETTINGS } from '../../src/settings.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { startTinyService, type TinyService } from '../support/tiny-service.ts';
 
@@ -118,6 +118,21 @@ describe('Kubernetes manifests', () => {
     for (const c of [...pod.initContainers, ...pod.containers]) names.push(...(c.env ?? []).map((e: any) => e.name));
     expect(names.length).toBeGreaterThan(10);
     expect(names.filter((n) => !settingNames.has(n))).toEqual([]);
+  });
+
+  it('the values validate as settings (with a real API key in place of the placeholder)', () => {
+    const pod = one('Deployment').spec.template.spec;
+    const env = { ...one('ConfigMap').data, ...one('Secret').stringData, API_KEYS: 'k'.repeat(32) };
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      const own = Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value]));
+      expect(() => loadSettings({ ...env, ...own })).not.toThrow();
+    }
+    expect(loadSettings(env)).toMatchObject({ port: 3000, cacheDir: '/models', offline: true, executionProvider: 'cpu', workers: 1 });
+  });
+
+  it('the placeholder API key is refused, so an unedited Secret cannot start a service behind a published key', () => {
+    const secret = one('Secret').stringData;
+    expect(() => loadSettings({ ...one('ConfigMap').data, API_KEYS: secret.API_KEYS })).toThrow(/API_KEYS=/);
   });
 
   it('the container port is the PORT the service listens on, the cache volume is MODEL_CACHE_DIR, the init container runs npm run prefetch', () => {
