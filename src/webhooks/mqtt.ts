@@ -60,8 +60,7 @@ class MqttSink implements Sink {
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: opts.timeoutMs,
-      ...(opts.username !== undefined ? { username: opts.username } : {}),
-      ...(opts.password !== undefined ? { password: opts.password } : {}),
+      ...mqttCredentials(opts),
     });
     let wasConnected = false;
     this.client.on('connect', () => {
@@ -110,6 +109,18 @@ class MqttSink implements Sink {
   async close(): Promise<void> {
     await this.client.endAsync(true);
   }
+}
+
+/**
+ * MQTT_USERNAME / MQTT_PASSWORD win over the user and password in the URL (mqtt.js would let
+ * the URL's win): given either, both are passed and the URL's `auth` is cleared.
+ */
+export function mqttCredentials(opts: Pick<MqttOptions, 'url' | 'username' | 'password'>): { username?: string; password?: string; auth?: undefined } {
+  if (opts.username === undefined && opts.password === undefined) return {};
+  const u = new URL(opts.url);
+  const username = opts.username ?? (u.username ? decodeURIComponent(u.username) : undefined);
+  const password = opts.password ?? (u.password ? decodeURIComponent(u.password) : undefined);
+  return { auth: undefined, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
 }
 
 /** The URL without its password, for logs. */

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { loadSettings } from '../../src/settings.ts';
-import { escapeTopicLevel, mqttTopic, type MqttOptions } from '../../src/webhooks/mqtt.ts';
+import { escapeTopicLevel, mqttCredentials, mqttTopic, type MqttOptions } from '../../src/webhooks/mqtt.ts';
 import { CategoryProvider } from '../../src/categories/provider.ts';
 import { CategoryService, categoryServiceOptions } from '../../src/categories/service.ts';
 import { openStore } from '../../src/store/open-store.ts';
@@ -34,6 +34,13 @@ describe('topics and settings', () => {
     expect(mqttTopic('a/{method}', { category: 'x' })).toBe('a/');
     // Distinct categories stay distinct topics.
     expect(mqttTopic('{category}', { category: 'a/b' })).not.toBe(mqttTopic('{category}', { category: 'a%2Fb' }));
+  });
+
+  it('MQTT_USERNAME / MQTT_PASSWORD win over the URL, which is used for what they leave out', () => {
+    expect(mqttCredentials({ url: 'mqtt://u:p%40ss@broker:1883' })).toEqual({}); // mqtt.js reads the URL itself
+    expect(mqttCredentials({ url: 'mqtt://u:p%40ss@broker:1883', password: 'other' })).toEqual({ auth: undefined, username: 'u', password: 'other' });
+    expect(mqttCredentials({ url: 'mqtt://u:p%40ss@broker:1883', username: 'svc' })).toEqual({ auth: undefined, username: 'svc', password: 'p@ss' });
+    expect(mqttCredentials({ url: 'mqtt://broker:1883', username: 'svc', password: 'pw' })).toEqual({ auth: undefined, username: 'svc', password: 'pw' });
   });
 
   it('validates MQTT_URL and MQTT_TOPIC', () => {

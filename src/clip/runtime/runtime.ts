@@ -134,6 +134,7 @@ export class ClipRuntime {
     const tokenizer = await loadClipTokenizer(folder);
 
     t = performance.now();
+    if (opts.executionProvider === 'cuda') log('opening the sessions on the CUDA execution provider (device 0)');
     const workers = opts.workers;
     const extraModels = Object.fromEntries(Object.entries(extraGraphs).map(([name, g]) => [name, g.graph.path]));
     const pool = await WorkerPool.start({
