@@ -50,7 +50,7 @@ function buildScoringGraph(file: string): void {
     const aw = g.input('lowpass_w', 'float32', ['w', 'w']);
     const ah = g.input('lowpass_h', 'float32', ['h', 'h']);
     const mask = g.input('fsam_mask', 'float32', ['h', 'w', 'band']);
-    const rows = g.input('fsam_rows', 'int64', ['k', 'h']);
+    const rows = g.input('fsam_rows', 'int64', ['h', 'k']);
     const fsamInvTau = g.input('fsam_inv_tau', 'float32', [1]);
     const fsamBeta = g.input('fsam_beta', 'float32', [1]);
     const gscmInvTau = g.input('gscm_inv_tau', 'float32', [1]);
@@ -73,11 +73,10 @@ function buildScoringGraph(file: string): void {
 
     // FSAM: grid rows y−r..y+r of each row y gathered side by side → [L, h, k·w, D].
     const band = (v: string) => {
-      // Gather(rows) on axis 1: [L, k, h, w, D]; rows past the grid are clamped (and masked).
+      // Gather(rows [h, k]) on axis 1: [L, h, k, w, D]; rows past the grid are clamped (and masked).
       const gathered = g.op('Gather', [v, rows], { axis: 1 });
-      const moved = g.op('Transpose', [gathered], { perm: [0, 2, 1, 3, 4] }); // [L, h, k, w, D]
       const bandShape = g.op('Concat', [dimL, g.constI64([0, -1]), dimD], { axis: 0 });
-      return g.op('Reshape', [moved, bandShape], { allowzero: 0 });
+      return g.op('Reshape', [gathered, bandShape], { allowzero: 0 });
     };
     const unitHigh = unitRows(g, high, eps);
     const cos = g.op('MatMul', [unitHigh, g.op('Transpose', [band(unitHigh)], { perm: [0, 1, 3, 2] })]); // [L, h, w, k·w]
@@ -106,7 +105,7 @@ function buildScoringGraph(file: string): void {
 
 /** The scoring graph as a method graph (no weights: everything is an input). */
 export function scoringGraphSpec(): GraphSpec {
-  return { name: SCORING_GRAPH, options: { version: 1 }, build: (_weights, file) => buildScoringGraph(file) };
+  return { name: SCORING_GRAPH, options: { version: 2 }, build: (_weights, file) => buildScoringGraph(file) };
 }
 
 /**
@@ -153,8 +152,8 @@ function geometry(h: number, w: number, cutoff: number, k: number, includeSelf: 
   const bandWidth = k * w;
   const mask = new Float32Array(h * w * bandWidth).fill(MASKED);
   const rows = new BigInt64Array(k * h);
-  for (let q = 0; q < k; q++) {
-    for (let y = 0; y < h; y++) rows[q * h + y] = BigInt(Math.min(h - 1, Math.max(0, y + q - r)));
+  for (let y = 0; y < h; y++) {
+    for (let q = 0; q < k; q++) rows[y * k + q] = BigInt(Math.min(h - 1, Math.max(0, y + q - r)));
   }
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -184,7 +183,7 @@ export function scoringGraphInputs(grid: LayeredFeatureGrid, text: BranchText, s
     lowpass_w: f(geo.aw, [w, w]),
     lowpass_h: f(geo.ah, [h, h]),
     fsam_mask: f(geo.mask, [h, w, geo.k * w]),
-    fsam_rows: { type: 'int64', data: geo.rows, dims: [geo.k, h] },
+    fsam_rows: { type: 'int64', data: geo.rows, dims: [h, geo.k] },
     fsam_inv_tau: f([1 / settings.fsam.tau], [1]),
     fsam_beta: f([settings.fsam.beta], [1]),
     gscm_inv_tau: f([1 / settings.gscm.tau], [1]),
