@@ -22,7 +22,7 @@ import { toPixelValues } from '../src/clip/input/preprocess.ts';
 import { defaultBranchSettings } from '../src/methods/dense-frequency/branches.ts';
 import type { WindowGraphOptions } from '../src/methods/winclip/window-graph.ts';
 import { machineLine, report, time, type Figure } from './figures.ts';
-import { measureFloors, withFloor } from './floor.ts';
+import { FloorSessions, withFloor, type Floors } from './floor.ts';
 import { categoryPrompts, imageTowerFigure, imageTowerMacs, textTowerRun, transformerMacs } from './tower.ts';
 import { windowGraphMacs, winclipFigures } from './winclip-figures.ts';
 import { scoringFigures } from './scoring.bench.ts';
@@ -104,8 +104,15 @@ async function megapixelJpeg(seed: number, defect: boolean): Promise<Buffer> {
   return sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
 }
 
-async function detectorFigures(detector: ClipDetector, label: string, floors: Awaited<ReturnType<typeof measureFloors>>, rate: number, full: boolean): Promise<Figure[]> {
-  const figures: Figure[] = [];
+/** The floor again before a group of figures: its rate (fp32 or int8 multiply-adds per ms), the floors in the table. */
+async function floorNow(label: string, int8: boolean): Promise<number> {
+  const f: Floors = await floorSessions.measure(quick ? 2 : 3, ` (before ${label})`);
+  figures.push(f.fp32, f.int8);
+  return int8 ? f.int8MacsPerMs : f.fp32MacsPerMs;
+}
+
+async function detectorFigures(detector: ClipDetector, label: string, int8: boolean, full: boolean): Promise<void> {
+  let rate = await floorNow(`image tower ${label}`, int8);
   const r = detector.runtime;
   const size = r.graphOptions.imageSize;
   const towerMacs = imageTowerMacs(r.config, size);
@@ -116,6 +123,7 @@ async function detectorFigures(detector: ClipDetector, label: string, floors: Aw
   figures.push(b8);
 
   // End to end over HTTP (in-process inject): decode, resize, tower, scoring, maps, PNG, JSON.
+  rate = await floorNow(`detect ${label}`, int8);
   const app = await buildApp({ detector, defaultThreshold: 0.5, maxBodyBytes: 64 << 20, logLevel: 'silent', mapUrls: { ttlMs: 60_000, maxBytes: 64 << 20 } });
   const jpeg = await megapixelJpeg(7, true);
   const combos: Array<[string, boolean]> = full
@@ -134,6 +142,7 @@ async function detectorFigures(detector: ClipDetector, label: string, floors: Aw
   await app.close();
 
   if (full) {
+    rate = await floorNow(`text tower ${label}`, int8);
     const tokenizer = await loadClipTokenizer(modelDir);
     const texts = categoryPrompts('metal plate');
     const { run, longest } = textTowerRun(r.pool, tokenizer, texts, true);
@@ -144,6 +153,7 @@ async function detectorFigures(detector: ClipDetector, label: string, floors: Aw
 
   const windows = r.extraGraphs.winclip?.spec.options as WindowGraphOptions | undefined;
   if (windows) {
+    rate = await floorNow(`winclip ${label}`, int8);
     const refs = await Promise.all([1, 2, 3, 4].map((s) => megapixelJpeg(100 + s, false)));
     const wMacs = windowGraphMacs(r.config, windows.imageSize, windows.windowSizes);
     const wRuns = quick ? 1 : Math.max(2, runs >> 2);
@@ -156,19 +166,17 @@ async function detectorFigures(detector: ClipDetector, label: string, floors: Aw
       figures.push(withF);
     }
   }
-  void floors;
-  return figures;
 }
 
 await ensureModel();
 console.log(`bench: ${modelDir}, ${runs} runs${quick ? ' (quick)' : ''}, ONNX Runtime threads ${threads}`);
 console.log(`start: ${machineLine()}`);
-const floors = await measureFloors(threads, quick ? 3 : 5);
-const figures: Figure[] = [floors.fp32, floors.int8];
+const floorSessions = await FloorSessions.open(threads);
+const figures: Figure[] = [];
 
 const fp32 = await createClipDetector(settingsFor());
 try {
-  figures.push(...(await detectorFigures(fp32, 'fp32', floors, floors.fp32MacsPerMs, true)));
+  await detectorFigures(fp32, 'fp32', false, true);
   // The model input as the worker computes it (resize + normalise of a 1 MP upload).
   const decoded = await decodeImage(await megapixelJpeg(7, true));
   figures.push(await time('model input 1MP → 224 (resize + normalise)', runs * 2, () => toPixelValues([decoded], fp32.runtime.preprocess)));
@@ -180,7 +188,7 @@ const int8Key = int8SettingKey();
 if (int8Key) {
   const int8 = await createClipDetector(settingsFor({ [int8Key]: 'int8' }));
   try {
-    figures.push(...(await detectorFigures(int8, 'int8', floors, floors.int8MacsPerMs, false)));
+    await detectorFigures(int8, 'int8', true, false);
   } finally {
     await int8.close();
   }
@@ -188,15 +196,17 @@ if (int8Key) {
   console.log('int8: not available (this checkout has no QUANTIZE=int8 setting)');
 }
 
+const scoringRate = await floorNow('scoring', false);
 for (const f of await scoringFigures({ runs, quick })) {
   const side = f.name.includes('37x37') ? 37 : 14;
   const dim = side === 37 ? 768 : 512;
   const n = side * side;
   const k = defaultBranchSettings.fsam.k;
   const macs = 3 * (2 * n * n * dim + 2 * n * k * side * dim + n * 2 * side * dim);
-  figures.push(withFloor(f, macs, floors.fp32MacsPerMs));
+  figures.push(withFloor(f, macs, scoringRate));
 }
 
 console.log(`end: ${machineLine()} (the machine may be shared: compare ratios, not milliseconds)`);
 report(figures);
+await floorSessions.close();
 rmSync(scratch, { recursive: true, force: true });

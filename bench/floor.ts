@@ -31,28 +31,53 @@ export interface Floors {
   int8MacsPerMs: number;
 }
 
-export async function measureFloors(threads: number, runs: number): Promise<Floors> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-floor-'));
-  const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' };
-  try {
+/**
+ * Both floor sessions, kept open: on a shared machine the load moves during a run, so the floor
+ * is measured again right before each group of figures (`measure`) and each group is divided by
+ * its own.
+ */
+export class FloorSessions {
+  private constructor(
+    private readonly dir: string,
+    private readonly fp32: ort.InferenceSession,
+    private readonly int8: ort.InferenceSession,
+  ) {}
+
+  static async open(threads: number): Promise<FloorSessions> {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-floor-'));
+    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' };
     writeFileSync(join(dir, 'fp32.onnx'), model('MatMul', TYPE.float, TYPE.float, TYPE.float));
     writeFileSync(join(dir, 'int8.onnx'), model('MatMulInteger', TYPE.uint8, TYPE.int8, TYPE.int32));
-    const fp32 = await ort.InferenceSession.create(join(dir, 'fp32.onnx'), options);
-    const int8 = await ort.InferenceSession.create(join(dir, 'int8.onnx'), options);
-    const fa = new ort.Tensor('float32', Float32Array.from({ length: N * N }, (_, i) => Math.sin(i)), [N, N]);
-    const fb = new ort.Tensor('float32', Float32Array.from({ length: N * N }, (_, i) => Math.cos(i)), [N, N]);
-    const qa = new ort.Tensor('uint8', Uint8Array.from({ length: N * N }, (_, i) => (i * 131) & 255), [N, N]);
-    const qb = new ort.Tensor('int8', Int8Array.from({ length: N * N }, (_, i) => ((i * 71) & 255) - 128), [N, N]);
-    const f = await time('floor fp32 MatMul 2048³', runs, () => fp32.run({ a: fa, b: fb }));
-    const q = await time('floor int8 MatMulInteger 2048³', runs, () => int8.run({ a: qa, b: qb }));
-    await fp32.release();
-    await int8.release();
+    return new FloorSessions(dir, await ort.InferenceSession.create(join(dir, 'fp32.onnx'), options), await ort.InferenceSession.create(join(dir, 'int8.onnx'), options));
+  }
+
+  private readonly fa = new ort.Tensor('float32', Float32Array.from({ length: N * N }, (_, i) => Math.sin(i)), [N, N]);
+  private readonly fb = new ort.Tensor('float32', Float32Array.from({ length: N * N }, (_, i) => Math.cos(i)), [N, N]);
+  private readonly qa = new ort.Tensor('uint8', Uint8Array.from({ length: N * N }, (_, i) => (i * 131) & 255), [N, N]);
+  private readonly qb = new ort.Tensor('int8', Int8Array.from({ length: N * N }, (_, i) => ((i * 71) & 255) - 128), [N, N]);
+
+  async measure(runs: number, label = ''): Promise<Floors> {
+    const f = await time(`floor fp32 MatMul 2048³${label}`, runs, () => this.fp32.run({ a: this.fa, b: this.fb }));
+    const q = await time(`floor int8 MatMulInteger 2048³${label}`, runs, () => this.int8.run({ a: this.qa, b: this.qb }));
     const macs = N * N * N;
     f.note = `${((2 * macs) / f.median_ms / 1e6).toFixed(0)} GFLOP/s`;
     q.note = `${((2 * macs) / q.median_ms / 1e6).toFixed(0)} GOP/s`;
     return { fp32: f, int8: q, fp32MacsPerMs: macs / f.median_ms, int8MacsPerMs: macs / q.median_ms };
+  }
+
+  async close(): Promise<void> {
+    await this.fp32.release();
+    await this.int8.release();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function measureFloors(threads: number, runs: number): Promise<Floors> {
+  const sessions = await FloorSessions.open(threads);
+  try {
+    return await sessions.measure(runs);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await sessions.close();
   }
 }
 
