@@ -19,13 +19,12 @@ import { buildApp } from '../src/app.ts';
 import { loadSettings, SETTINGS, type Settings } from '../src/settings.ts';
 import { decodeImage } from '../src/imaging/decode.ts';
 import { toPixelValues } from '../src/clip/input/preprocess.ts';
-import { defaultBranchSettings } from '../src/methods/dense-frequency/branches.ts';
 import type { WindowGraphOptions } from '../src/methods/winclip/window-graph.ts';
 import { machineLine, report, time, type Figure } from './figures.ts';
 import { FloorSessions, withFloor, type Floors } from './floor.ts';
 import { categoryPrompts, imageTowerFigure, imageTowerMacs, textTowerRun, transformerMacs } from './tower.ts';
 import { windowGraphMacs, winclipFigures } from './winclip-figures.ts';
-import { scoringFigures } from './scoring.bench.ts';
+import { scoringFigures, scoringMacs } from './scoring.bench.ts';
 import { loadClipTokenizer } from '../src/clip/input/tokenizer.ts';
 
 const { values } = parseArgs({
@@ -198,12 +197,8 @@ if (int8Key) {
 
 const scoringRate = await floorNow('scoring', false);
 for (const f of await scoringFigures({ runs, quick })) {
-  const side = f.name.includes('37x37') ? 37 : 14;
-  const dim = side === 37 ? 768 : 512;
-  const n = side * side;
-  const k = defaultBranchSettings.fsam.k;
-  const macs = 3 * (2 * n * n * dim + 2 * n * k * side * dim + n * 2 * side * dim);
-  figures.push(withFloor(f, macs, scoringRate));
+  const big = f.name.includes('37x37');
+  figures.push(withFloor(f, scoringMacs(big ? 37 : 14, big ? 768 : 512), scoringRate));
 }
 
 console.log(`end: ${machineLine()} (the machine may be shared: compare ratios, not milliseconds)`);

@@ -13,6 +13,7 @@ import { defaultBranchSettings, gridBranchMaps, uniformBranchText } from '../src
 import { graphBranchMaps, scoringGraphSpec, type ScoringInfer } from '../src/methods/dense-frequency/scoring-graph.ts';
 import type { TensorIn, TensorOut } from '../src/clip/runtime/worker-protocol.ts';
 import { machineLine, report, time, type Figure } from './figures.ts';
+import { FloorSessions, withFloor } from './floor.ts';
 
 /** Spatially smooth features plus noise, like dense CLIP features (a random field has no layout). */
 export function syntheticGrid(layers: number, side: number, dim: number, seed = 1) {
@@ -49,6 +50,12 @@ export async function scoringSession(threads = availableParallelism()): Promise<
   return { infer, close: async () => { await session.release(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
+/** Multiply-adds of the graph's three layers: GSCM's two N×N products, FSAM's banded ones, the frequency split. */
+export function scoringMacs(side: number, dim: number, layers = 3, k = defaultBranchSettings.fsam.k): number {
+  const n = side * side;
+  return layers * (2 * n * n * dim + 2 * n * k * side * dim + n * 2 * side * dim);
+}
+
 export async function scoringFigures(opts: { runs: number; quick?: boolean; javascript?: boolean }): Promise<Figure[]> {
   const figures: Figure[] = [];
   const { infer, close } = await scoringSession();
@@ -71,6 +78,13 @@ export async function scoringFigures(opts: { runs: number; quick?: boolean; java
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, quick: { type: 'boolean', default: false } } });
   console.log(machineLine());
-  report(await scoringFigures({ runs: Math.max(2, Number(values.runs)), quick: values.quick }));
+  // The fp32 MatMul floor right before and right after, the mean of both as this run's floor.
+  const floors = await FloorSessions.open(availableParallelism());
+  const before = await floors.measure(3, ' (before)');
+  const figures = await scoringFigures({ runs: Math.max(2, Number(values.runs)), quick: values.quick });
+  const after = await floors.measure(3, ' (after)');
+  await floors.close();
+  const rate = (before.fp32MacsPerMs + after.fp32MacsPerMs) / 2;
+  report([before.fp32, after.fp32, ...figures.map((f) => withFloor(f, scoringMacs(f.name.includes('37x37') ? 37 : 14, f.name.includes('37x37') ? 768 : 512), rate))]);
   console.log(machineLine());
 }
