@@ -14,8 +14,9 @@ import { readClipConfig } from '../src/clip/config.ts';
 import { ensureGraphs } from '../src/clip/onnx/graph-cache.ts';
 import { WorkerPool } from '../src/clip/runtime/worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../src/clip/onnx/dense-defaults.ts';
-import { loadClipTokenizer, trimToPooling } from '../src/clip/input/tokenizer.ts';
-import { buildPromptSet } from '../src/prompts/ensemble.ts';
+import { loadClipTokenizer } from '../src/clip/input/tokenizer.ts';
+import { categoryPrompts, imageTowerFigure, textTowerRun } from './tower.ts';
+import { time } from './figures.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,53 +64,17 @@ const pool = await WorkerPool.start({
 });
 const sessionMs = performance.now() - t;
 
-function stats(samples: number[]) {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  return { median: at(0.5), p95: at(0.95) };
-}
-
-async function latency(batch: number): Promise<{ median: number; p95: number }> {
-  const run = () => {
-    const pixels = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i) * 0.5);
-    return pool.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [batch, 3, size, size] } });
-  };
-  await run(); // warm-up
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await run();
-    samples.push(performance.now() - start);
-  }
-  return stats(samples);
-}
-
-const b1 = await latency(1);
-const b8 = await latency(8);
+// The towers as bench/tower.ts measures them for `npm run bench` too.
+const b1 = await imageTowerFigure(pool, size, 1, runs);
+const b8 = await imageTowerFigure(pool, size, 8, runs);
 
 // One category's templated ensemble, in the service's batches of 64 prompts.
 const tokenizer = await loadClipTokenizer(modelDir);
-const prompts = buildPromptSet('metal plate');
-const texts = [...prompts.normal, ...prompts.abnormal];
+const texts = categoryPrompts('metal plate');
 async function textLatency(cut: boolean): Promise<{ median: number; p95: number; length: number }> {
-  let longest = 0;
-  const run = async () => {
-    for (let start = 0; start < texts.length; start += 64) {
-      const chunk = texts.slice(start, start + 64);
-      const full = tokenizer.encode(chunk);
-      const { ids, length } = cut ? trimToPooling(full, chunk.length) : { ids: full, length: tokenizer.contextLength };
-      longest = Math.max(longest, length);
-      await pool.infer('text', { input_ids: { type: 'int64', data: ids, dims: [chunk.length, length] } });
-    }
-  };
-  await run(); // warm-up
-  const samples: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const start = performance.now();
-    await run();
-    samples.push(performance.now() - start);
-  }
-  return { ...stats(samples), length: longest };
+  const { run, longest } = textTowerRun(pool, tokenizer, texts, cut);
+  const figure = await time('text', 3, run);
+  return { median: figure.median_ms, p95: figure.p95_ms, length: longest() };
 }
 const textCut = await textLatency(true);
 const textFull = await textLatency(false);
@@ -122,8 +87,8 @@ console.log(`machine: ${availableParallelism()} cores, ONNX Runtime threads: ${t
 console.log(`weights load (safetensors):   ${f(loadMs)}`);
 console.log(`graph build (text + image):   ${f(buildMs)}`);
 console.log(`session creation (worker):    ${f(sessionMs)}`);
-console.log(`image tower, batch 1:         median ${f(b1.median)}, p95 ${f(b1.p95)}`);
-console.log(`image tower, batch 8:         median ${f(b8.median)}, p95 ${f(b8.p95)} (${f(b8.median / 8)} per image)`);
+console.log(`image tower, batch 1:         median ${f(b1.median_ms)}, p95 ${f(b1.p95_ms)}`);
+console.log(`image tower, batch 8:         median ${f(b8.median_ms)}, p95 ${f(b8.p95_ms)} (${f(b8.median_ms / 8)} per image)`);
 console.log(`text tower, ${texts.length} prompts (one category), median of 3:`);
 console.log(`  ids cut at ${textCut.length} tokens:      ${f(textCut.median)}`);
 console.log(`  ids padded to ${textFull.length}:          ${f(textFull.median)}`);

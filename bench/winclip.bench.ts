@@ -4,7 +4,8 @@
 // it (decode → text embeddings (cached) → worker: graph + scoring → no map rendering):
 // - start-up with and without WINCLIP (fresh graph cache, then cached), and the window
 //   graph's weight file (what each worker loads on top of the image graph);
-// - per-image latency, median and p95 over --runs runs: ours, WinCLIP zero-shot, WinCLIP 1-shot.
+// - per-image latency, median and p95 over --runs runs: ours, WinCLIP zero-shot, WinCLIP 1-shot;
+//   then 0/1/4-shot with the references' window embeddings cached and 4-shot without (winclip-figures.ts).
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,7 @@ import { generateModel, isArchName } from '../src/dev/random-model.ts';
 import { createClipDetector, type ClipDetector } from '../src/detection/clip-detector.ts';
 import type { DetectOptions } from '../src/detection/types.ts';
 import { loadSettings } from '../src/settings.ts';
+import { winclipFigures } from './winclip-figures.ts';
 
 const { values } = parseArgs({
   options: {
@@ -89,6 +91,9 @@ async function latency(options: DetectOptions) {
 const ours = await latency({ ...base, method: 'dense-frequency' });
 const zeroShot = await latency({ ...base, method: 'winclip' });
 const oneShot = await latency({ ...base, method: 'winclip', references: [normal] });
+// k-shot with the references' window embeddings cached (as for a stored category) and without.
+const normals = await Promise.all(['#727272', '#6e7072', '#747270', '#707070'].map((c) => sharp({ create: { width: size, height: size, channels: 3, background: c } }).png().toBuffer()));
+const shots = await winclipFigures(detector, image, normals, Math.max(3, runs >> 1));
 await detector.close();
 for (const dir of cacheDirs) rmSync(dir, { recursive: true, force: true });
 
@@ -104,4 +109,5 @@ console.log(`graph weight files per worker:                      image ${imageWe
 console.log(`per image (detect, map=none):`);
 console.log(`  method=dense-frequency           median ${f(ours.median)}, p95 ${f(ours.p95)}`);
 console.log(`  method=winclip, 0-shot   median ${f(zeroShot.median)}, p95 ${f(zeroShot.p95)}`);
-console.log(`  method=winclip, 1-shot   median ${f(oneShot.median)}, p95 ${f(oneShot.p95)}`);
+console.log(`  method=winclip, 1-shot   median ${f(oneShot.median)}, p95 ${f(oneShot.p95)} (references sent with each request)`);
+for (const s of shots) console.log(`  ${s.name.padEnd(50)} median ${f(s.median_ms)}, p95 ${f(s.p95_ms)} (${(s.median_ms / shots[0].median_ms).toFixed(2)}× 0-shot)`);

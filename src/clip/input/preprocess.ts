@@ -1,7 +1,7 @@
 // Model input: decoded RGB images → NCHW float32 pixel values at the model's input size (the
 // whole image resized with torch's antialiased bicubic, then normalised), and the
 // preprocessing constants read from a checkpoint's preprocessor_config.json.
-import { resizeRgbToPlanes } from '../../imaging/resample-bicubic.ts';
+import { resizeRgbToAffinePlanes } from '../../imaging/resample-bicubic.ts';
 import type { RgbImage } from '../../imaging/decode.ts';
 
 export interface PreprocessConfig {
@@ -28,16 +28,10 @@ export function toPixelValues(images: readonly RgbImage[], cfg: PreprocessConfig
     if (img.rgb.length !== img.width * img.height * 3) {
       throw new RangeError(`image ${b}: ${img.rgb.length} bytes is not ${img.width}×${img.height}×3`);
     }
-    const planes = resizeRgbToPlanes(img.rgb, img.width, img.height, S, S);
-    const base = b * 3 * plane;
-    for (let c = 0; c < 3; c++) {
-      // (v / 255 - mean) / std, folded into one multiply-add.
-      const scale = 1 / (255 * cfg.std[c]);
-      const shift = cfg.mean[c] / cfg.std[c];
-      const src = c * plane;
-      const dst = base + c * plane;
-      for (let i = 0; i < plane; i++) out[dst + i] = planes[src + i] * scale - shift;
-    }
+    // (v / 255 - mean) / std, folded into one multiply-add, fused into the resize's last pass.
+    const scale = [0, 1, 2].map((c) => 1 / (255 * cfg.std[c])) as [number, number, number];
+    const shift = [0, 1, 2].map((c) => cfg.mean[c] / cfg.std[c]) as [number, number, number];
+    resizeRgbToAffinePlanes(img.rgb, img.width, img.height, S, S, scale, shift, out, b * 3 * plane);
   });
   return out;
 }

@@ -12,6 +12,7 @@ import { denseFrequencyClassEmbeddings, denseFrequencyTextKey, type TemplatedOrC
 import { rgbForWorker } from '../worker-image.ts';
 import type { MethodContext, MethodRequest, MethodRunner, PackedFeatures, ReferenceMemory, ScoringMethod } from '../contract.ts';
 import { augmentViews, viewCount } from '../../imaging/augment.ts';
+import { scoringGraphSpec } from './scoring-graph.ts';
 import { buildPatchMemory, packPatchFeatures, patchKnnGraphSpec, type PatchFeatureShape, type PatchMemory } from './patch-memory.ts';
 
 export const DENSE_FREQUENCY = 'dense-frequency';
@@ -24,7 +25,7 @@ export const denseFrequency: ScoringMethod = {
   description: 'dense CLIP patch features, high/low frequency branches (FSAM, GSCM), fused maps',
   promptModes: ['templated', 'custom', 'learned'],
   taskModules: [new URL('./worker-task.ts', import.meta.url).href],
-  graphs: () => [patchKnnGraphSpec()],
+  graphs: () => [patchKnnGraphSpec(), scoringGraphSpec()],
   validate(options) {
     if (options.references) throw badRequest(`reference images are only used with method=winclip`);
   },

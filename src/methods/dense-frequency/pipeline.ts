@@ -103,6 +103,8 @@ export interface ScoreImageInput extends ImageEncoding {
   settings: ScoringSettings;
   /** Few-shot part (patch-memory.ts): its grid map and its weight in the fused map and score. */
   fewShot?: { grid: Float32Array; weight: number };
+  /** The branch maps already computed by the scoring graph (scoring-graph.ts) for these features and settings. */
+  maps?: BranchMaps;
 }
 
 export interface GridMaps {
@@ -138,11 +140,16 @@ export interface GridScores {
  * scoreImage up to the fused grid map. Training's forward pass (src/training/forward.ts) runs
  * it too, with `options.layerBuffers` to keep each layer's intermediates for its backward pass.
  */
-export function scoreGrid(encoding: ImageEncoding, text: BranchText, settings: ScoringSettings, options: BranchMapsOptions = {}): GridScores {
+export function scoreGrid(
+  encoding: ImageEncoding,
+  text: BranchText,
+  settings: ScoringSettings,
+  options: BranchMapsOptions & { maps?: BranchMaps } = {},
+): GridScores {
   const { imageEmbed, dense, layers, gridH, gridW, dim } = encoding;
   const image = text.image ?? text.full;
   const pImage = imageProbability(imageEmbed, image.normal, image.abnormal, settings.temperature);
-  const maps = multiLayerBranchMaps(dense, layers, gridH, gridW, dim, text, settings, options);
+  const maps = options.maps ?? multiLayerBranchMaps(dense, layers, gridH, gridW, dim, text, settings, options);
   // Without branches the fused map is the full map, whatever the weights say.
   const fused = settings.branches ? fuseMaps(maps, settings.fusion) : Float32Array.from(maps.full);
   return { pImage, maps, fused };
@@ -155,7 +162,7 @@ export function scoreImage(input: ScoreImageInput): ScoreImageResult {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   }
 
-  const { pImage, maps, fused: zeroShot } = scoreGrid(input, text, settings);
+  const { pImage, maps, fused: zeroShot } = scoreGrid(input, text, settings, { maps: input.maps });
   let fused = zeroShot;
   let score = imageScore(pImage, zeroShot, settings.imageScore);
   let fewShotScore: number | undefined;

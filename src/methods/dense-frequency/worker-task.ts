@@ -11,6 +11,7 @@ import { plane } from '../../imaging/plane.ts';
 import { resizeAndBlur } from '../../imaging/resample-maps.ts';
 import { findRegions, type Region } from '../../scoring/regions.ts';
 import { fewShotGrid, normalizeRows, PATCH_KNN_GRAPH, type PatchMemory } from './patch-memory.ts';
+import { graphBranchMaps, graphServes, SCORING_GRAPH } from './scoring-graph.ts';
 
 export interface ScoreImagePayload {
   /** The decoded image (sRGB, interleaved); its size is the map's size. */
@@ -80,6 +81,10 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
   const t1 = performance.now();
   const patches = p.grid * p.grid;
   const fewShot = p.fewShot ? { grid: await fewShotMap(ctx, out.dense_features.data, p.fewShot.memory, patches), weight: p.fewShot.weight } : undefined;
+  // The branches as MatMuls in ONNX Runtime (scoring-graph.ts); branches.ts for what the graph does not serve.
+  const maps = graphServes(p.settings, p.grid, p.grid)
+    ? await graphBranchMaps((inputs) => ctx.infer(SCORING_GRAPH, inputs), { data: out.dense_features.data, layers: p.layers, gridH: p.grid, gridW: p.grid, dim: p.dim }, p.text, p.settings)
+    : undefined;
   const scored = scoreImage({
     imageEmbed: out.image_embeds.data,
     dense: out.dense_features.data,
@@ -93,6 +98,7 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
     inputSize: S,
     settings: p.settings,
     fewShot,
+    maps,
   });
   let branchMaps: ScoreImageOutcome['branchMaps'];
   if (p.branchMaps) {

@@ -11,7 +11,15 @@ import type { MethodContext, MethodRequest, MethodRunner, ReferenceMemory, Scori
 import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from './prompting.ts';
 import { WINCLIP_TEMPERATURE } from './scoring.ts';
 import { DEFAULT_WINDOW_SIZES, windowGraphSpec, type WindowGraphOptions } from './window-graph.ts';
-import { WINCLIP_TASK_NAME, type WinclipOutcome, type WinclipPayload } from './worker-task.ts';
+import {
+  WINCLIP_REFERENCES_TASK_NAME,
+  WINCLIP_TASK_NAME,
+  type WinclipOutcome,
+  type WinclipPayload,
+  type WinclipReferenceEmbedding,
+  type WinclipReferencesPayload,
+} from './worker-task.ts';
+import type { WinclipReferences } from './scoring.ts';
 
 export const WINCLIP = 'winclip';
 /** The window graph's name in the runtime and the workers. */
@@ -32,8 +40,22 @@ export const winclip: ScoringMethod = {
 };
 
 export class WinclipRunner implements MethodRunner {
-  /** Stored references are used as request references are: up to 8 images, encoded with the query (when the request sends none). */
+  /**
+   * Stored references are used as request references are: up to 8 images (when the request sends
+   * none). The category service caches this memory (the decoded images) per category version, so
+   * their window embeddings, cached per image object below, are computed once per version.
+   */
   readonly references: ReferenceMemory = { from: 'images', limit: 8, memory: (images) => images };
+
+  /**
+   * Window-graph outputs per reference image object: a stored category's images live as long as
+   * its cached memory, a request's as long as the request, so each reference is encoded once
+   * however many queries use it (WinCLIP+ re-encoded them with every query before).
+   */
+  private readonly encoded = new WeakMap<DecodedImage, Promise<WinclipReferenceEmbedding>>();
+
+  /** Window-graph runs on reference images and the images they encoded (tests and benches read them). */
+  readonly referenceEncoding = { runs: 0, images: 0 };
 
   constructor(private readonly ctx: MethodContext) {}
 
@@ -85,13 +107,52 @@ export class WinclipRunner implements MethodRunner {
     return { ...(await this.run(req.image, references, text, req.threshold, req.signal)), textMs };
   }
 
-  /** The window graph and WinCLIP's scoring in a worker for one image and its references. */
-  private run(image: DecodedImage, references: readonly DecodedImage[], text: ClassEmbeddings, threshold: number, signal?: AbortSignal): Promise<WinclipOutcome> {
+  /** The references' window embeddings and patch tokens, pooled over images; the ones not cached yet in one run. */
+  private async referenceEmbeddings(references: readonly DecodedImage[]): Promise<WinclipReferences> {
+    const missing = [...new Set(references.filter((im) => !this.encoded.has(im)))];
+    if (missing.length) {
+      const windows = this.windows;
+      const payload: WinclipReferencesPayload = {
+        images: missing.map(rgbForWorker),
+        preprocess: { ...this.ctx.runtime.preprocess, size: windows.imageSize },
+        windowSizes: windows.windowSizes,
+      };
+      this.referenceEncoding.runs += 1;
+      this.referenceEncoding.images += missing.length;
+      // Not bound to this request's signal: other requests may wait for the same references, and
+      // a finished encoding is kept for the next one.
+      const running = this.ctx.runtime.pool.runTask<WinclipReferenceEmbedding[]>(WINCLIP_REFERENCES_TASK_NAME, payload, []);
+      missing.forEach((im, i) => {
+        const one = running.then((all) => all[i]);
+        this.encoded.set(im, one);
+        // A failed or aborted run is not cached: the next request tries again.
+        one.catch(() => this.encoded.get(im) === one && this.encoded.delete(im));
+      });
+    }
+    const each = await Promise.all(references.map((im) => this.encoded.get(im)!));
+    const concat = (parts: Float32Array[]) => {
+      const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    };
+    return {
+      windowEmbeds: each[0].windowEmbeds.map((_, s) => concat(each.map((e) => e.windowEmbeds[s]))),
+      patchTokens: concat(each.map((e) => e.patchTokens)),
+    };
+  }
+
+  /** The window graph and WinCLIP's scoring in a worker for one image and its (cached) reference embeddings. */
+  private async run(image: DecodedImage, references: readonly DecodedImage[], text: ClassEmbeddings, threshold: number, signal?: AbortSignal): Promise<WinclipOutcome> {
     const r = this.ctx.runtime;
     const windows = this.windows;
-    // The query and its references in one batch: one session run for all of them.
+    // The query alone in its run (so its numbers never depend on which references came along).
     const payload: WinclipPayload = {
-      images: [image, ...references].map(rgbForWorker),
+      images: [rgbForWorker(image)],
+      references: references.length ? await this.referenceEmbeddings(references) : undefined,
       preprocess: { ...r.preprocess, size: windows.imageSize },
       grid: r.grid,
       dim: r.dim,

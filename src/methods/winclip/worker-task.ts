@@ -15,10 +15,14 @@ import { makeMasks } from './masks.ts';
 import { scoreWinclip, type WinclipEmbeddings, type WinclipReferences, type WinclipText } from './scoring.ts';
 
 export const WINCLIP_TASK_NAME = 'winclip-score';
+/** Runs the window graph on reference images only: their embeddings, to be cached and reused. */
+export const WINCLIP_REFERENCES_TASK_NAME = 'winclip-references';
 
 export interface WinclipPayload {
   /** The query image first, then the reference images (decoded sRGB, interleaved). */
   images: RgbImage[];
+  /** The references' embeddings, already computed (`images` then holds the query only). */
+  references?: WinclipReferences;
   /** The window graph's input size S, mean and std. */
   preprocess: PreprocessConfig;
   grid: number;
@@ -57,9 +61,11 @@ async function winclipTask(ctx: WorkerContext, p: WinclipPayload) {
     windowEmbeds: windows.map((t) => images(t, 0, 1)),
     patchTokens: images(out.patch_tokens, 0, 1),
   };
-  const refs: WinclipReferences | undefined = references
-    ? { windowEmbeds: windows.map((t) => images(t, 1, references)), patchTokens: images(out.patch_tokens, 1, references) }
-    : undefined;
+  const refs: WinclipReferences | undefined = p.references
+    ? p.references
+    : references
+      ? { windowEmbeds: windows.map((t) => images(t, 1, references)), patchTokens: images(out.patch_tokens, 1, references) }
+      : undefined;
   const scored = scoreWinclip({ embeddings, references: refs, text: p.text, masks, dim: p.dim, width: p.width, temperature: p.temperature });
 
   // forward(): interpolate(mode='bilinear') of the grid map to the image size, no smoothing.
@@ -78,4 +84,30 @@ async function winclipTask(ctx: WorkerContext, p: WinclipPayload) {
   return { result, transfer: [map.buffer as ArrayBuffer] };
 }
 
-export const tasks: Record<string, TaskHandler> = { [WINCLIP_TASK_NAME]: winclipTask };
+export interface WinclipReferencesPayload {
+  images: RgbImage[];
+  preprocess: PreprocessConfig;
+  windowSizes: number[];
+}
+
+/** One reference image's window-graph outputs WinCLIP+ compares the query with. */
+export interface WinclipReferenceEmbedding {
+  /** Per scale, [masks.count, dim]. */
+  windowEmbeds: Float32Array[];
+  /** [N, width]. */
+  patchTokens: Float32Array;
+}
+
+/** The window graph on reference images, in one batched run: each image's window embeddings and patch tokens. */
+async function winclipReferencesTask(ctx: WorkerContext, p: WinclipReferencesPayload) {
+  const batch = p.images.length;
+  const S = p.preprocess.size;
+  const out = await ctx.infer('winclip', { pixel_values: { type: 'float32', data: toPixelValues(p.images, p.preprocess), dims: [batch, 3, S, S] } });
+  const result: WinclipReferenceEmbedding[] = [];
+  for (let b = 0; b < batch; b++) {
+    result.push({ windowEmbeds: p.windowSizes.map((k) => images(out[windowOutputName(k)], b, 1).slice()), patchTokens: images(out.patch_tokens, b, 1).slice() });
+  }
+  return { result, transfer: result.flatMap((r) => [...r.windowEmbeds, r.patchTokens].map((a) => a.buffer as ArrayBuffer)) };
+}
+
+export const tasks: Record<string, TaskHandler> = { [WINCLIP_TASK_NAME]: winclipTask, [WINCLIP_REFERENCES_TASK_NAME]: winclipReferencesTask };
