@@ -12,6 +12,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import sharp from 'sharp';
 
 const { values } = parseArgs({ options: { src: { type: 'string' }, runs: { type: 'string', default: '15' } } });
 const src = values.src ? resolve(values.src) : new URL('../src', import.meta.url).pathname;
@@ -52,8 +54,12 @@ await measure('model input 1000×1000 RGB → 224×224 bicubic AA', () => resize
 await measure('map 14×14 → 1000×1000 upsample + blur', () => upsampleAndBlur(grid, 14, 14, W, H, sigma));
 await measure('eval map 1000×1000 → 256×256 bilinear', () => upsampleBilinear(map, H, W, 256, 256));
 
-// Map output. CPU time counts sharp's own threads too (the old encoder ran there).
-const image = { width: W, height: H, rgb: Buffer.from(rgb), format: 'png' };
+// Map output. CPU time counts sharp's own threads too (its PNG encoder runs there). The overlay
+// is drawn over a real photo when ../shared/data has one (noise would not compress like a photo).
+const photo = new URL('../../shared/data/mpdd/metal_plate/test/good/test_00015.png', import.meta.url).pathname;
+const photoRgb = existsSync(photo) ? await sharp(photo).removeAlpha().resize(W, H).raw().toBuffer() : Buffer.from(rgb);
+console.log(`overlay image: ${existsSync(photo) ? photo : 'synthetic noise'}`);
+const image = { width: W, height: H, rgb: photoRgb, format: 'png' };
 const fullMap = upsampleAndBlur(grid, 14, 14, W, H, sigma);
 const quietGrid = grid.map((v) => 0.15 + 0.1 * v); // a normal image: every value below the threshold
 const quietMap = upsampleAndBlur(quietGrid, 14, 14, W, H, sigma);

@@ -282,7 +282,8 @@ export function offeredMethods(settings: Settings, registry: MethodRegistry): st
 /** Loads the model named by the settings with the graphs and tasks of the methods offered, starts the workers and warms them up. */
 export async function createClipDetector(
   settings: Settings,
-  log: (msg: string) => void = () => {},
+  /** Start-up and cache messages; `fields` (path, code, level) for a structured log line. */
+  log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
   registry: MethodRegistry = new MethodRegistry(),
 ): Promise<ClipDetector> {
   const offered = offeredMethods(settings, registry);

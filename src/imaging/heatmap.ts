@@ -8,7 +8,7 @@
 // heatmap is written a chunk of rows at a time).
 import sharp from 'sharp';
 import type { DecodedImage } from './decode.ts';
-import { applyColourScale, SCALE_STEPS, scaleIndex, scaleTable } from './colormap.ts';
+import { SCALE_STEPS, scaleIndex, scaleTable } from './colormap.ts';
 import { encodePng } from './png.ts';
 import { drawBoxes, drawContour, type Box } from './overlay-marks.ts';
 import { drawLegend } from './legend.ts';
@@ -55,20 +55,24 @@ const PALETTE_SIZE = 256;
 /**
  * The map alone on the fixed scale of `threshold`: a width × height PNG of exactly the colours
  * of applyColourScale. Indexed (a third of the bytes to compress) when the colours the map uses
- * fit a palette, RGB otherwise; both decode to the same pixels. No image-size buffer besides the map.
+ * fit a palette, RGB otherwise; both decode to the same pixels.
  */
 export async function renderHeatmapPng(map: Float32Array, width: number, height: number, threshold: number): Promise<Buffer> {
   const n = width * height;
   if (map.length !== n) throw new RangeError(`map has ${map.length} values, expected ${width}×${height} = ${n}`);
   const { rgb } = scaleTable(threshold);
   const { colourOf, colours } = distinctColours(rgb);
-  // Which colours the map reaches, and each one's palette slot when they fit.
+  // Each pixel's table entry, once; then which colours those entries have.
+  const entries = new Uint16Array(n);
+  const usedEntry = new Uint8Array(SCALE_STEPS);
+  for (let i = 0; i < n; i++) {
+    const k = scaleIndex(map[i]);
+    entries[i] = k;
+    usedEntry[k] = 1;
+  }
   const slot = new Int16Array(colours.length / 3).fill(-1);
   let used = 0;
-  for (let i = 0; i < n && used <= PALETTE_SIZE; i++) {
-    const c = colourOf[scaleIndex(map[i])];
-    if (slot[c] < 0) slot[c] = used++;
-  }
+  for (let k = 0; k < SCALE_STEPS; k++) if (usedEntry[k] && slot[colourOf[k]] < 0) slot[colourOf[k]] = used++;
   if (used <= PALETTE_SIZE) {
     const palette = new Uint8Array(used * 3);
     const entrySlot = new Uint8Array(SCALE_STEPS);
@@ -82,12 +86,19 @@ export async function renderHeatmapPng(map: Float32Array, width: number, height:
         for (let y = y0; y < y1; y++) {
           let o = (y - y0) * stride + offset;
           const end = (y + 1) * width;
-          for (let i = y * width; i < end; i++) out[o++] = entrySlot[scaleIndex(map[i])];
+          for (let i = y * width; i < end; i++) out[o++] = entrySlot[entries[i]];
         }
       },
     });
   }
-  return encodeRgbPng(applyColourScale(map, width, height, threshold), width, height);
+  const out = Buffer.allocUnsafe(n * 3);
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    const k = entries[i] * 3;
+    out[o] = rgb[k];
+    out[o + 1] = rgb[k + 1];
+    out[o + 2] = rgb[k + 2];
+  }
+  return encodeRgbPng(out, width, height);
 }
 
 /** Per byte round(alpha · heat + (1 − alpha) · image): both interleaved RGB of the same size. */
