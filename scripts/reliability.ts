@@ -280,13 +280,15 @@ async function stalledUploads(): Promise<void> {
     keepStalling = false;
     const rssLoaded = await rssMb(server.base);
     // The last ones opened get their bound too.
-    await Promise.race([Promise.all(lanes), sleep(BODY_IDLE_MS + 30_000)]);
+    await Promise.race([Promise.all(lanes), sleep(BODY_IDLE_MS + 20_000)]);
     clearInterval(sampler);
     sampleLoad();
     const t0 = ok200(baseline.outcomes) / baseline.seconds;
     const t1 = ok200(loaded.outcomes) / loaded.seconds;
     const closed = stalls.filter((s) => s.closed !== undefined);
-    const heldMs = closed.map((s) => s.closed! - s.lastByte);
+    // From the connection's start: the server may read only part of what was written (the
+    // body budget), so the client cannot tell when the last byte arrived.
+    const heldMs = closed.map((s) => s.closed! - s.opened);
     const maxHeld = Math.max(...heldMs);
     const answered408 = closed.filter((s) => s.status === 408).length;
     row('b', 'throughput without / with stalls', `${t0.toFixed(1)} / ${t1.toFixed(1)} /s`);
@@ -295,9 +297,9 @@ async function stalledUploads(): Promise<void> {
     row(
       'b',
       'stalled sockets closed',
-      `${closed.length} of ${stalls.length} (${answered408} answered 408), held ≤ ${(maxHeld / 1000).toFixed(1)} s after their last byte (p50 ${(quantile(heldMs, 0.5) / 1000).toFixed(1)} s)`,
+      `${closed.length} of ${stalls.length} (${answered408} answered 408), held ≤ ${(maxHeld / 1000).toFixed(1)} s from their start (p50 ${(quantile(heldMs, 0.5) / 1000).toFixed(1)} s)`,
       `all, at ${BODY_IDLE_MS / 1000} s`,
-      closed.length === stalls.length && maxHeld <= BODY_IDLE_MS + 3000,
+      closed.length === stalls.length && maxHeld <= BODY_IDLE_MS + 5000,
     );
   } finally {
     await server.stop();

@@ -36,13 +36,16 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const h = request.headers;
     if (h['transfer-encoding'] === undefined && !(Number(h['content-length'] ?? 0) > 0)) return;
+    const declared = h['transfer-encoding'] === undefined ? Number(h['content-length']) : Infinity;
     const entry: Held = { bytes: 0, paused: false, raw: request.raw };
     held.add(entry);
     const onData = (chunk: Buffer) => {
       entry.bytes += chunk.length;
       total += chunk.length;
       const oldest = held.values().next().value === entry;
-      if (total > maxBytes && !oldest && !entry.paused) {
+      // A body that has arrived whole is not paused: its bytes are in already, and a paused
+      // stream would hold back its end (small uploads would wait for the stalled ones).
+      if (total > maxBytes && !oldest && !entry.paused && entry.bytes < declared) {
         entry.paused = true;
         request.raw.pause();
       }

@@ -56,8 +56,11 @@ describe('the body budget', () => {
   it('holds stalled uploads to the budget, lets a small request through, frees the budget when they are cut', async () => {
     const cuts = Array.from({ length: 12 }, () => stalled(4 * 1024 * 1024)); // 48 MB offered
     await new Promise((r) => setTimeout(r, 600));
+    const t = performance.now();
     const small = await fetch(`http://127.0.0.1:${port}/upload`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(1000) });
     expect(small.status).toBe(200);
+    // Not held back until the stalled ones are cut (1.5 s idle bound).
+    expect(performance.now() - t).toBeLessThan(1200);
     expect(await small.json()).toEqual({ bytes: 1000 });
     const statuses = await Promise.all(cuts);
     expect(statuses.every((s) => s === 408)).toBe(true);
