@@ -56,7 +56,8 @@ await measure('eval map 1000×1000 → 256×256 bilinear', () => upsampleBilinea
 
 // Map output. CPU time counts sharp's own threads too (its PNG encoder runs there). The overlay
 // is drawn over a real photo when ../shared/data has one (noise would not compress like a photo).
-const photo = new URL('../../shared/data/mpdd/metal_plate/test/good/test_00015.png', import.meta.url).pathname;
+const repo = new URL('..', import.meta.url).pathname;
+const photo = [`${repo}../shared`, `${repo}../../shared`].map((d) => `${d}/data/mpdd/metal_plate/test/good/test_00015.png`).find((f) => existsSync(f)) ?? '';
 const photoRgb = existsSync(photo) ? await sharp(photo).removeAlpha().resize(W, H).raw().toBuffer() : Buffer.from(rgb);
 console.log(`overlay image: ${existsSync(photo) ? photo : 'synthetic noise'}`);
 const image = { width: W, height: H, rgb: photoRgb, format: 'png' };
