@@ -29,6 +29,7 @@ import { mapRoutes } from './routes/maps.ts';
 import { MapStore } from './routes/map-store.ts';
 import { DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS } from './defaults.ts';
 import { registerBodyTimeouts, type BodyTimeouts } from './routes/body-timeouts.ts';
+import { DEFAULT_BODY_BYTES_IN_FLIGHT, registerBodyBudget } from './routes/body-budget.ts';
 import { webPlugin } from './web/plugin.ts';
 
 export interface AppOptions {
@@ -42,6 +43,8 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Bounds on receiving a body (default: 10 s without progress, 120 s in all). */
   bodyTimeouts?: BodyTimeouts;
+  /** Request-body bytes held in memory across requests before bodies are paused (MAX_BODY_BYTES_IN_FLIGHT). */
+  maxBodyBytesInFlight?: number;
   /** Browser origins allowed to call the API (CORS_ORIGINS): '*' or a list; absent = no CORS. */
   corsOrigins?: '*' | string[];
   /** Keys that /v1/* and /metrics require; none = open. */
@@ -81,6 +84,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     requestTimeoutMs: settings.requestTimeoutMs,
     corsOrigins: settings.corsOrigins,
     bodyTimeouts: { idleMs: settings.bodyIdleTimeoutMs, totalMs: settings.bodyTimeoutMs },
+    maxBodyBytesInFlight: settings.maxBodyBytesInFlight,
     apiKeys,
     rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
     mapUrls: { ttlMs: settings.mapUrlTtlMs, maxBytes: settings.mapUrlMaxBytes },
@@ -141,6 +145,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerErrorHandling(app);
   registerAccessLog(app);
   registerBodyTimeouts(app, opts.bodyTimeouts ?? DEFAULT_BODY_TIMEOUTS);
+  registerBodyBudget(app, opts.maxBodyBytesInFlight ?? DEFAULT_BODY_BYTES_IN_FLIGHT);
   closeConnectionsWhenClosing(app);
   registerRequestMetrics(app, metrics);
   watchInference(app, opts.detector, metrics);

@@ -6,6 +6,8 @@ import { createClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
 import { CategoryProvider } from './categories/provider.ts';
 import { CategoryService, categoryServiceOptions, openSettingsStore } from './categories/service.ts';
+import { messageLog } from './observability/logger.ts';
+import { writeFailureFields } from './util/atomic-write.ts';
 
 const USAGE = `Zero-shot visual anomaly detection service (CLIP).
 
@@ -34,12 +36,19 @@ async function main(): Promise<void> {
   }
   const settings = configure(() => loadSettings());
   const apiKeys = configure(() => readApiKeys(settings));
-  const loading = createClipDetector(settings, (msg) => process.stderr.write(`${msg}\n`));
+  // Start-up and cache messages go through the service's JSON logger; those from before it
+  // exists (the model starts loading first) wait for it.
+  let logger: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;
+  const early: Array<[string, Record<string, unknown> | undefined]> = [];
+  const log = (msg: string, fields?: Record<string, unknown>) => (logger ? logger(msg, fields) : void early.push([msg, fields]));
+  const loading = createClipDetector(settings, log);
   const detector = new DeferredDetector(loading);
   const store = await openSettingsStore(settings);
   const services = loading.then((d) => new CategoryService(store, d, categoryServiceOptions(settings)));
   const categories = new CategoryProvider(services);
   const app = await buildApp({ ...appOptionsFromSettings(settings, detector, apiKeys), categories, store });
+  logger = messageLog(app.log);
+  for (const [msg, fields] of early.splice(0)) log(msg, fields);
   services.then((s) => s.keepRetention(undefined, (err) => app.log.warn({ err }, 'pruning detection records failed')), () => {});
 
   // Graceful shutdown: stop accepting at once (the listening socket closes; requests on open
@@ -72,7 +81,7 @@ async function main(): Promise<void> {
     app.log.info({ model: detector.info().id }, 'model loaded; ready');
   } catch (err) {
     // One clear message, then a non-zero exit: a service without a model is no service.
-    process.stderr.write(`\nstart-up failed: ${(err as Error).message}\n`);
+    app.log.fatal({ ...writeFailureFields(err) }, `start-up failed: ${(err as Error).message}`);
     await app.close();
     process.exit(1);
   }

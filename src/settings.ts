@@ -182,6 +182,12 @@ export const SETTINGS = {
     default: '10000',
     help: 'a request body that makes no progress this long gets 408 and its connection is closed (0 = never)',
   },
+  maxBodyBytesInFlight: {
+    env: 'MAX_BODY_BYTES_IN_FLIGHT',
+    schema: int(0, 2 ** 40),
+    default: String(32 * 1024 * 1024),
+    help: 'request-body bytes held in memory across all requests; past it bodies are paused until others finish (the oldest always goes on; 0 = no bound)',
+  },
   bodyTimeoutMs: {
     env: 'BODY_TIMEOUT_MS',
     schema: int(0, 3_600_000),

@@ -15,7 +15,8 @@ import { checkpointIdentity, LearnedPromptsRegistry } from '../methods/dense-fre
 import { defaultFewShotSettings, type FewShotSettings, type MethodContext, type MethodOutcome, type MethodRequest, type MethodRunner, type ScoringMethod } from '../methods/contract.ts';
 import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { runtimeOptionsFromSettings } from './runtime-options.ts';
-import { buildResponse, renderMap, renderParts, roundMs } from './response.ts';
+import { buildResponse, renderMaps, renderOnThisThread, roundMs, type MapRenderer } from './response.ts';
+import { RENDER_TASK, RENDER_TASK_MODULE } from './render-task.ts';
 import type { BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
 import { detectBatch } from './batch.ts';
 
@@ -42,6 +43,8 @@ export interface DetectorOptions {
   textStore?: EmbeddingStore;
   /** How stored normal references are used. */
   fewShot?: FewShotSettings;
+  /** Where PNG maps are drawn (default: this thread); createClipDetector uses the workers. */
+  render?: MapRenderer;
 }
 
 export class ClipDetector implements Detector {
@@ -152,12 +155,20 @@ export class ClipDetector implements Detector {
     return this.respond(image, outcome, options, { started, decodeMs, textMs, method: method.name });
   }
 
-  /** Decodes an upload with the detector's pixel and side limits. */
-  decode(bytes: Buffer): Promise<DecodedImage> {
-    return decodeImage(bytes, { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert });
+  /**
+   * Decodes an upload with the detector's pixel and side limits. The pixels are put in shared
+   * memory: the scoring task and the render task in the workers read them without a copy
+   * (sharp's own buffers cannot be moved between threads, only copied).
+   */
+  async decode(bytes: Buffer): Promise<DecodedImage> {
+    const image = await decodeImage(bytes, { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert });
+    return { ...image, rgb: sharedCopy(image.rgb) };
   }
 
-  /** A method's outcome for a decoded image as the API's answer: maps rendered, verdict, summary, timings. */
+  /**
+   * A method's outcome for a decoded image as the API's answer: maps rendered, verdict, summary,
+   * timings. The outcome's image-size maps are moved to the renderer (not to be read afterwards).
+   */
   async respond(
     image: DecodedImage,
     outcome: MethodOutcome,
@@ -168,8 +179,15 @@ export class ClipDetector implements Detector {
     const grid = this.runtime.grid;
     // The map's colours and contour use the level its regions were found at, so boxes and contour agree.
     const mapThreshold = options.regionThreshold ?? options.threshold;
-    const map = await renderMap(options.map, image, outcome.map, outcome.grid.fused, grid, { threshold: mapThreshold, regions: outcome.regions });
-    const branches = options.branches ? await renderParts(options.map, image, outcome, grid, mapThreshold) : undefined;
+    const { map, branches } = await renderMaps(
+      options.map,
+      image,
+      outcome,
+      grid,
+      { threshold: mapThreshold, regions: outcome.regions },
+      options.branches,
+      this.options.render ?? renderOnThisThread,
+    );
     const renderMs = performance.now() - t0;
     return buildResponse({
       category: options.category,
@@ -228,6 +246,21 @@ export class ClipDetector implements Detector {
   }
 }
 
+/** The pixels in a SharedArrayBuffer (one copy here, none per worker message afterwards). */
+function sharedCopy(rgb: Buffer): Buffer {
+  const shared = Buffer.from(new SharedArrayBuffer(rgb.length));
+  shared.set(rgb);
+  return shared;
+}
+
+/**
+ * Map rendering as a task in the inference workers. It finishes a detection already admitted
+ * and scored, so it goes ahead of queued detections and is never refused for a full queue.
+ */
+function workerRenderer(runtime: ClipRuntime): MapRenderer {
+  return (payload, transfer) => runtime.pool.runTask<string[]>(RENDER_TASK, payload, transfer, undefined, { urgent: true });
+}
+
 /** decodeImage for a reference image, its errors naming which reference failed. */
 async function decodeReference(bytes: Buffer, index: number, limits: DecodeOptions): Promise<DecodedImage> {
   try {
@@ -249,14 +282,15 @@ export function offeredMethods(settings: Settings, registry: MethodRegistry): st
 /** Loads the model named by the settings with the graphs and tasks of the methods offered, starts the workers and warms them up. */
 export async function createClipDetector(
   settings: Settings,
-  log: (msg: string) => void = () => {},
+  /** Start-up and cache messages; `fields` (path, code, level) for a structured log line. */
+  log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
   registry: MethodRegistry = new MethodRegistry(),
 ): Promise<ClipDetector> {
   const offered = offeredMethods(settings, registry);
   const methods = registry.all().filter((m) => offered.includes(m.name));
   const runtime = await ClipRuntime.load({
     ...runtimeOptionsFromSettings(settings, log),
-    taskModules: methods.flatMap((m) => m.taskModules),
+    taskModules: [RENDER_TASK_MODULE, ...methods.flatMap((m) => m.taskModules)],
     graphs: (ctx) => methods.flatMap((m) => m.graphs?.(ctx) ?? []),
   });
   try {
@@ -271,6 +305,7 @@ export async function createClipDetector(
       maxRequestPixels: settings.maxRequestPixels,
       textStore,
       fewShot: { weight: settings.fewShotWeight, augment: settings.referenceAugment },
+      render: workerRenderer(runtime),
     });
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
     await detector.warmUp();

@@ -1,8 +1,8 @@
 // From a method's outcome to the API's answer: maps rendered in the form asked for, the
 // verdict, regions, summary, model and timings.
 import type { DecodedImage } from '../imaging/decode.ts';
-import { renderHeatmapPng, renderOverlayPng } from '../imaging/heatmap.ts';
 import { summarize } from '../scoring/summary.ts';
+import { renderPngs, type MapToRender, type RenderPayload } from './render-task.ts';
 import type { MethodOutcome } from '../methods/contract.ts';
 import type { DetectResponse, MapKind, MapPayload, Region } from './types.ts';
 
@@ -16,37 +16,72 @@ export interface MapStyle {
 export const RANDOM_MODEL_WARNING =
   'This is a generated model with random weights: the scores and maps show that the service works, not whether the part is defective.';
 
-/** One map in the form asked for: none, the patch grid's values, or a PNG at the image size. */
-export async function renderMap(
-  kind: MapKind,
-  image: DecodedImage,
-  full: Float32Array | undefined,
-  grid: Float32Array | undefined,
-  gridSize: number,
-  style: MapStyle,
-): Promise<MapPayload | null> {
-  if (kind === 'none') return null;
-  if (kind === 'grid') {
-    if (!grid) return null;
-    return { type: 'grid', width: gridSize, height: gridSize, values: Array.from(grid, (v) => Math.round(v * 1e6) / 1e6) };
-  }
-  if (!full) return null;
-  const png =
-    kind === 'png'
-      ? await renderHeatmapPng(full, image.width, image.height, style.threshold)
-      : await renderOverlayPng(image, full, { threshold: style.threshold, regions: (style.regions ?? []).map((r) => r.bbox) });
-  return { type: kind, width: image.width, height: image.height, encoding: 'base64', mime: 'image/png', data: png.toString('base64') };
+/**
+ * Draws PNG maps (heatmaps or overlays): in an inference worker (createClipDetector) or on
+ * this thread. `transfer` lists the payload's buffers that may be moved rather than copied.
+ */
+export type MapRenderer = (payload: RenderPayload, transfer: ArrayBuffer[]) => Promise<string[]>;
+
+/** Rendering on the calling thread (a detector without the render task in its workers). */
+export const renderOnThisThread: MapRenderer = (payload) => renderPngs(payload);
+
+/** The patch grid's values, rounded to 6 decimals. */
+function gridPayload(grid: Float32Array | undefined, gridSize: number): MapPayload | null {
+  if (!grid) return null;
+  return { type: 'grid', width: gridSize, height: gridSize, values: Array.from(grid, (v) => Math.round(v * 1e6) / 1e6) };
 }
 
-/** Each part's score and map (the frequency branches of dense-frequency), when the method has parts; no boxes (regions are the fused map's). */
-export async function renderParts(kind: MapKind, image: DecodedImage, outcome: MethodOutcome, gridSize: number, threshold: number): Promise<DetectResponse['branches']> {
-  const scores = outcome.branchImageScores;
-  if (!scores) return undefined;
-  const parts: NonNullable<DetectResponse['branches']> = {};
-  for (const [name, score] of Object.entries(scores)) {
-    parts[name] = { score, map: await renderMap(kind, image, outcome.branchMaps?.[name], outcome.grid[name], gridSize, { threshold }) };
+/** A buffer a typed array owns whole can be moved; a view into a larger one is copied instead. */
+function movable(a: ArrayBufferView): ArrayBuffer | undefined {
+  const b = a.buffer;
+  return b instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === b.byteLength ? b : undefined;
+}
+
+/**
+ * The fused map and, with `branches`, each part's score and map (the frequency branches of
+ * dense-frequency; no boxes: regions are the fused map's), in the form asked for. PNGs are
+ * drawn in one `render` call: the image's pixels travel once for all of them. The outcome's
+ * image-size maps are moved to the renderer: the caller must not read them afterwards.
+ */
+export async function renderMaps(
+  kind: MapKind,
+  image: DecodedImage,
+  outcome: MethodOutcome,
+  gridSize: number,
+  style: MapStyle,
+  branches: boolean,
+  render: MapRenderer,
+): Promise<{ map: MapPayload | null; branches?: DetectResponse['branches'] }> {
+  const scores = branches ? outcome.branchImageScores : undefined;
+  const parts = Object.entries(scores ?? {});
+  if (kind === 'none' || kind === 'grid') {
+    const one = (g: Float32Array | undefined) => (kind === 'grid' ? gridPayload(g, gridSize) : null);
+    return {
+      map: one(outcome.grid.fused),
+      branches: scores ? Object.fromEntries(parts.map(([name, score]) => [name, { score, map: one(outcome.grid[name]) }])) : undefined,
+    };
   }
-  return parts;
+  const maps: MapToRender[] = [];
+  const slot = (m: Float32Array | undefined, threshold: number, regions?: readonly Region[]) => {
+    if (!m) return -1;
+    maps.push({ map: m, threshold, regions: regions?.map((r) => r.bbox) });
+    return maps.length - 1;
+  };
+  const fused = slot(outcome.map, style.threshold, kind === 'overlay' ? (style.regions ?? []) : undefined);
+  const partSlots = parts.map(([name]) => slot(outcome.branchMaps?.[name], style.threshold));
+  const payload: RenderPayload = { kind, width: image.width, height: image.height, maps, ...(kind === 'overlay' ? { rgb: image.rgb } : {}) };
+  const transfer = new Set<ArrayBuffer>();
+  for (const m of maps) {
+    const b = movable(m.map);
+    if (b) transfer.add(b);
+  }
+  const pngs = maps.length ? await render(payload, [...transfer]) : [];
+  const png = (i: number): MapPayload | null =>
+    i < 0 ? null : { type: kind, width: image.width, height: image.height, encoding: 'base64', mime: 'image/png', data: pngs[i] };
+  return {
+    map: png(fused),
+    branches: scores ? Object.fromEntries(parts.map(([name, score], i) => [name, { score, map: png(partSlots[i]) }])) : undefined,
+  };
 }
 
 export interface ResponseParts {

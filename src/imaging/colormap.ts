@@ -32,8 +32,11 @@ function stops(threshold: number): Stop[] {
 
 /** Colour (0–255 floats) and blend weight (0–1) of one map value; outside 0–1 clamped, NaN normal. */
 export function scaleColour(value: number, threshold: number): { rgb: Rgb; alpha: number } {
+  return colourOn(stops(threshold), value);
+}
+
+function colourOn(s: Stop[], value: number): { rgb: Rgb; alpha: number } {
   const v = value >= 1 ? 1 : value > 0 ? value : 0;
-  const s = stops(threshold);
   if (v <= s[0].at) return s[0];
   for (let i = 1; i < s.length; i++) {
     if (v > s[i].at) continue;
@@ -61,18 +64,33 @@ export interface ScaleTable {
   weight: Uint16Array;
 }
 
-/** The scale for threshold t sampled into a table; the threshold's entry is exactly the boundary colour. */
+/** Tables of recent thresholds (a service sees few distinct ones): building one costs milliseconds. */
+const tables = new Map<number, ScaleTable>();
+const TABLES_KEPT = 16;
+
+/**
+ * The scale for threshold t sampled into a table; the threshold's entry is exactly the boundary
+ * colour. Shared between callers: treat it as read-only.
+ */
 export function scaleTable(threshold: number): ScaleTable {
+  const cached = tables.get(threshold);
+  if (cached) return cached;
   const rgb = new Uint8Array(SCALE_STEPS * 3);
   const weight = new Uint16Array(SCALE_STEPS);
   const put = (i: number, c: { rgb: Rgb; alpha: number }) => {
-    rgb.set(c.rgb.map(Math.round), i * 3);
+    rgb[i * 3] = Math.round(c.rgb[0]);
+    rgb[i * 3 + 1] = Math.round(c.rgb[1]);
+    rgb[i * 3 + 2] = Math.round(c.rgb[2]);
     weight[i] = Math.round(c.alpha * 256);
   };
-  for (let i = 0; i < SCALE_STEPS; i++) put(i, scaleColour(i / (SCALE_STEPS - 1), threshold));
+  const s = stops(threshold);
+  for (let i = 0; i < SCALE_STEPS; i++) put(i, colourOn(s, i / (SCALE_STEPS - 1)));
   // Sampling would put the threshold between two entries; the boundary must read as itself.
   put(scaleIndex(threshold), { rgb: BOUNDARY_COLOUR, alpha: BOUNDARY_ALPHA });
-  return { rgb, weight };
+  const table = { rgb, weight };
+  if (tables.size >= TABLES_KEPT) tables.delete(tables.keys().next().value!);
+  tables.set(threshold, table);
+  return table;
 }
 
 /** Map values → RGB bytes (row-major, 3 channels) on the fixed scale of `threshold`. */

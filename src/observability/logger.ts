@@ -50,3 +50,22 @@ export function loggerOptions(level = 'info', stream?: LogStream) {
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
   };
 }
+
+/** What messageLog writes to: a pino logger (the app's). */
+export interface LevelLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * The service's start-up and cache messages (`log(msg, fields)` of the runtime, the stores) as
+ * JSON lines of its logger: `fields` become keys of the line (path, code…), and
+ * `level: 'warn'` among them makes it a warning (failed cache writes); info otherwise.
+ */
+export function messageLog(logger: LevelLogger): (msg: string, fields?: Record<string, unknown>) => void {
+  return (msg, fields) => {
+    const { level, ...rest } = fields ?? {};
+    if (level === 'warn') logger.warn(rest, msg);
+    else logger.info(rest, msg);
+  };
+}

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/atomic-write.ts';
+import { writeFailureFields, writeFileAtomic } from '../util/atomic-write.ts';
 import type { ClassEmbeddings } from './embedding-cache.ts';
 
 const MAGIC = 'CEMB';
@@ -21,7 +21,7 @@ export class EmbeddingStore {
   constructor(
     readonly dir: string,
     readonly maxFiles = 10_000,
-    private readonly log: (msg: string) => void = () => {},
+    private readonly log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true });
     this.files = readdirSync(dir).filter((f) => f.endsWith('.bin')).length;
@@ -80,7 +80,8 @@ export class EmbeddingStore {
       await writeFileAtomic(file, bytes);
       this.files += 1;
     } catch (err) {
-      this.log(`could not store text embeddings in ${this.dir}: ${(err as Error).message}`);
+      // Kept in memory only; the temporary file is gone (writeFileAtomic). Names the file.
+      this.log(`text embeddings not stored: ${(err as Error).message}`, { ...writeFailureFields(err), level: 'warn' });
     }
   }
 }

@@ -1,10 +1,43 @@
 // Files that appear whole or not at all: written under a temporary name in the same folder
 // (so the rename stays on one file system, where it is atomic), optionally fsynced, then
 // renamed over the target. On any failure the temporary file is removed and the target is
-// left as it was. A reader — another process, or this one after a crash — never sees half a
-// file under the real name.
+// left as it was, and the error (FileWriteError) names the target and says ENOSPC in words.
+// A reader — another process, or this one after a crash — never sees half a file under the
+// real name.
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+
+/** Why writing `path` failed, in words (ENOSPC: 'no space left on device writing <path>'). */
+export function writeFailureMessage(path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `no space left on device writing ${path}${code === 'EDQUOT' ? ' (disk quota exceeded)' : ''}`;
+  if (code === 'EROFS') return `read-only file system: cannot write ${path}`;
+  if (code === 'EACCES' || code === 'EPERM') return `no permission to write ${path}`;
+  return `could not write ${path}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/**
+ * A failed write of a cache or data file, naming the file (the system's own message names at
+ * most the temporary one) and keeping the system's code (ENOSPC…). Its temporary file is gone.
+ */
+export class FileWriteError extends Error {
+  override readonly name = 'FileWriteError';
+  readonly code?: string;
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(writeFailureMessage(path, cause), { cause });
+    this.code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  }
+}
+
+/** Log fields of a write failure, for a JSON log line: the file and the system's code. */
+export function writeFailureFields(err: unknown): { path?: string; code?: string } {
+  return err instanceof FileWriteError ? { path: err.path, code: err.code } : { code: (err as NodeJS.ErrnoException | undefined)?.code };
+}
+
+const asWriteError = (target: string, err: unknown) => (err instanceof FileWriteError ? err : new FileWriteError(target, err));
 
 export interface AtomicWriteOptions {
   /**
@@ -44,11 +77,21 @@ export class AtomicFileSync {
     private readonly options: AtomicWriteOptions = {},
   ) {
     this.temporary = temporaryPath(target);
-    this.fd = openSync(this.temporary, 'w');
+    try {
+      this.fd = openSync(this.temporary, 'w');
+    } catch (err) {
+      throw asWriteError(target, err);
+    }
   }
 
+  /** On failure the temporary file is removed and a FileWriteError naming the target thrown. */
   write(bytes: Uint8Array): void {
-    writeFully(this.fd, bytes);
+    try {
+      writeFully(this.fd, bytes);
+    } catch (err) {
+      this.abandon();
+      throw asWriteError(this.target, err);
+    }
   }
 
   /** Closes and renames into place; on failure the temporary file is removed and the error thrown. */
@@ -59,13 +102,17 @@ export class AtomicFileSync {
       renameSync(this.temporary, this.target);
     } catch (err) {
       this.abandon();
-      throw err;
+      throw asWriteError(this.target, err);
     }
   }
 
   /** Closes and removes the temporary file; the target is untouched. Safe to call twice. */
   abandon(): void {
-    this.close();
+    try {
+      this.close();
+    } catch {
+      // closing may report the failed write again; the file goes either way
+    }
     rmSync(this.temporary, { force: true });
   }
 
@@ -105,6 +152,6 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await rename(temporary, target);
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => {});
-    throw err;
+    throw asWriteError(target, err);
   }
 }

@@ -10,6 +10,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { retry } from '../../util/retry.ts';
+import { writeFailureMessage } from '../../util/atomic-write.ts';
 import { HubNetworkError, hubRequest, isRetryableStatus, networkErrorCode, type HubHttp } from './hub-http.ts';
 
 export interface DownloadRequest {
@@ -37,7 +38,7 @@ export class DownloadError extends Error {
   constructor(
     readonly kind: DownloadErrorKind,
     message: string,
-    readonly details: { status?: number; errorCode?: string; code?: string; retryable?: boolean; tries?: number } = {},
+    readonly details: { status?: number; errorCode?: string; code?: string; path?: string; retryable?: boolean; tries?: number } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -58,7 +59,10 @@ export async function downloadFile(request: DownloadRequest): Promise<Downloaded
         try {
           await fetchIntoPart(request, part);
         } catch (err) {
-          throw asDownloadError(err, request.url);
+          const error = asDownloadError(err, request.url, part);
+          // A disk that is full (or read-only) will not take the rest: what arrived goes too.
+          if (error.kind === 'filesystem') await unlink(part).catch(() => {});
+          throw error;
         }
       },
       {
@@ -165,11 +169,11 @@ function retryable(message: string): DownloadError {
   return new DownloadError('network', message, { retryable: true });
 }
 
-function asDownloadError(err: unknown, url: string): DownloadError {
+function asDownloadError(err: unknown, url: string, part: string): DownloadError {
   if (err instanceof DownloadError) return err;
   const code = err instanceof HubNetworkError ? err.code : networkErrorCode(err);
   if (FILESYSTEM_CODES.has(code)) {
-    return new DownloadError('filesystem', `cannot write the file (${code})`, { code }, { cause: err });
+    return new DownloadError('filesystem', writeFailureMessage(part, err), { code, path: part }, { cause: err });
   }
   return new DownloadError('network', `${code} from ${url}`, { code, retryable: true }, { cause: err });
 }

@@ -263,7 +263,7 @@ function describeFailure(err: unknown, context: Context, file?: string): Checkpo
       case 'filesystem':
         return new CheckpointError(
           'download-failed',
-          `Cannot write ${name} of model "${model}" into the cache folder ${folder} (${err.details.code}). ` +
+          `Cannot write ${name} of model "${model}" into the cache folder ${folder} (${err.message}; the partial file was removed). ` +
             `Free disk space or make the folder writable, or use another cache folder.`,
           folder,
           { cause: err },

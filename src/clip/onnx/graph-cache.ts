@@ -8,6 +8,7 @@ import type { ClipWeights, ImageGraphOptions } from '../types.ts';
 import { buildImageGraph, validateImageGraphOptions } from './image-graph.ts';
 import { buildTextGraph } from './text-graph.ts';
 import { digestFolder, verifyFolder, type IntegrityProblem } from './graph-integrity.ts';
+import { FileWriteError } from '../../util/atomic-write.ts';
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 // 2: the text graph takes input_ids of any length up to the context length.
@@ -128,7 +129,9 @@ function writeCacheFolder(cacheDir: string, dir: string, record: object, build: 
     renameSync(tmp, dir);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
-    throw err;
+    // A full disk or a read-only cache: say so, naming the file (the system's message does not).
+    if (err instanceof FileWriteError || !(err as NodeJS.ErrnoException).code) throw err;
+    throw new FileWriteError(dir, err);
   }
   pruneStaleGraphs(cacheDir);
 }

@@ -91,14 +91,21 @@ export class WorkerPool extends EventEmitter {
     return this.runTask('infer', { model, inputs: owned }, Object.values(owned).map((t) => t.data.buffer as ArrayBuffer), signal);
   }
 
-  /** Runs a registered task in a worker; `transfer` lists payload buffers to move rather than copy. */
-  runTask<R>(task: string, payload: unknown, transfer: ArrayBuffer[] = [], signal?: AbortSignal): Promise<R> {
+  /**
+   * Runs a registered task in a worker; `transfer` lists payload buffers to move rather than copy.
+   * An `urgent` job finishes work already admitted (e.g. rendering a scored detection's maps):
+   * it waits ahead of the queue and is never refused for a full queue.
+   */
+  runTask<R>(task: string, payload: unknown, transfer: ArrayBuffer[] = [], signal?: AbortSignal, options: { urgent?: boolean } = {}): Promise<R> {
     if (this.closed) return Promise.reject(new WorkerFailedError('the inference pool is shut down'));
     const idle = this.slots.find((s) => s.ready && !s.job);
-    if (!idle && this.queue.length >= this.opts.maxQueue) return Promise.reject(new QueueFullError(`The service is busy (${this.queue.length} detections waiting); retry shortly.`));
+    if (!idle && !options.urgent && this.queue.length >= this.opts.maxQueue) {
+      return Promise.reject(new QueueFullError(`The service is busy (${this.queue.length} detections waiting); retry shortly.`));
+    }
     return new Promise<R>((resolve, reject) => {
       const job: Job = { task, payload, transfer, resolve, reject, signal };
       if (idle) this.dispatch(idle, job);
+      else if (options.urgent) this.queue.unshift(job);
       else this.queue.push(job);
       if (signal && !idle) {
         // Only a queued job can be dropped; the listener goes when the job leaves the queue,

@@ -111,6 +111,22 @@ describe('WorkerPool', () => {
     }
   });
 
+  it('takes an urgent job (finishing admitted work) ahead of the queue, even when the queue is full', async () => {
+    const pool = await start({ maxQueue: 1 });
+    try {
+      const order: string[] = [];
+      const running = image(pool, 8).then(() => order.push('running'));
+      const queued = image(pool, 1).then(() => order.push('queued'));
+      await expect(image(pool, 1)).rejects.toBeInstanceOf(QueueFullError);
+      const inputs = { pixel_values: { type: 'float32', data: pixels(1), dims: [1, 3, S, S] } };
+      const urgent = pool.runTask('infer', { model: 'image', inputs }, [], undefined, { urgent: true }).then(() => order.push('urgent'));
+      await Promise.all([running, queued, urgent]);
+      expect(order).toEqual(['running', 'urgent', 'queued']);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('replaces a crashed worker: the running job fails, the next one succeeds', async () => {
     const pool = await start();
     try {
