@@ -127,6 +127,11 @@ export interface ScoringMethod {
   readonly aliases?: readonly string[];
   /** One line for /v1/models and the docs. */
   readonly description: string;
+  /**
+   * Its scores depend on the other images scored with it (MuSc): it scores batches only, so a
+   * set of images (an evaluation category, a scored folder) goes through `scoreBatch` together.
+   */
+  readonly batchOnly?: boolean;
   /** The setting that turns the method off, named when a request asks for it (e.g. `WINCLIP=0`). */
   readonly switchedOffBy?: string;
   /** Prompt modes the method accepts. */
