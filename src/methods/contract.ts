@@ -114,8 +114,9 @@ export interface MethodRunner {
   score(request: MethodRequest): Promise<MethodOutcome & { textMs: number }>;
   /**
    * Scores several images of one category together, answers in request order. Methods whose
-   * scores depend on the batch (MuSc's mutual scoring) need it; absent: each image goes
-   * through `score` on its own.
+   * scores depend on the batch (MuSc's mutual scoring) need it; others may have it for
+   * throughput (dense-frequency: several images per session run, the same results as `score`).
+   * Absent: each image goes through `score` on its own.
    */
   scoreBatch?(requests: MethodRequest[]): Promise<Array<MethodOutcome & { textMs: number }>>;
 }
