@@ -63,7 +63,9 @@ async function images(n: number): Promise<Buffer[]> {
 }
 
 async function openDetector(musc: boolean) {
-  const settings = loadSettings(process.env, { model, cacheDir, offline: '1', winclip: '0', musc: musc ? '1' : '0', logLevel: 'silent', maxQueue: '1024' });
+  // No job timeout: MuSc's scoring of one large batch is one worker job, and on a loaded machine
+  // N = 128 outlasts the default JOB_TIMEOUT_MS (120 s) — what is measured here is the time it takes.
+  const settings = loadSettings(process.env, { model, cacheDir, offline: '1', winclip: '0', musc: musc ? '1' : '0', logLevel: 'silent', maxQueue: '1024', jobTimeoutMs: '0' });
   return createClipDetector(settings);
 }
 
