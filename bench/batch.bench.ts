@@ -8,7 +8,8 @@
 //    method=musc, map=none: decoding, the token graph (image tower), mutual scoring, RsCIN and
 //    the responses. Seconds per image, the encode and scoring parts, peak RSS, RSS once loaded.
 // 3. dense-frequency: the same images one per session run (score, the former batch path) and
-//    SESSION_BATCH_IMAGES per session run (scoreBatch), alternated 3 times; images/s, median.
+//    SESSION_BATCH_IMAGES per session run (scoreBatch), 4 rounds in alternating order; images/s
+//    and the ratio per round (--skip-scoring, --skip-musc leave parts out).
 // N = 128 runs only when N = 64's time projects (×4 for the scoring, ×2 for the rest) under
 // --budget seconds. Figures move with the machine's load: the load average is printed.
 import { execFileSync } from 'node:child_process';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '8,32,64,128' },
     budget: { type: 'string', default: '900' },
     'skip-scoring': { type: 'boolean', default: false },
+    'skip-musc': { type: 'boolean', default: false },
     'dense-images': { type: 'string', default: '32' },
     run: { type: 'string' },
   },
@@ -106,6 +108,8 @@ async function runMusc(n: number): Promise<MuscRun> {
   };
 }
 
+const ROUNDS = 4;
+
 interface DenseRun {
   images: number;
   single: number[];
@@ -122,22 +126,35 @@ async function runDense(n: number): Promise<DenseRun> {
   const single: number[] = [];
   const batched: number[] = [];
   let maxScoreDiff = 0;
-  for (let round = 0; round < 3; round++) {
-    let t = performance.now();
+  const one = new Array<number>(n);
+  const runSingle = async () => {
+    const t = performance.now();
     // The former batch path: one image per session run, one at a time per worker.
-    const lanes = detector.capacity;
-    const one = new Array<number>(n);
     let next = 0;
-    await Promise.all(Array.from({ length: lanes }, async () => {
+    await Promise.all(Array.from({ length: detector.capacity }, async () => {
       while (next < n) {
         const i = next++;
         one[i] = (await runner.score(requests[i])).score;
       }
     }));
     single.push(n / ((performance.now() - t) / 1000));
-    t = performance.now();
+  };
+  const runBatched = async () => {
+    const t = performance.now();
     const many = await runner.scoreBatch!(requests);
     batched.push(n / ((performance.now() - t) / 1000));
+    return many;
+  };
+  // The order alternates (AB, BA, …) so a load that changes during the run favours neither.
+  for (let round = 0; round < ROUNDS; round++) {
+    let many;
+    if (round % 2 === 0) {
+      await runSingle();
+      many = await runBatched();
+    } else {
+      many = await runBatched();
+      await runSingle();
+    }
     many.forEach((o, i) => (maxScoreDiff = Math.max(maxScoreDiff, Math.abs(o.score - one[i]))));
   }
   await detector.close();
@@ -172,36 +189,39 @@ if (values.run) {
     process.stdout.write(out);
   }
 
-  console.log(`\n2. MuSc end to end (decode, token graph, mutual scoring, RsCIN, responses; 224×224 PNGs); load average ${load()}`);
-  console.log('  N   s/image  encode s/img  score s/img  total s  RSS loaded  peak RSS  load(1m)  top image');
-  let previous: MuscRun | undefined;
-  for (const n of sizes) {
-    if (n >= 128 && previous?.images === 64 && previous.scoreSeconds * 4 + (previous.seconds - previous.scoreSeconds) * 2 > budget) {
-      console.log(`${String(n).padStart(3)}  skipped: N = 64 took ${previous.seconds.toFixed(0)} s; N = 128 projects over ${budget} s`);
-      continue;
+  if (!values['skip-musc']) {
+    console.log(`\n2. MuSc end to end (decode, token graph, mutual scoring, RsCIN, responses; 224×224 PNGs); load average ${load()}`);
+    console.log('  N   s/image  encode s/img  score s/img  total s  RSS loaded  peak RSS  load(1m)  top image');
+    let previous: MuscRun | undefined;
+    for (const n of sizes) {
+      if (n >= 128 && previous?.images === 64 && previous.scoreSeconds * 4 + (previous.seconds - previous.scoreSeconds) * 2 > budget) {
+        console.log(`${String(n).padStart(3)}  skipped: N = 64 took ${previous.seconds.toFixed(0)} s; N = 128 projects over ${budget} s`);
+        continue;
+      }
+      const r = child<MuscRun>(`musc:${n}`);
+      previous = r;
+      console.log(
+        [
+          String(n).padStart(3),
+          (r.seconds / n).toFixed(3).padStart(9),
+          (r.encodeSeconds / n).toFixed(3).padStart(13),
+          (r.scoreSeconds / n).toFixed(3).padStart(12),
+          r.seconds.toFixed(1).padStart(8),
+          `${r.loadedRssMiB.toFixed(0)} MiB`.padStart(11),
+          `${r.peakRssMiB.toFixed(0)} MiB`.padStart(9),
+          loadavg()[0].toFixed(2).padStart(9),
+          `  #${r.top}${r.top % 8 === 7 ? ' (a square)' : ''}`,
+        ].join(' '),
+      );
     }
-    const r = child<MuscRun>(`musc:${n}`);
-    previous = r;
-    console.log(
-      [
-        String(n).padStart(3),
-        (r.seconds / n).toFixed(3).padStart(9),
-        (r.encodeSeconds / n).toFixed(3).padStart(13),
-        (r.scoreSeconds / n).toFixed(3).padStart(12),
-        r.seconds.toFixed(1).padStart(8),
-        `${r.loadedRssMiB.toFixed(0)} MiB`.padStart(11),
-        `${r.peakRssMiB.toFixed(0)} MiB`.padStart(9),
-        loadavg()[0].toFixed(2).padStart(9),
-        `  #${r.top}${r.top % 8 === 7 ? ' (a square)' : ''}`,
-      ].join(' '),
-    );
   }
 
   const n = Number(values['dense-images']);
-  console.log(`\n3. dense-frequency, ${n} images: 1 per session run vs ${SESSION_BATCH_IMAGES} per session run (3 rounds, alternated); load average ${load()}`);
+  console.log(`\n3. dense-frequency, ${n} images: 1 per session run vs ${SESSION_BATCH_IMAGES} per session run (${ROUNDS} rounds, order alternated); load average ${load()}`);
   const d = child<DenseRun>(`dense:${n}`);
   console.log(`  single  ${d.single.map((v) => v.toFixed(2)).join(' ')} img/s (median ${median(d.single).toFixed(2)})`);
   console.log(`  batched ${d.batched.map((v) => v.toFixed(2)).join(' ')} img/s (median ${median(d.batched).toFixed(2)})`);
-  console.log(`  batched / single ${(median(d.batched) / median(d.single)).toFixed(2)}×; largest score difference ${d.maxScoreDiff.toExponential(1)}`);
+  const ratios = d.batched.map((b, i) => b / d.single[i]);
+  console.log(`  batched / single per round ${ratios.map((r) => r.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(2)}×); largest score difference ${d.maxScoreDiff.toExponential(1)}`);
   console.log(`load average after: ${load()} (2 cores shared; busy neighbours slow every figure)`);
 }
