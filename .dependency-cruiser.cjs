@@ -87,7 +87,7 @@ module.exports = {
     {
       name: 'service-does-not-import-tooling',
       severity: 'error',
-      comment: 'The service (everything in src but eval, training, dev and dataset) never imports the evaluation, training, the dataset reader or the random-model generator.',
+      comment: 'The service (everything in src but eval, folder-scoring, training, dev and dataset) never imports the evaluation, folder scoring, training, the dataset reader or the random-model generator.',
       from: { path: '^src/', pathNot: TOOLING },
       to: { path: TOOLING },
     },
