@@ -5,7 +5,7 @@
 //     → detection/ → methods/ → prompts/, scoring/ → clip/
 //   beside and below everything: imaging/, util/, observability/, errors.ts, defaults.ts;
 //   settings.ts (the environment) is read by detection/ and above only.
-//   tooling: eval/, training/ (above detection/; dataset/ is their MVTec reader) and dev/
+//   tooling: eval/, folder-scoring/, training/ (above detection/; dataset/ is their MVTec reader) and dev/
 //   (random models, for scripts/, bench/ and test/): the service never imports them.
 //
 // Type-only imports count (tsPreCompilationDeps): a type cycle is a cycle all the same.
@@ -16,7 +16,7 @@ const files = (...names) => `^src/(${names.join('|')})\\.ts$`;
 const either = (...patterns) => patterns.join('|');
 
 const ENTRY = files('app', 'server');
-const TOOLING = folders('eval', 'training', 'dev', 'dataset');
+const TOOLING = folders('eval', 'folder-scoring', 'training', 'dev', 'dataset');
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -87,7 +87,7 @@ module.exports = {
     {
       name: 'service-does-not-import-tooling',
       severity: 'error',
-      comment: 'The service (everything in src but eval, training, dev and dataset) never imports the evaluation, training, the dataset reader or the random-model generator.',
+      comment: 'The service (everything in src but eval, folder-scoring, training, dev and dataset) never imports the evaluation, folder scoring, training, the dataset reader or the random-model generator.',
       from: { path: '^src/', pathNot: TOOLING },
       to: { path: TOOLING },
     },

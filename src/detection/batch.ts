@@ -1,8 +1,9 @@
 // Several images of one category in one call (POST /v1/detect/batch). Each image is decoded on
 // its own: one that does not decode gets its own error and the others are still scored. A
-// method with a batch entry point (MuSc, whose images score each other) gets every decodable
-// image at once; any other method scores them one by one through the same path as /v1/detect,
-// at most as many at a time as the pool has workers (so a batch never floods the queue).
+// method with a batch entry point gets every decodable image at once (MuSc: they score each
+// other; dense-frequency: several per session run, each scored as /v1/detect scores it); any
+// other method scores them one by one through the same path as /v1/detect, at most as many at
+// a time as the pool has workers (so a batch never floods the queue).
 import { ServiceError } from '../errors.ts';
 import type { DecodedImage } from '../imaging/decode.ts';
 import type { MethodOutcome, MethodRequest, MethodRunner, ScoringMethod } from '../methods/contract.ts';

@@ -129,6 +129,35 @@ export class ClipDetector implements Detector {
     return { outcome, textMs, method: method.name };
   }
 
+  /**
+   * Several decoded images of one category through the method's batch entry point (MuSc scores
+   * them against each other; dense-frequency packs them into batched session runs), answers in
+   * order; a method without one scores them one by one, at most `capacity` at a time. The path
+   * the evaluation and folder scoring share with POST /v1/detect/batch (batch.ts).
+   */
+  async scoreDecodedBatch(requests: readonly ScoreRequest[], name?: string): Promise<Array<{ outcome: MethodOutcome; textMs: number }>> {
+    const { method, runner } = this.method(name ?? requests[0]?.method);
+    const full = requests.map((req) => {
+      const references = req.references ?? [];
+      method.validate({ prompts: req.prompts, branches: Boolean(req.partMaps), references: references.length });
+      return { ...req, references, partMaps: Boolean(req.partMaps) };
+    });
+    if (runner.scoreBatch) {
+      return (await runner.scoreBatch(full)).map(({ textMs, ...outcome }) => ({ outcome, textMs }));
+    }
+    const out = new Array<{ outcome: MethodOutcome; textMs: number }>(full.length);
+    let next = 0;
+    const lane = async () => {
+      while (next < full.length) {
+        const i = next++;
+        const { textMs, ...outcome } = await runner.score(full[i]);
+        out[i] = { outcome, textMs };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.capacity, full.length)) }, lane));
+    return out;
+  }
+
   async detect(bytes: Buffer, options: DetectOptions, signal?: AbortSignal): Promise<DetectResponse> {
     const started = performance.now();
     // The method's rules come first: a request it refuses costs no decoding.

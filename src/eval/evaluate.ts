@@ -31,7 +31,8 @@ export const DEFAULT_PIXEL_SIZE = 256;
 /** scoreDecoded needs a threshold for its regions; the evaluation uses them only in its overlay figures. */
 export const REGION_THRESHOLD = 0.5;
 
-export type EvalDetector = Pick<ClipDetector, 'scoreDecoded' | 'info'>;
+/** `method` and `scoreDecodedBatch` are needed for batch-only methods (MuSc): a category is scored as one batch. */
+export type EvalDetector = Pick<ClipDetector, 'scoreDecoded' | 'info'> & Partial<Pick<ClipDetector, 'scoreDecodedBatch' | 'method'>>;
 
 export interface EvaluateOptions {
   /** Side of the square grid the pixel metrics are computed on. */
@@ -89,6 +90,12 @@ export interface Extreme {
   rank: number;
   image: DatasetImage;
   score: number;
+  /**
+   * The image and its outcome, kept when the image cannot be scored again alone (a batch-only
+   * method's scores depend on the whole category): the overlay is drawn from them, then they
+   * are dropped (run.ts).
+   */
+  scored?: { decoded: DecodedImage; outcome: MethodOutcome };
 }
 
 export interface CategoryTimings {
@@ -158,6 +165,20 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, ind
   if (rejected) throw rejected.reason;
 }
 
+/** Reads and decodes one dataset image with the service's limits; errors name the file. */
+async function decodeFile(image: DatasetImage, maxPixels?: number): Promise<DecodedImage> {
+  try {
+    return await decodeImage(await readFile(image.file), { maxPixels });
+  } catch (err) {
+    throw new Error(`${image.file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** True when the method scores batches only (MuSc): then a whole category is one batch. */
+export function scoresBatchesOnly(detector: EvalDetector, method?: string): boolean {
+  return Boolean(detector.method?.(method).method.batchOnly);
+}
+
 /** Decodes one dataset image and scores it exactly as the service would. */
 export async function scoreImageFile(
   detector: EvalDetector,
@@ -167,12 +188,7 @@ export async function scoreImageFile(
   options: { maxPixels?: number; signal?: AbortSignal; prompts?: PromptChoice; method?: string; memory?: unknown } = {},
 ): Promise<{ decoded: DecodedImage; outcome: MethodOutcome; decodeMs: number; textMs: number }> {
   const t0 = performance.now();
-  let decoded: DecodedImage;
-  try {
-    decoded = await decodeImage(await readFile(image.file), { maxPixels: options.maxPixels });
-  } catch (err) {
-    throw new Error(`${image.file}: ${(err as Error).message}`, { cause: err });
-  }
+  const decoded = await decodeFile(image, options.maxPixels);
   const decodeMs = performance.now() - t0;
   const { outcome, textMs } = await detector.scoreDecoded({
     image: decoded,
@@ -234,8 +250,8 @@ export async function evaluateCategory(
 
   const timings: CategoryTimings = { wallMs: 0, decodeMs: 0, textMs: 0, encodeMs: 0, scoreMs: 0, metricsMs: 0 };
   let maskSizeMismatches = 0;
-  await mapLimit(images, options.concurrency ?? 2, async (image, i) => {
-    const { decoded, outcome, decodeMs, textMs } = await scoreImageFile(detector, image, category.name, scoring, options);
+  const collect = async (i: number, decoded: DecodedImage, outcome: MethodOutcome, decodeMs: number, textMs: number) => {
+    const image = images[i];
     scores[i] = outcome.score;
     pImages[i] = outcome.pImage;
     timings.decodeMs += decodeMs;
@@ -251,7 +267,42 @@ export async function evaluateCategory(
       }
     }
     options.progress?.tick();
-  });
+  };
+  const batchOnly = scoresBatchesOnly(detector, options.method);
+  let kept: Array<{ decoded: DecodedImage; outcome: MethodOutcome }> | undefined;
+  if (batchOnly) {
+    // The paper's protocol (MuSc): every test image of the category in one batch, scored
+    // mutually through the detector's batch path, as POST /v1/detect/batch scores an upload.
+    if (!detector.scoreDecodedBatch) throw new Error(`method ${options.method} scores batches only and this detector has no batch path`);
+    const decoded = new Array<DecodedImage>(images.length);
+    const decodeMs = new Float64Array(images.length);
+    await mapLimit(images, options.concurrency ?? 2, async (image, i) => {
+      const t0 = performance.now();
+      decoded[i] = await decodeFile(image, options.maxPixels);
+      decodeMs[i] = performance.now() - t0;
+    });
+    options.progress?.status(`${category.id}: ${images.length} images scored as one batch`);
+    const results = await detector.scoreDecodedBatch(
+      decoded.map((image) => ({
+        image,
+        category: category.name,
+        prompts: options.prompts ?? { mode: 'templated' },
+        threshold: REGION_THRESHOLD,
+        signal: options.signal,
+        method: options.method,
+        settings: scoring,
+        memory: options.memory,
+      })),
+      options.method,
+    );
+    kept = results.map((r, i) => ({ decoded: decoded[i], outcome: r.outcome }));
+    for (let i = 0; i < images.length; i++) await collect(i, decoded[i], results[i].outcome, decodeMs[i], results[i].textMs);
+  } else {
+    await mapLimit(images, options.concurrency ?? 2, async (image, i) => {
+      const { decoded, outcome, decodeMs, textMs } = await scoreImageFile(detector, image, category.name, scoring, options);
+      await collect(i, decoded, outcome, decodeMs, textMs);
+    });
+  }
 
   const t = performance.now();
   const image = rankingMetrics(scores, labels);
@@ -292,7 +343,7 @@ export async function evaluateCategory(
     metrics,
     records: images.map((img, i) => ({ name: img.name, type: img.type, label: img.label, score: scores[i], pImage: pImages[i] })),
     curves: { imageRoc: imageRocCurve(scores, labels), pixelRoc: pixel.roc, pro: pixel.pro },
-    extremes: pickExtremes(images, scores, options.extremes ?? 3),
+    extremes: pickExtremes(images, scores, options.extremes ?? 3).map((e) => (kept ? { ...e, scored: kept[images.indexOf(e.image)] } : e)),
     notes,
     timings,
   };

@@ -165,13 +165,17 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
     if (evaluation.extremes.length) mkdirSync(dir, { recursive: true });
     const files: OverlayFile[] = [];
     for (const e of evaluation.extremes) {
-      // The overlay needs the full-size map, which the evaluation does not keep: score the image again.
-      const { decoded, outcome } = await scoreImageFile(detector, e.image, evaluation.category.name, configuration.scoring, {
-        maxPixels: baseSettings.maxPixels,
-        prompts: options.promptChoice,
-        method: configuration.method,
-        memory,
-      });
+      // The overlay needs the full-size map, which the evaluation does not keep: score the image
+      // again, unless its score depends on its batch (MuSc): then the evaluation kept it.
+      const { decoded, outcome } =
+        e.scored ??
+        (await scoreImageFile(detector, e.image, evaluation.category.name, configuration.scoring, {
+          maxPixels: baseSettings.maxPixels,
+          prompts: options.promptChoice,
+          method: configuration.method,
+          memory,
+        }));
+      delete e.scored;
       const stem = basename(e.image.file, extname(e.image.file)).replace(/[^\w.-]+/g, '_');
       const file = join(dir, `${e.kind}-${e.rank}_${e.image.type.replace(/[^\w.-]+/g, '_')}_${stem}.png`);
       const caption = `${e.kind} #${e.rank}  score ${outcome.score.toFixed(3)}`; // short: images may be 100 px wide

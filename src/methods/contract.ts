@@ -114,8 +114,9 @@ export interface MethodRunner {
   score(request: MethodRequest): Promise<MethodOutcome & { textMs: number }>;
   /**
    * Scores several images of one category together, answers in request order. Methods whose
-   * scores depend on the batch (MuSc's mutual scoring) need it; absent: each image goes
-   * through `score` on its own.
+   * scores depend on the batch (MuSc's mutual scoring) need it; others may have it for
+   * throughput (dense-frequency: several images per session run, the same results as `score`).
+   * Absent: each image goes through `score` on its own.
    */
   scoreBatch?(requests: MethodRequest[]): Promise<Array<MethodOutcome & { textMs: number }>>;
 }
@@ -127,6 +128,11 @@ export interface ScoringMethod {
   readonly aliases?: readonly string[];
   /** One line for /v1/models and the docs. */
   readonly description: string;
+  /**
+   * Its scores depend on the other images scored with it (MuSc): it scores batches only, so a
+   * set of images (an evaluation category, a scored folder) goes through `scoreBatch` together.
+   */
+  readonly batchOnly?: boolean;
   /** The setting that turns the method off, named when a request asks for it (e.g. `WINCLIP=0`). */
   readonly switchedOffBy?: string;
   /** Prompt modes the method accepts. */

@@ -12,6 +12,9 @@ import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
 import { withStoredCategory } from '../categories/detect-context.ts';
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
+import { detectBatchRouteSchema } from './detect-docs.ts';
+import type { batchResponseSchema } from './response-schemas.ts';
+import type { z } from 'zod';
 import { withDeadline } from './deadline.ts';
 import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
 
@@ -40,6 +43,19 @@ interface BatchFile {
 export type BatchEntry =
   | { index: number; filename: string | null; ok: true; result: DetectResponse }
   | { index: number; filename: string | null; ok: false; status: number; error: string; message: string };
+
+/** The answer: one entry per file, in upload order. */
+export interface BatchResponse {
+  category: string;
+  method: string;
+  count: number;
+  results: BatchEntry[];
+}
+
+// The documented schema (response-schemas.ts) and the type the route sends, tied both ways.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const documented: Same<z.infer<typeof batchResponseSchema>, BatchResponse> = true;
+void documented;
 
 async function readBatch(request: FastifyRequest, maxBytes: number, maxFiles: number): Promise<{ files: BatchFile[]; fields: Record<string, string[]> }> {
   if (!request.isMultipart()) throw new UnsupportedMediaTypeError('send multipart/form-data with one or more file fields "image"');
@@ -78,7 +94,7 @@ function errorEntry(index: number, filename: string | null, err: unknown): Batch
 export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchRouteOptions): Promise<void> {
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
-  app.post('/v1/detect/batch', { schema: { summary: 'Score several images of one category (method=musc: against each other)', tags: ['detection'] } }, async (request, reply) => {
+  app.post('/v1/detect/batch', { schema: detectBatchRouteSchema(opts.defaultThreshold, opts.batchMax, opts.methods) }, async (request, reply) => {
     const { files, fields } = await readBatch(request, opts.maxBodyBytes, opts.batchMax);
     const { options: parsed, format } = schema.parse(fields);
     // One JSON answer holds every image's result: a PNG body cannot, and map URLs would outlive most batches' use.
@@ -125,6 +141,7 @@ export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchR
       opts.metrics?.observeDetection(result.timingsMs);
       entries[index] = { index, filename, ok: true, result };
     }
-    return { category: options.category, method: scored.method, count: files.length, results: entries };
+    const answer: BatchResponse = { category: options.category, method: scored.method, count: files.length, results: entries };
+    return answer;
   });
 }

@@ -1,7 +1,7 @@
 // The OpenAPI description of POST /v1/detect, generated from the same zod schemas that
 // validate the request (detect-schema.ts) and describe the response (response-schemas.ts).
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
-import { detectResponseSchema, errorSchema, jsonSchema } from './response-schemas.ts';
+import { batchResponseSchema, detectResponseSchema, errorSchema, jsonSchema } from './response-schemas.ts';
 
 const binary = (description: string) => ({ type: 'string', format: 'binary', description });
 
@@ -22,11 +22,14 @@ const OPTION_DOCS: Record<string, string> = {
 };
 const error = (description: string) => ({ description, ...jsonSchema(errorSchema) });
 
-export function detectRouteSchema(defaultThreshold: number, methods?: readonly string[]) {
+/** The option fields, typed from the zod schema, each with what it means. */
+function optionProperties(defaultThreshold: number, methods?: readonly string[], docs: Record<string, string> = OPTION_DOCS): Record<string, object> {
   const generated = jsonSchema(detectOptionsSchema(defaultThreshold, methods), 'input') as { properties: Record<string, object> };
-  const options = {
-    properties: Object.fromEntries(Object.entries(generated.properties).map(([name, schema]) => [name, { description: OPTION_DOCS[name], ...schema }])),
-  };
+  return Object.fromEntries(Object.entries(generated.properties).map(([name, schema]) => [name, { description: docs[name], ...schema }]));
+}
+
+export function detectRouteSchema(defaultThreshold: number, methods?: readonly string[]) {
+  const options = { properties: optionProperties(defaultThreshold, methods) };
   return {
     summary: 'Score an image for anomalies',
     description:
@@ -75,6 +78,53 @@ export function detectRouteSchema(defaultThreshold: number, methods?: readonly s
       413: error('Body over MAX_BODY_BYTES, too many files, image over MAX_PIXELS or MAX_SIDE; with format=url a map PNG over MAP_URL_MAX_BYTES'),
       415: error('Neither multipart nor an image type, or bytes that are no supported image'),
       422: error('An image that does not decode (truncated or damaged)'),
+      429: error('Rate limit reached (Retry-After says when to come back)'),
+      500: error('The inference worker failed; it has been replaced'),
+      503: error('The inference queue is full or the model is loading (Retry-After)'),
+      504: error('No answer within REQUEST_TIMEOUT_MS'),
+    },
+  };
+}
+
+// The batch route takes the same fields; these say what differs.
+const BATCH_OPTION_DOCS: Record<string, string> = {
+  ...OPTION_DOCS,
+  format: 'json only: every image\'s map is inline in its result (png and url are for POST /v1/detect: 400)',
+  method:
+    'dense-frequency (the default; images packed several per session run), winclip, or musc: the decodable images are scored against each other ' +
+    '(MuSc; at least 5 with the stored category\'s references, else 422 naming the minimum; scores are batch-relative)',
+};
+
+/** POST /v1/detect/batch: several images of one category, one result per image in upload order. */
+export function detectBatchRouteSchema(defaultThreshold: number, batchMax: number, methods?: readonly string[]) {
+  return {
+    summary: 'Score several images of one category (method=musc: against each other)',
+    description:
+      `Send multipart/form-data with the images as repeated file fields \`image\` (1 to ${batchMax}, BATCH_MAX) and the options of ` +
+      'POST /v1/detect as text fields (no reference files). The answer has one entry per file in upload order: the /v1/detect result, ' +
+      'or for a file that is empty, not an image, undecodable or too large, its own error with the status it would have got alone.',
+    tags: ['detection'],
+    body: {
+      content: {
+        'multipart/form-data': {
+          schema: {
+            type: 'object',
+            properties: {
+              image: { type: 'array', minItems: 1, maxItems: batchMax, items: binary('an image to score (repeat the field)') },
+              ...optionProperties(defaultThreshold, methods, BATCH_OPTION_DOCS),
+            },
+            required: ['image', 'category'],
+          },
+        },
+      },
+    },
+    response: {
+      200: { description: 'One entry per uploaded file, in upload order', content: { 'application/json': { schema: jsonSchema(batchResponseSchema) } } },
+      400: error('A missing, unknown or invalid field (the message names it), no image field, a file field other than image, format other than json'),
+      401: error('No valid API key (only when API keys are configured)'),
+      413: error('More than BATCH_MAX files, a file over MAX_BODY_BYTES, or the images\' header sizes together over MAX_BATCH_PIXELS'),
+      415: error('Not multipart/form-data'),
+      422: error('method=musc with fewer decodable images (and stored references) than its minimum of 5: the message names it'),
       429: error('Rate limit reached (Retry-After says when to come back)'),
       500: error('The inference worker failed; it has been replaced'),
       503: error('The inference queue is full or the model is loading (Retry-After)'),

@@ -63,6 +63,28 @@ export const detectResponseSchema = z.strictObject({
   metadata: z.record(z.string(), z.string()).optional(),
 });
 
+// POST /v1/detect/batch: one entry per uploaded file, in upload order (detect-batch.ts BatchEntry).
+const batchIndex = z.number().int().min(0).meta({ description: "the file's position in the upload (0-based)" });
+const batchFilename = z.string().nullable().meta({ description: "the file part's filename, null when it had none" });
+export const batchEntrySchema = z.union([
+  z.strictObject({ index: batchIndex, filename: batchFilename, ok: z.literal(true), result: detectResponseSchema.meta({ description: 'what /v1/detect answers for this image' }) }),
+  z.strictObject({
+    index: batchIndex,
+    filename: batchFilename,
+    ok: z.literal(false),
+    status: z.number().int().meta({ description: 'the HTTP status /v1/detect would have answered for this image alone (400, 413, 415, 422)' }),
+    error: z.string().meta({ description: 'machine-readable code, e.g. undecodable_image' }),
+    message: z.string(),
+  }),
+]);
+
+export const batchResponseSchema = z.strictObject({
+  category: z.string(),
+  method: method.meta({ description: 'the method that scored the batch (canonical name; musc: the images scored each other)' }),
+  count: z.number().int().meta({ description: 'files uploaded (= results.length)' }),
+  results: z.array(batchEntrySchema).meta({ description: 'one entry per file, in upload order; a bad file gets its own error entry' }),
+});
+
 // Learned prompt files from PROMPTS_DIR (src/prompts/learned-prompts.ts).
 const nullableNumber = z.number().nullable();
 const learnedPromptsSchema = z

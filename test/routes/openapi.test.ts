@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { ApiKeys } from '../../src/auth/api-keys.ts';
-import { detectResponseSchema, errorSchema, jsonSchema, modelsResponseSchema } from '../../src/routes/response-schemas.ts';
+import { batchResponseSchema, detectResponseSchema, errorSchema, jsonSchema, modelsResponseSchema } from '../../src/routes/response-schemas.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { partPng } from '../support/test-images.ts';
 
@@ -102,6 +102,56 @@ describe('GET /openapi.json', () => {
     // And the schema is strict enough to notice drift.
     const real = (await detect({ category: 'pcb', map: 'none' })).json();
     expect(() => detectResponseSchema.parse({ ...real, extra: 1 })).toThrow();
+  });
+
+  it('documents POST /v1/detect/batch like /v1/detect: the same option fields, repeated images, one entry per file', () => {
+    const op = doc.paths['/v1/detect/batch'].post;
+    expect(op.tags).toEqual(['detection']);
+    expect(Object.keys(op.requestBody.content)).toEqual(['multipart/form-data']);
+    const form = op.requestBody.content['multipart/form-data'].schema;
+    expect(form.required).toEqual(['image', 'category']);
+    expect(form.properties.image).toMatchObject({ type: 'array', minItems: 1, maxItems: svc.settings.batchMax, items: { type: 'string', format: 'binary' } });
+    expect(form.properties).not.toHaveProperty('reference');
+    // Every option field of /v1/detect, typed alike (only the descriptions of format and method say what differs).
+    const single = doc.paths['/v1/detect'].post.requestBody.content['multipart/form-data'].schema.properties;
+    const options = Object.keys(single).filter((k) => k !== 'image' && k !== 'reference');
+    expect(Object.keys(form.properties).filter((k) => k !== 'image')).toEqual(options);
+    for (const k of options) {
+      const { description: _a, ...batchType } = form.properties[k];
+      const { description: _b, ...singleType } = single[k];
+      expect(batchType, k).toEqual(singleType);
+    }
+    expect(form.properties.method.description).toMatch(/musc/);
+
+    const responses = op.responses;
+    expect(Object.keys(responses).sort()).toEqual(['200', '400', '401', '413', '415', '422', '429', '500', '503', '504']);
+    const ok = responses['200'].content['application/json'].schema;
+    expect(ok.required).toEqual(['category', 'method', 'count', 'results']);
+    const entries = ok.properties.results.items.anyOf;
+    expect(entries).toHaveLength(2);
+    expect(entries[0].properties.ok).toMatchObject({ type: 'boolean', enum: [true] });
+    expect(entries[1].properties.ok).toMatchObject({ type: 'boolean', enum: [false] });
+    expect(Object.keys(entries[0].properties.result.properties)).toEqual(Object.keys(detectResponseSchema.shape));
+    expect(entries[1].required).toEqual(['index', 'filename', 'ok', 'status', 'error', 'message']);
+    expect(responses['422'].description).toMatch(/musc/);
+  });
+
+  it('matches what the batch route sends: mixed good and bad files, every method, parse with the documented schema', async () => {
+    const files = [
+      { name: 'image', value: png, filename: 'a.png', type: 'image/png' },
+      { name: 'image', value: Buffer.from('not an image'), filename: 'b.png', type: 'image/png' },
+      { name: 'image', value: png, type: 'image/png', filename: '' },
+    ];
+    for (const fields of [{ category: 'pcb', map: 'grid' }, { category: 'pcb', method: 'winclip', map: 'none' }]) {
+      const res = await svc.app.inject({ method: 'POST', url: '/v1/detect/batch', ...multipart([...files, ...Object.entries(fields).map(([name, value]) => ({ name, value }))]) });
+      expect(res.statusCode, res.body).toBe(200);
+      const body = batchResponseSchema.parse(res.json());
+      expect(body.results.map((r) => r.ok)).toEqual([true, false, true]);
+      expect(() => batchResponseSchema.parse({ ...(res.json() as object), extra: 1 })).toThrow();
+    }
+    const tooFew = await svc.app.inject({ method: 'POST', url: '/v1/detect/batch', ...multipart([files[0], { name: 'category', value: 'pcb' }, { name: 'method', value: 'musc' }]) });
+    expect(tooFew.statusCode).toBe(422);
+    expect(() => errorSchema.parse(tooFew.json())).not.toThrow();
   });
 
   it('names the API key schemes when keys are on, and leaves the probes open', async () => {

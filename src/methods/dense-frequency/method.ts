@@ -5,7 +5,7 @@
 import { badRequest } from '../../errors.ts';
 import { uniformBranchText, type BranchText } from './branches.ts';
 import { defaultScoringSettings, type ScoringSettings } from './pipeline.ts';
-import type { ScoreImagePayload, ScoreImageOutcome } from './worker-task.ts';
+import type { ScoreImagePayload, ScoreImageOutcome, ScoreImagesPayload } from './worker-task.ts';
 import { applyLearnedScoring, LearnedPromptsError, weightsFingerprint } from './learned-prompts.ts';
 import { GRAPH_FORMAT_VERSION } from '../../clip/onnx/graph-cache.ts';
 import { denseFrequencyClassEmbeddings, denseFrequencyTextKey, type TemplatedOrCustom } from './text.ts';
@@ -17,6 +17,24 @@ import { buildPatchMemory, packPatchFeatures, patchKnnGraphSpec, type PatchFeatu
 
 export const DENSE_FREQUENCY = 'dense-frequency';
 const TASK = 'score-image';
+const BATCH_TASK = 'score-images';
+/**
+ * Images per session run of scoreBatch (POST /v1/detect/batch, folder scoring): the image graph
+ * takes a batch dimension; README "Batches" has the figures of 1 vs 8 per run.
+ */
+export const SESSION_BATCH_IMAGES = 8;
+
+/** Two requests the same text, settings and memory score alike: they may share a session run. */
+function sameScoring(a: MethodRequest, b: MethodRequest): boolean {
+  return (
+    a.category === b.category &&
+    JSON.stringify(a.prompts) === JSON.stringify(b.prompts) &&
+    a.settings === b.settings &&
+    a.memory === b.memory &&
+    a.partMaps === b.partMaps &&
+    a.signal === b.signal
+  );
+}
 
 export const denseFrequency: ScoringMethod = {
   name: DENSE_FREQUENCY,
@@ -79,6 +97,42 @@ class DenseFrequencyRunner implements MethodRunner {
   }
 
   async score(req: MethodRequest): Promise<ScoreImageOutcome & { textMs: number }> {
+    const { payload, textMs } = await this.prepare(req);
+    const outcome = await this.ctx.runtime.pool.runTask<ScoreImageOutcome>(TASK, { ...payload, image: rgbForWorker(req.image), threshold: req.threshold }, [], req.signal);
+    return { ...outcome, textMs };
+  }
+
+  /**
+   * Several images: consecutive requests that share category, prompts, settings and memory go
+   * through the image graph together, up to SESSION_BATCH_IMAGES per session run (one task),
+   * at most one run per worker at a time; each image is scored exactly as `score` scores it.
+   */
+  async scoreBatch(requests: MethodRequest[]): Promise<Array<ScoreImageOutcome & { textMs: number }>> {
+    const chunks: Array<{ from: number; to: number }> = [];
+    for (let i = 0; i < requests.length; i++) {
+      const last = chunks[chunks.length - 1];
+      if (last && last.to - last.from < SESSION_BATCH_IMAGES && sameScoring(requests[last.from], requests[i])) last.to = i + 1;
+      else chunks.push({ from: i, to: i + 1 });
+    }
+    const out = new Array<ScoreImageOutcome & { textMs: number }>(requests.length);
+    const pool = this.ctx.runtime.pool;
+    let next = 0;
+    const lane = async () => {
+      while (next < chunks.length) {
+        const { from, to } = chunks[next++];
+        const group = requests.slice(from, to);
+        const { payload, textMs } = await this.prepare(group[0]);
+        const batch: ScoreImagesPayload = { ...payload, images: group.map((r) => rgbForWorker(r.image)), thresholds: group.map((r) => r.threshold) };
+        const outcomes = await pool.runTask<ScoreImageOutcome[]>(BATCH_TASK, batch, [], group[0].signal);
+        outcomes.forEach((o, k) => (out[from + k] = { ...o, textMs: k === 0 ? textMs : 0 }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(pool.size, chunks.length)) }, lane));
+    return out;
+  }
+
+  /** What every image of a request's kind is scored with: text, settings, few-shot memory. */
+  private async prepare(req: MethodRequest): Promise<{ payload: Omit<ScoreImagePayload, 'image' | 'threshold'>; textMs: number }> {
     const t0 = performance.now();
     let scoring = (req.settings as ScoringSettings | undefined) ?? defaultScoringSettings;
     let text: BranchText;
@@ -92,20 +146,17 @@ class DenseFrequencyRunner implements MethodRunner {
     }
     const textMs = performance.now() - t0;
     const r = this.ctx.runtime;
-    const payload: ScoreImagePayload = {
-      image: rgbForWorker(req.image),
+    const payload = {
       preprocess: r.preprocess,
       layers: r.graphOptions.denseLayers.length,
       grid: r.grid,
       dim: r.dim,
       text,
       settings: scoring,
-      threshold: req.threshold,
       branchMaps: req.partMaps,
       fewShot: req.memory ? { memory: req.memory as PatchMemory, weight: this.ctx.fewShot.weight } : undefined,
     };
-    const outcome = await r.pool.runTask<ScoreImageOutcome>(TASK, payload, [], req.signal);
-    return { ...outcome, textMs };
+    return { payload, textMs };
   }
 
   /** A learned prompt file by name (the default without one); an unknown name is a 400 listing the names. */

@@ -75,19 +75,65 @@ async function fewShotMap(ctx: WorkerContext, dense: Float32Array, memory: Patch
 async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
   const t0 = performance.now();
   const S = p.preprocess.size;
-  const { width, height } = p.image;
   const pixels = toPixelValues([p.image], p.preprocess);
   const out = await ctx.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [1, 3, S, S] } });
+  const result = await scoreEncoded(ctx, p, p.image, p.threshold, out.image_embeds.data, out.dense_features.data, performance.now() - t0);
+  return { result, transfer: transfersOf(result) };
+}
+
+/** Several images of one category (the same text, settings and memory) in one session run. */
+export interface ScoreImagesPayload extends Omit<ScoreImagePayload, 'image' | 'threshold'> {
+  images: RgbImage[];
+  /** Each image's region threshold. */
+  thresholds: number[];
+}
+
+/**
+ * The images through the image graph as one batch (batch dimension B), then each scored as
+ * score-image scores it. `encodeMs` is each image's share of the session run.
+ */
+async function scoreImagesTask(ctx: WorkerContext, p: ScoreImagesPayload) {
+  const t0 = performance.now();
+  const S = p.preprocess.size;
+  const B = p.images.length;
+  const pixels = toPixelValues(p.images, p.preprocess);
+  const out = await ctx.infer('image', { pixel_values: { type: 'float32', data: pixels, dims: [B, 3, S, S] } });
+  const encodeMs = (performance.now() - t0) / B;
+  const embeds = out.image_embeds.data;
+  const dense = out.dense_features.data;
+  const perEmbed = embeds.length / B;
+  const perDense = dense.length / B;
+  const results: ScoreImageOutcome[] = [];
+  for (let b = 0; b < B; b++) {
+    const imageEmbed = embeds.slice(b * perEmbed, (b + 1) * perEmbed);
+    const features = dense.slice(b * perDense, (b + 1) * perDense);
+    results.push(await scoreEncoded(ctx, p, p.images[b], p.thresholds[b], imageEmbed, features, encodeMs));
+  }
+  return { result: results, transfer: results.flatMap(transfersOf) };
+}
+
+/** One image's scoring from its image-tower outputs: few-shot part, branches, map, regions. */
+async function scoreEncoded(
+  ctx: WorkerContext,
+  p: Omit<ScoreImagePayload, 'image' | 'threshold'>,
+  image: RgbImage,
+  threshold: number,
+  imageEmbed: Float32Array,
+  dense: Float32Array,
+  encodeMs: number,
+): Promise<ScoreImageOutcome> {
   const t1 = performance.now();
+  const S = p.preprocess.size;
+  const { width, height } = image;
   const patches = p.grid * p.grid;
-  const fewShot = p.fewShot ? { grid: await fewShotMap(ctx, out.dense_features.data, p.fewShot.memory, patches), weight: p.fewShot.weight } : undefined;
+  const fewShot = p.fewShot ? { grid: await fewShotMap(ctx, dense, p.fewShot.memory, patches), weight: p.fewShot.weight } : undefined;
   // The branches as MatMuls in ONNX Runtime (scoring-graph.ts); branches.ts for what the graph does not serve.
   const maps = graphServes(p.settings, p.grid, p.grid)
-    ? await graphBranchMaps((inputs) => ctx.infer(SCORING_GRAPH, inputs), { data: out.dense_features.data, layers: p.layers, gridH: p.grid, gridW: p.grid, dim: p.dim }, p.text, p.settings)
+    ? await graphBranchMaps((inputs) => ctx.infer(SCORING_GRAPH, inputs), { data: dense, layers: p.layers, gridH: p.grid, gridW: p.grid, dim: p.dim }, p.text, p.settings)
     : undefined;
   const scored = scoreImage({
-    imageEmbed: out.image_embeds.data,
-    dense: out.dense_features.data,
+    imageEmbed,
+    dense,
     layers: p.layers,
     gridH: p.grid,
     gridW: p.grid,
@@ -107,8 +153,8 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
     const parts = Object.entries(scored.grid).filter(([name]) => name !== 'fused' && (name !== 'full' || scored.grid.high)) as [string, Float32Array][];
     if (parts.length) branchMaps = Object.fromEntries(parts.map(([name, g]) => [name, up(g)]));
   }
-  const regions = findRegions(scored.map, width, height, p.threshold);
-  const result: ScoreImageOutcome = {
+  const regions = findRegions(scored.map, width, height, threshold);
+  return {
     score: scored.score,
     pImage: scored.pImage,
     map: scored.map,
@@ -116,12 +162,15 @@ async function scoreImageTask(ctx: WorkerContext, p: ScoreImagePayload) {
     branchMaps,
     branchImageScores: scored.branchImageScores,
     regions,
-    encodeMs: t1 - t0,
+    encodeMs,
     scoreMs: performance.now() - t1,
   };
-  const transfer = [scored.map.buffer as ArrayBuffer];
-  if (branchMaps) transfer.push(...Object.values(branchMaps).map((m) => m.buffer as ArrayBuffer));
-  return { result, transfer };
+}
+
+function transfersOf(result: ScoreImageOutcome): ArrayBuffer[] {
+  const transfer = [result.map.buffer as ArrayBuffer];
+  if (result.branchMaps) transfer.push(...Object.values(result.branchMaps).map((m) => m.buffer as ArrayBuffer));
+  return transfer;
 }
 
 export interface DenseFeaturesPayload {
@@ -138,4 +187,4 @@ async function denseFeaturesTask(ctx: WorkerContext, p: DenseFeaturesPayload) {
   return { result, transfer: [result.imageEmbeds.buffer as ArrayBuffer, result.dense.buffer as ArrayBuffer] };
 }
 
-export const tasks: Record<string, TaskHandler> = { 'score-image': scoreImageTask, 'dense-features': denseFeaturesTask };
+export const tasks: Record<string, TaskHandler> = { 'score-image': scoreImageTask, 'score-images': scoreImagesTask, 'dense-features': denseFeaturesTask };

@@ -30,6 +30,7 @@ export const musc: ScoringMethod = {
   name: MUSC,
   description: 'MuSc (ICLR 2024): the images of a batch score each other; zero-shot, no prompts, batches of at least 5 only (POST /v1/detect/batch)',
   switchedOffBy: 'MUSC=0',
+  batchOnly: true,
   // MuSc reads no text: the default mode is accepted (and ignored), the others are refused.
   promptModes: ['templated'],
   taskModules: [new URL('./worker-task.ts', import.meta.url).href],
