@@ -17,6 +17,7 @@ import { loggerOptions, registerAccessLog, type LogStream } from './observabilit
 import { ServiceMetrics } from './observability/metrics.ts';
 import { WebhookDeliverer, type WebhookOptions } from './webhooks/sender.ts';
 import type { Store } from './store/store.ts';
+import { ConnectingStore } from './store/connecting-store.ts';
 import { clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
@@ -87,6 +88,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
             secret: settings.webhookSecret,
             maxAttempts: settings.webhookMaxAttempts,
             backoffMs: settings.webhookBackoffMs,
+            ...(settings.webhookLeaseMs ? { leaseMs: settings.webhookLeaseMs } : {}),
             timeoutMs: settings.webhookTimeoutMs,
             includeOverlay: settings.webhookIncludeOverlay,
             imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide, iccConvert: settings.iccConvert },
@@ -143,8 +145,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const deliverer = new WebhookDeliverer(store, opts.webhook, app.log.child({ component: 'webhooks' }), metrics);
     webhooks = deliverer;
     const unwatch = metrics.watchOutbox(() => store.outboxStats());
-    app.addHook('onReady', async () => deliverer.start());
+    let closed = false;
+    // A store still connecting: the deliverer starts once it is open, not polling it meanwhile.
+    app.addHook('onReady', async () => {
+      if (store instanceof ConnectingStore) void store.whenOpen.then(() => closed || deliverer.start());
+      else deliverer.start();
+    });
     app.addHook('onClose', async () => {
+      closed = true;
       unwatch();
       await deliverer.close();
     });
@@ -152,7 +160,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const maps = new MapStore(opts.mapUrls?.ttlMs ?? DEFAULT_MAP_URL_TTL_MS, opts.mapUrls?.maxBytes ?? DEFAULT_MAP_URL_MAX_BYTES);
   app.addHook('onClose', async () => maps.clear());
-  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', 'batch', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
+  watchStore(app, opts, metrics);
+  await app.register(healthRoutes, { detector: opts.detector, store: opts.store, capabilities: ['detect', 'batch', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
   await app.register(metricsRoutes, { metrics });
   await app.register(detectRoutes, {
     detector: opts.detector,
@@ -217,4 +226,19 @@ function watchInference(app: FastifyInstance, detector: Detector, metrics: Servi
   );
   // The detector may outlive this app (tests build several apps on one).
   app.addHook('onClose', async () => unwatch.forEach((stop) => stop()));
+}
+
+/** The store's reachability as a metric, and zero-shot detections answered without a record logged and counted. */
+function watchStore(app: FastifyInstance, opts: AppOptions, metrics: ServiceMetrics): void {
+  const store = opts.store;
+  if (store instanceof ConnectingStore) metrics.storeUp = () => (store.status().state === 'connected' ? 1 : 0);
+  opts.categories?.loading.then(
+    (service) =>
+      service.onRecordSkipped((info) => {
+        metrics.recordsSkipped.inc({ anomalous: String(info.anomalous) });
+        const lost = info.anomalous ? '; its webhook event is lost' : '';
+        app.log.warn({ component: 'store', category: info.category, anomalous: info.anomalous, reason: info.reason }, `zero-shot detection answered without a record: the store is unreachable${lost}`);
+      }),
+    () => {},
+  );
 }
