@@ -236,8 +236,8 @@ function watchStore(app: FastifyInstance, opts: AppOptions, metrics: ServiceMetr
     (service) =>
       service.onRecordSkipped((info) => {
         metrics.recordsSkipped.inc({ anomalous: String(info.anomalous) });
-        const lost = info.anomalous ? '; its webhook event is lost' : '';
-        app.log.warn({ component: 'store', category: info.category, anomalous: info.anomalous, reason: info.reason }, `zero-shot detection answered without a record: the store is unreachable${lost}`);
+        const lost = info.eventLost ? '; its webhook event is lost' : '';
+        app.log.warn({ component: 'store', category: info.category, anomalous: info.anomalous, eventLost: info.eventLost, reason: info.reason }, `zero-shot detection answered without a record: the store is unreachable${lost}`);
       }),
     () => {},
   );

@@ -38,7 +38,7 @@ export async function recordDetection(
   // not fail it: the answer goes out without a detectionId, and the record (with its webhook
   // event, which lives in the store's outbox) is lost, logged and counted (recordSkipped).
   if (context.storeUnavailable) {
-    service.recordSkipped(result, new StoreUnavailableError('the store is unreachable'));
+    service.recordSkipped(result, Boolean(webhook && result.isAnomalous), new StoreUnavailableError('the store is unreachable'));
     return zeroShot;
   }
   // The detection time, taken once: the record and the event say the same instant.
@@ -50,7 +50,7 @@ export async function recordDetection(
   } catch (err) {
     // A stored category's detection fails with 503: its caller learns it was not recorded.
     if (!(err instanceof StoreUnavailableError) || context.record) throw err;
-    service.recordSkipped(result, err);
+    service.recordSkipped(result, Boolean(webhook && result.isAnomalous), err);
     return zeroShot;
   }
   const { record, event: queued } = stored;

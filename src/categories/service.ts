@@ -34,8 +34,9 @@ export interface CategoryServiceOptions {
 /** A zero-shot detection answered without its record (the store was unreachable). */
 export interface SkippedRecord {
   category: string;
-  /** An anomalous one's webhook event was lost with it. */
   anomalous: boolean;
+  /** With webhooks, an anomalous one's event (it lives in the store's outbox) was lost with it. */
+  eventLost: boolean;
   reason: string;
 }
 
@@ -110,9 +111,9 @@ export class CategoryService {
     this.skipListeners.push(listener);
   }
 
-  recordSkipped(result: { category: string; isAnomalous: boolean }, err: Error): void {
+  recordSkipped(result: { category: string; isAnomalous: boolean }, eventLost: boolean, err: Error): void {
     this.skippedRecords += 1;
-    for (const listener of this.skipListeners) listener({ category: result.category, anomalous: result.isAnomalous, reason: err.message });
+    for (const listener of this.skipListeners) listener({ category: result.category, anomalous: result.isAnomalous, eventLost, reason: err.message });
   }
 
   /** The feature keys the offered methods store features under (method name → key). */
