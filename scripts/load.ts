@@ -64,6 +64,8 @@ if (storeUrl && !/^postgres(ql)?:\/\//.test(storeUrl)) throw new Error('--store-
 interface Server {
   base: string;
   stop(): Promise<number | null>;
+  /** The server's last log lines (printed when it exits badly). */
+  tail: string[];
 }
 
 function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
@@ -80,8 +82,17 @@ function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
       const m = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
       if (m) {
         child.stdout.removeAllListeners('data');
-        child.stdout.resume();
+        // Only the last lines are kept: what explains an unclean exit.
+        const tail: string[] = [];
+        let rest = '';
+        child.stdout.on('data', (more: Buffer) => {
+          const lines = (rest + more.toString('utf8')).split('\n');
+          rest = lines.pop()!;
+          tail.push(...lines.filter((l) => !l.includes('"request completed"')));
+          tail.splice(0, Math.max(0, tail.length - 20));
+        });
         resolve({
+          tail,
           base: m[1],
           stop: () => {
             child.kill('SIGTERM');
@@ -194,7 +205,7 @@ async function withReplicas<T>(n: number, fn: (bases: string[]) => Promise<T>): 
   } finally {
     for (const server of servers) {
       const code = await server.stop();
-      if (code !== 0) process.stderr.write(`a demo server exited with code ${code}\n`);
+      if (code !== 0) process.stderr.write(`a demo server exited with code ${code}; its last log lines:\n${server.tail.join('\n')}\n`);
     }
     rmSync(dir, { recursive: true, force: true });
     if (storeUrl) {
@@ -219,7 +230,7 @@ if (targets?.length) {
     process.stdout.write(`${run.lines.join('\n')}\n`);
   } finally {
     const code = await server.stop();
-    if (code !== 0) process.stderr.write(`the demo server exited with code ${code}\n`);
+    if (code !== 0) process.stderr.write(`the demo server exited with code ${code}; its last log lines:\n${server.tail.join('\n')}\n`);
   }
 } else {
   const runs: Measured[] = [];
