@@ -89,7 +89,7 @@ function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
           const lines = (rest + more.toString('utf8')).split('\n');
           rest = lines.pop()!;
           tail.push(...lines.filter((l) => !l.includes('"request completed"')));
-          tail.splice(0, Math.max(0, tail.length - 20));
+          tail.splice(0, Math.max(0, tail.length - 40));
         });
         resolve({
           tail,
