@@ -38,7 +38,7 @@ export async function recordDetection(
   // not fail it: the answer goes out without a detectionId, and the record (with its webhook
   // event, which lives in the store's outbox) is lost, logged and counted (recordSkipped).
   if (context.storeUnavailable) {
-    service.recordSkipped(result, Boolean(webhook && result.isAnomalous), new StoreUnavailableError('the store is unreachable'));
+    service.recordSkipped(result, Boolean(webhook && result.isAnomalous), context.storeUnavailable);
     return zeroShot;
   }
   // The detection time, taken once: the record and the event say the same instant.

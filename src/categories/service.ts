@@ -155,16 +155,16 @@ export class CategoryService {
    * references and calibration are not at hand); any other name is scored zero-shot, without
    * the store (`storeUnavailable` says so, and the record is skipped).
    */
-  async lookupForDetection(id: string): Promise<{ record: CategoryRecord | null; storeUnavailable: boolean }> {
+  async lookupForDetection(id: string): Promise<{ record: CategoryRecord | null; storeUnavailable?: StoreUnavailableError }> {
     try {
       const record = await this.store.getCategory(id);
       if (record) this.known?.ids.add(record.id);
       else this.known?.ids.delete(nfc(id));
       this.refreshKnownCategories();
-      return { record, storeUnavailable: false };
+      return { record };
     } catch (err) {
       if (!(err instanceof StoreUnavailableError) || this.known?.ids.has(nfc(id))) throw err;
-      return { record: null, storeUnavailable: true };
+      return { record: null, storeUnavailable: err };
     }
   }
 

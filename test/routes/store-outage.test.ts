@@ -112,7 +112,7 @@ if ('reason' in found) {
       expect(zeroShot.json()).toMatchObject({ category: 'screw', categoryResource: null });
       expect(zeroShot.json().detectionId).toBeUndefined();
       expect(service.skippedRecords).toBe(1);
-      expect(log.lines.some((l) => l.msg?.startsWith('zero-shot detection answered without a record') && l.category === 'screw')).toBe(true);
+      expect(log.lines.find((l) => l.msg?.startsWith('zero-shot detection answered without a record') && l.category === 'screw')).toMatchObject({ level: 40, reason: expect.stringMatching(/the store is unreachable: .*ECONNREFUSED/) });
       expect((await app.inject({ url: '/metrics' })).body).toMatch(/detection_records_skipped_total\{anomalous="(true|false)"\} 1/);
 
       expectUnavailable(await app.inject({ url: '/v1/categories' }));
