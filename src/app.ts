@@ -19,6 +19,7 @@ import { WebhookDeliverer, type WebhookOptions } from './webhooks/sender.ts';
 import { MqttDeliverer, type MqttOptions } from './webhooks/mqtt.ts';
 import { OutboxEvents, type EventSource, type OutboxDeliverer } from './webhooks/outbox-deliverer.ts';
 import type { Store } from './store/store.ts';
+import { ConnectingStore } from './store/connecting-store.ts';
 import { clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
@@ -95,6 +96,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
             secret: settings.webhookSecret,
             maxAttempts: settings.webhookMaxAttempts,
             backoffMs: settings.webhookBackoffMs,
+            ...(settings.webhookLeaseMs ? { leaseMs: settings.webhookLeaseMs } : {}),
             timeoutMs: settings.webhookTimeoutMs,
             includeOverlay: settings.webhookIncludeOverlay,
             imageLimits: { maxPixels: settings.maxPixels, maxSide: settings.maxSide, iccConvert: settings.iccConvert },
@@ -169,8 +171,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const overlay = opts.webhook ?? opts.mqtt!;
     webhooks = new OutboxEvents(deliverers, { includeOverlay: overlay.includeOverlay ?? false, imageLimits: overlay.imageLimits }, app.log.child({ component: 'events' }));
     const unwatch = metrics.watchOutbox(() => store.outboxStats());
-    app.addHook('onReady', async () => deliverers.forEach((d) => d.start()));
+    let closed = false;
+    // A store still connecting: the deliverers start once it is open, not polling it meanwhile.
+    app.addHook('onReady', async () => {
+      const start = () => deliverers.forEach((d) => d.start());
+      if (store instanceof ConnectingStore) void store.whenOpen.then(() => closed || start());
+      else start();
+    });
     app.addHook('onClose', async () => {
+      closed = true;
       unwatch();
       await Promise.all(deliverers.map((d) => d.close()));
     });
@@ -178,7 +187,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const maps = new MapStore(opts.mapUrls?.ttlMs ?? DEFAULT_MAP_URL_TTL_MS, opts.mapUrls?.maxBytes ?? DEFAULT_MAP_URL_MAX_BYTES);
   app.addHook('onClose', async () => maps.clear());
-  await app.register(healthRoutes, { detector: opts.detector, capabilities: ['detect', 'batch', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
+  watchStore(app, opts, metrics);
+  await app.register(healthRoutes, { detector: opts.detector, store: opts.store, capabilities: ['detect', 'batch', 'image-responses', ...(opts.categories ? ['categories', 'feedback'] : [])] });
   await app.register(metricsRoutes, { metrics });
   await app.register(detectRoutes, {
     detector: opts.detector,
@@ -243,4 +253,19 @@ function watchInference(app: FastifyInstance, detector: Detector, metrics: Servi
   );
   // The detector may outlive this app (tests build several apps on one).
   app.addHook('onClose', async () => unwatch.forEach((stop) => stop()));
+}
+
+/** The store's reachability as a metric, and zero-shot detections answered without a record logged and counted. */
+function watchStore(app: FastifyInstance, opts: AppOptions, metrics: ServiceMetrics): void {
+  const store = opts.store;
+  if (store instanceof ConnectingStore) metrics.storeUp = () => (store.status().state === 'connected' ? 1 : 0);
+  opts.categories?.loading.then(
+    (service) =>
+      service.onRecordSkipped((info) => {
+        metrics.recordsSkipped.inc({ anomalous: String(info.anomalous) });
+        const lost = info.eventLost ? '; its webhook event is lost' : '';
+        app.log.warn({ component: 'store', category: info.category, anomalous: info.anomalous, eventLost: info.eventLost, reason: info.reason }, `zero-shot detection answered without a record: the store is unreachable${lost}`);
+      }),
+    () => {},
+  );
 }

@@ -5,7 +5,7 @@ import { readApiKeys } from './auth/api-keys.ts';
 import { createClipDetector } from './detection/clip-detector.ts';
 import { DeferredDetector } from './detection/deferred-detector.ts';
 import { CategoryProvider } from './categories/provider.ts';
-import { CategoryService, categoryServiceOptions, openSettingsStore } from './categories/service.ts';
+import { CategoryService, categoryServiceOptions, connectingSettingsStore } from './categories/service.ts';
 import { messageLog } from './observability/logger.ts';
 import { writeFailureFields } from './util/atomic-write.ts';
 
@@ -41,15 +41,28 @@ async function main(): Promise<void> {
   let logger: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;
   const early: Array<[string, Record<string, unknown> | undefined]> = [];
   const log = (msg: string, fields?: Record<string, unknown>) => (logger ? logger(msg, fields) : void early.push([msg, fields]));
-  const loading = createClipDetector(settings, log);
+  // Opened in the background with retries: a database that is down at start-up leaves the
+  // server up (zero-shot detections answered, /readyz 503 until the store is reached).
+  const store = connectingSettingsStore(settings);
+  // With PostgreSQL, class text embeddings are shared through the store (read, else computed and written).
+  const loading = createClipDetector(settings, log, undefined, store.backend === 'postgres' ? store : undefined);
   const detector = new DeferredDetector(loading);
-  const store = await openSettingsStore(settings);
   const services = loading.then((d) => new CategoryService(store, d, categoryServiceOptions(settings)));
   const categories = new CategoryProvider(services);
   const app = await buildApp({ ...appOptionsFromSettings(settings, detector, apiKeys), categories, store });
   logger = messageLog(app.log);
   for (const [msg, fields] of early.splice(0)) log(msg, fields);
-  services.then((s) => s.keepRetention(undefined, (err) => app.log.warn({ err }, 'pruning detection records failed')), () => {});
+  store.connect(app.log, { maxDelayMs: settings.storeRetryMaxMs }).then(
+    () => services.then((s) => s.keepRetention(undefined, (err) => app.log.warn({ err }, 'pruning detection records failed')), () => {}),
+    async (err: Error) => {
+      if (stopping) return;
+      // A store that will not open (schema newer than this build, refused credentials, …) is configuration to fix.
+      app.log.fatal({ err }, `start-up failed: the store cannot be opened: ${err.message}`);
+      process.stderr.write(`\nstart-up failed: the store cannot be opened: ${err.message}\n`);
+      await app.close().catch(() => undefined);
+      process.exit(1);
+    },
+  );
 
   // Graceful shutdown: stop accepting at once (the listening socket closes; requests on open
   // keep-alive connections get 503), let in-flight requests finish, give open webhook attempts a few seconds (the rest stay in the outbox), close the

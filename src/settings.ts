@@ -108,6 +108,25 @@ export const SETTINGS = {
     schema: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL'),
     help: 'a PostgreSQL database shared by several replicas instead of the embedded store in DATA_DIR',
   },
+  storeSchema: {
+    env: 'STORE_SCHEMA',
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'letters, digits and _ (not starting with a digit), at most 63'),
+    help: "PostgreSQL schema for the service's tables, created when missing (default: the connection's search_path)",
+  },
+  storePoolSize: { env: 'STORE_POOL_SIZE', schema: int(1, 1000), default: '10', help: 'PostgreSQL connections per replica' },
+  storeStatementTimeoutMs: { env: 'STORE_STATEMENT_TIMEOUT_MS', schema: int(0, 3_600_000), default: '30000', help: 'PostgreSQL statement_timeout per statement (0 = none)' },
+  storeConnectTimeoutMs: { env: 'STORE_CONNECT_TIMEOUT_MS', schema: int(100, 600_000), default: '10000', help: 'wait for a PostgreSQL connection before answering 503 store_unavailable' },
+  storeSsl: {
+    env: 'STORE_SSL',
+    schema: z.enum(['on', 'off', 'require']),
+    help: "PostgreSQL TLS: on (certificate verified), require (encrypted, not verified), off; default: the URL's sslmode",
+  },
+  storeRetryMaxMs: {
+    env: 'STORE_RETRY_MAX_MS',
+    schema: int(100, 600_000),
+    default: '30000',
+    help: 'longest wait between attempts to reach a store that is down at start-up (from 0.5 s, doubling)',
+  },
   referenceLimit: { env: 'REFERENCE_LIMIT', schema: int(1, 1024), default: '64', help: 'normal reference images a category may hold' },
   referenceAugment: {
     env: 'REFERENCE_AUGMENT',
@@ -220,6 +239,11 @@ export const SETTINGS = {
   webhookMaxAttempts: { env: 'WEBHOOK_MAX_ATTEMPTS', schema: int(1, 50), default: '5', help: 'delivery attempts per event before it is given up' },
   webhookBackoffMs: { env: 'WEBHOOK_BACKOFF_MS', schema: int(1, 3_600_000), default: '1000', help: 'first retry delay; doubled per attempt, with jitter' },
   webhookTimeoutMs: { env: 'WEBHOOK_TIMEOUT_MS', schema: int(100, 600_000), default: '10000', help: 'time the receiver has to answer one attempt' },
+  webhookLeaseMs: {
+    env: 'WEBHOOK_LEASE_MS',
+    schema: int(1000, 3_600_000),
+    help: "how long a replica's claim on an event holds; past it another replica sends it (default: WEBHOOK_TIMEOUT_MS + 10 s)",
+  },
   webhookOutboxMaxBytes: {
     env: 'WEBHOOK_OUTBOX_MAX_BYTES',
     schema: int(1024, Number.MAX_SAFE_INTEGER),
@@ -275,6 +299,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
   }
   // Signing is what lets a receiver trust an event, so there are no unsigned webhooks.
   if (out.webhookUrl && !out.webhookSecret) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URL is set');
+  // A lease shorter than an attempt would let a second replica send an event still being sent.
+  const lease = out.webhookLeaseMs as number | undefined;
+  if (lease !== undefined && lease <= (out.webhookTimeoutMs as number)) problems.push(`WEBHOOK_LEASE_MS=${lease}: must be longer than WEBHOOK_TIMEOUT_MS (${String(out.webhookTimeoutMs)})`);
   if (problems.length) throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}\nRun with --help for every setting.`);
   return out as Settings;
 }

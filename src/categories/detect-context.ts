@@ -28,6 +28,8 @@ export interface CategoryContext {
   record: CategoryRecord | null;
   thresholdSource: NonNullable<DetectResponse['thresholdSource']>;
   calibrated: boolean;
+  /** A zero-shot detection made while the store could not be reached (why): no record is written. */
+  storeUnavailable?: Error;
 }
 
 /** Whether a category's calibration still describes what `method` computes today. */
@@ -41,8 +43,8 @@ export function calibrationFor(service: CategoryService, record: CategoryRecord,
 /** The detection's options completed from the stored category, if `options.category` names one. */
 export async function withStoredCategory(service: CategoryService | undefined, options: DetectOptions): Promise<{ options: DetectOptions; context: CategoryContext }> {
   const given = options.thresholdGiven ? 'request' : 'default';
-  const record = service ? await service.store.getCategory(options.category) : null;
-  if (!service || !record) return { options: { ...options, thresholdSource: given }, context: { record: null, thresholdSource: given, calibrated: false } };
+  const { record, storeUnavailable } = service ? await service.lookupForDetection(options.category) : { record: null, storeUnavailable: undefined };
+  if (!service || !record) return { options: { ...options, thresholdSource: given }, context: { record: null, thresholdSource: given, calibrated: false, storeUnavailable } };
   const method = service.detector.registry.get(options.method ?? record.defaultMethod ?? DEFAULT_METHOD).name;
   const completed: DetectOptions = { ...options, category: record.name, method, memory: await service.memoryFor(record, method), thresholdSource: given };
   const calibration = calibrationFor(service, record, method);

@@ -7,7 +7,7 @@ export class CategoryProvider {
   private service?: CategoryService;
   private failure?: Error;
 
-  constructor(loading: Promise<CategoryService>) {
+  constructor(readonly loading: Promise<CategoryService>) {
     loading.then(
       (s) => (this.service = s),
       (err: Error) => (this.failure = err),

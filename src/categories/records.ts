@@ -5,6 +5,7 @@ import type { DetectOptions, DetectResponse } from '../detection/types.ts';
 import type { EventSource } from '../webhooks/sender.ts';
 import type { CategoryContext } from './detect-context.ts';
 import type { CategoryService } from './service.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 
 export interface RecordOptions {
   /** Keep the uploaded image with the record (KEEP_DETECTION_IMAGES). */
@@ -26,10 +27,45 @@ export async function recordDetection(
   image: Buffer,
   webhook?: RecordWebhook,
 ): Promise<DetectResponse> {
+  const zeroShot = {
+    ...result,
+    categoryResource: null,
+    thresholdSource: context.thresholdSource,
+    calibrated: false,
+    metadata: options.metadata ?? {},
+  };
+  // A zero-shot detection needs no store to be made, so a store that cannot be reached does
+  // not fail it: the answer goes out without a detectionId, and the record (with its webhook
+  // event, which lives in the store's outbox) is lost, logged and counted (recordSkipped).
+  if (context.storeUnavailable) {
+    service.recordSkipped(result, Boolean(webhook && result.isAnomalous), context.storeUnavailable);
+    return zeroShot;
+  }
   // The detection time, taken once: the record and the event say the same instant.
   const time = new Date();
   const event = webhook && result.isAnomalous ? await webhook.source.event(result, webhook.requestId, image, time) : undefined;
-  const { record, event: queued } = await service.store.recordDetection(
+  let stored: Awaited<ReturnType<typeof service.store.recordDetection>>;
+  try {
+    stored = await write(time, event);
+  } catch (err) {
+    // A stored category's detection fails with 503: its caller learns it was not recorded.
+    if (!(err instanceof StoreUnavailableError) || context.record) throw err;
+    service.recordSkipped(result, Boolean(webhook && result.isAnomalous), err);
+    return zeroShot;
+  }
+  const { record, event: queued } = stored;
+  if (webhook && queued) webhook.source.queued(queued, webhook.requestId);
+  return {
+    ...result,
+    detectionId: record.id,
+    categoryResource: context.record ? { id: context.record.id, references: context.record.referenceCount, calibrated: context.calibrated } : null,
+    thresholdSource: context.thresholdSource,
+    calibrated: context.calibrated,
+    metadata: options.metadata ?? {},
+  };
+
+  function write(time: Date, event: Awaited<ReturnType<EventSource['event']>> | undefined) {
+    return service.store.recordDetection(
     {
       time,
       categoryId: context.record?.id ?? null,
@@ -43,14 +79,6 @@ export async function recordDetection(
       metadata: options.metadata ?? {},
     },
     { ...(service.options.keepDetectionImages ? { image } : {}), ...(event ? { event } : {}) },
-  );
-  if (webhook && queued) webhook.source.queued(queued, webhook.requestId);
-  return {
-    ...result,
-    detectionId: record.id,
-    categoryResource: context.record ? { id: context.record.id, references: context.record.referenceCount, calibrated: context.calibrated } : null,
-    thresholdSource: context.thresholdSource,
-    calibrated: context.calibrated,
-    metadata: options.metadata ?? {},
-  };
+    );
+  }
 }

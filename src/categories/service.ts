@@ -7,10 +7,12 @@ import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import { thumbnailJpeg } from '../imaging/thumbnail.ts';
 import type { ClipDetector } from '../detection/clip-detector.ts';
 import type { PackedFeatures } from '../methods/contract.ts';
-import { CategoryNotFoundError } from '../store/errors.ts';
+import { CategoryNotFoundError, StoreUnavailableError } from '../store/errors.ts';
+import { nfc } from '../store/context.ts';
 import type { CategoryRecord, DetectionRecord, ReferenceRecord, Store } from '../store/store.ts';
 import { MemoryCache } from './memory-cache.ts';
-import { openStore } from '../store/open-store.ts';
+import { isPostgresUrl, openStore, type OpenStoreOptions } from '../store/open-store.ts';
+import { ConnectingStore } from '../store/connecting-store.ts';
 import type { Settings } from '../settings.ts';
 
 export interface CategoryServiceOptions {
@@ -27,6 +29,15 @@ export interface CategoryServiceOptions {
   iccConvert?: boolean;
   /** Bytes of reference memories kept in this process. */
   memoryCacheBytes?: number;
+}
+
+/** A zero-shot detection answered without its record (the store was unreachable). */
+export interface SkippedRecord {
+  category: string;
+  anomalous: boolean;
+  /** With webhooks, an anomalous one's event (it lives in the store's outbox) was lost with it. */
+  eventLost: boolean;
+  reason: string;
 }
 
 /** A category as the API shows it. */
@@ -60,6 +71,12 @@ export interface UploadedImage {
   filename?: string;
 }
 
+/**
+ * How stale the list of stored category ids may get. A category created on another replica less
+ * than this before the store went away is not known here, and is scored zero-shot meanwhile.
+ */
+const KNOWN_CATEGORIES_MS = 5_000;
+
 export class CategoryService {
   private readonly memories: MemoryCache;
 
@@ -83,6 +100,20 @@ export class CategoryService {
 
   close(): void {
     clearInterval(this.pruneTimer);
+  }
+
+  /** Zero-shot detections answered without a record because the store was unreachable. */
+  skippedRecords = 0;
+  private readonly skipListeners: Array<(info: SkippedRecord) => void> = [];
+
+  /** Calls `listener` for every zero-shot detection whose record could not be written. */
+  onRecordSkipped(listener: (info: SkippedRecord) => void): void {
+    this.skipListeners.push(listener);
+  }
+
+  recordSkipped(result: { category: string; isAnomalous: boolean }, eventLost: boolean, err: Error): void {
+    this.skippedRecords += 1;
+    for (const listener of this.skipListeners) listener({ category: result.category, anomalous: result.isAnomalous, eventLost, reason: err.message });
   }
 
   /** The feature keys the offered methods store features under (method name → key). */
@@ -116,6 +147,46 @@ export class CategoryService {
     const ids = new Set<string>();
     for (const key of this.featureKeys().values()) for (const id of await this.store.categoriesNeedingFeatures(key)) ids.add(id);
     return ids;
+  }
+
+  /**
+   * The stored category a detection names, or null for a zero-shot one. When the store cannot be
+   * reached, a name among the stored categories as last listed is a 503 store_unavailable (its
+   * references and calibration are not at hand); any other name is scored zero-shot, without
+   * the store (`storeUnavailable` says so, and the record is skipped).
+   */
+  async lookupForDetection(id: string): Promise<{ record: CategoryRecord | null; storeUnavailable?: StoreUnavailableError }> {
+    try {
+      const record = await this.store.getCategory(id);
+      if (record) this.known?.ids.add(record.id);
+      else this.known?.ids.delete(nfc(id));
+      this.refreshKnownCategories();
+      return { record };
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || this.known?.ids.has(nfc(id))) throw err;
+      return { record: null, storeUnavailable: err };
+    }
+  }
+
+  /** Ids of the stored categories, listed at most every KNOWN_CATEGORIES_MS while detections come. */
+  private known?: { ids: Set<string>; at: number };
+  private listing?: Promise<void>;
+
+  private refreshKnownCategories(): void {
+    if (this.listing || (this.known && Date.now() - this.known.at < KNOWN_CATEGORIES_MS)) return;
+    this.listing = this.store
+      .listCategories()
+      .then(
+        (records) => void (this.known = { ids: new Set(records.map((r) => r.id)), at: Date.now() }),
+        () => {}, // kept as it was: the next detection tries again
+      )
+      .finally(() => (this.listing = undefined));
+  }
+
+  /** Stored categories as last listed, or undefined before the first listing (tests wait on it). */
+  async knownCategories(): Promise<ReadonlySet<string> | undefined> {
+    await this.listing;
+    return this.known?.ids;
   }
 
   async require(id: string): Promise<CategoryRecord> {
@@ -268,7 +339,30 @@ export function categoryServiceOptions(settings: Settings): CategoryServiceOptio
   };
 }
 
-/** The store named by the settings: PostgreSQL with STORE_URL, else SQLite in DATA_DIR. */
+/** What the settings say about the store: PostgreSQL with STORE_URL, else SQLite in DATA_DIR. */
+export function storeOptions(settings: Settings): OpenStoreOptions {
+  return {
+    url: settings.storeUrl,
+    dataDir: settings.dataDir,
+    outboxMaxBytes: settings.webhookOutboxMaxBytes,
+    schema: settings.storeSchema,
+    poolSize: settings.storePoolSize,
+    statementTimeoutMs: settings.storeStatementTimeoutMs,
+    connectTimeoutMs: settings.storeConnectTimeoutMs,
+    ssl: settings.storeSsl,
+  };
+}
+
+/** The store named by the settings, opened now (fails when it cannot be reached). */
 export function openSettingsStore(settings: Settings): Promise<Store> {
-  return openStore({ url: settings.storeUrl, dataDir: settings.dataDir, outboxMaxBytes: settings.webhookOutboxMaxBytes });
+  return openStore(storeOptions(settings));
+}
+
+/**
+ * The store named by the settings, opened in the background by `connect()` with retries (the
+ * server's way: a database that is down at start-up does not stop the service).
+ */
+export function connectingSettingsStore(settings: Settings): ConnectingStore {
+  const options = storeOptions(settings);
+  return new ConnectingStore(isPostgresUrl(options.url) ? 'postgres' : 'sqlite', () => openStore(options));
 }

@@ -10,8 +10,9 @@ import { checkTotalPixels, decodeImage, type DecodedImage, type DecodeOptions } 
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
 import { customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
-import { TextEmbeddings } from '../prompts/text-embeddings.ts';
-import { checkpointIdentity, LearnedPromptsRegistry } from '../methods/dense-frequency/learned-prompts.ts';
+import { TextEmbeddings, type SharedTextTable } from '../prompts/text-embeddings.ts';
+import { checkpointIdentity, LearnedPromptsRegistry, weightsFingerprint } from '../methods/dense-frequency/learned-prompts.ts';
+import { GRAPH_FORMAT_VERSION } from '../clip/onnx/graph-cache.ts';
 import { defaultFewShotSettings, type FewShotSettings, type MethodContext, type MethodOutcome, type MethodRequest, type MethodRunner, type ScoringMethod } from '../methods/contract.ts';
 import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { runtimeOptionsFromSettings } from './runtime-options.ts';
@@ -45,6 +46,22 @@ export interface DetectorOptions {
   fewShot?: FewShotSettings;
   /** Where PNG maps are drawn (default: this thread); createClipDetector uses the workers. */
   render?: MapRenderer;
+  /** The store's text embedding table, shared by the replicas (text-embeddings.ts). */
+  sharedText?: SharedTextTable;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * The checkpoint as the shared text embedding table names it: the weights' content, the graph
+ * options and the graph format, the same on every machine; undefined when the weights cannot
+ * be fingerprinted (nothing is shared then).
+ */
+export function sharedTextCheckpoint(runtime: ClipRuntime): string | undefined {
+  try {
+    return `${weightsFingerprint(runtime.folder)}:${JSON.stringify(runtime.graphOptions)}:g${GRAPH_FORMAT_VERSION}`;
+  } catch {
+    return undefined;
+  }
 }
 
 export class ClipDetector implements Detector {
@@ -60,7 +77,9 @@ export class ClipDetector implements Detector {
     private readonly options: DetectorOptions = {},
   ) {
     this.registry = options.registry ?? new MethodRegistry();
-    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize }), runtime.dim, options.textStore);
+    const checkpoint = options.sharedText ? sharedTextCheckpoint(runtime) : undefined;
+    const shared = options.sharedText && checkpoint ? { table: options.sharedText, checkpoint, localModel: runtime.graphs.key, log: options.log } : undefined;
+    this.text = new TextEmbeddings(new EmbeddingCache({ capacity: options.promptCacheSize }), runtime.dim, options.textStore, shared);
     const offered = options.offered ?? this.registry.names();
     // `learned` is read when a request needs it: the registry may be replaced after start-up.
     const self = this;
@@ -314,6 +333,8 @@ export async function createClipDetector(
   /** Start-up and cache messages; `fields` (path, code, level) for a structured log line. */
   log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
   registry: MethodRegistry = new MethodRegistry(),
+  /** The store's text embedding table, shared by the replicas. */
+  sharedText?: SharedTextTable,
 ): Promise<ClipDetector> {
   const offered = offeredMethods(settings, registry);
   const methods = registry.all().filter((m) => offered.includes(m.name));
@@ -335,6 +356,8 @@ export async function createClipDetector(
       textStore,
       fewShot: { weight: settings.fewShotWeight, augment: settings.referenceAugment },
       render: workerRenderer(runtime),
+      sharedText,
+      log,
     });
     detector.learned = LearnedPromptsRegistry.load(settings.promptsDir, checkpointIdentity(runtime), log);
     await detector.warmUp();

@@ -70,6 +70,16 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly recordsSkipped = new Counter({
+    name: 'detection_records_skipped_total',
+    help: 'Zero-shot detections answered without a record (and, when anomalous, without a webhook event) because the store was unreachable',
+    labelNames: ['anomalous'] as const,
+    registers: [this.registry],
+  });
+
+  /** 1 while the last store call reached the database, 0 while it is unreachable (read at scrape time). */
+  storeUp?: () => number;
+
   readonly webhookAttempts = new Counter({
     name: 'webhook_delivery_attempts_total',
     help: 'Webhook POST attempts by result (ok, error)',
@@ -101,6 +111,14 @@ export class ServiceMetrics {
       registers: [this.registry],
       collect() {
         this.set(metrics.inference?.pool.queued ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'store_up',
+      help: 'Whether the store answered the last call (1) or could not be reached (0)',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.storeUp?.() ?? 1);
       },
     });
     new Gauge({
