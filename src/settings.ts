@@ -58,6 +58,12 @@ export const SETTINGS = {
   },
   denseStart: { env: 'DENSE_START', schema: int(1, 64), help: 'first block of the dense path (default: start of the last third)' },
   denseAttention: { env: 'DENSE_ATTENTION', schema: z.enum(['vv', 'qqkk']), default: 'vv', help: 'dense path attention: V-V or q-q + k-k' },
+  quantize: {
+    env: 'QUANTIZE',
+    schema: z.enum(['fp32', 'int8']),
+    default: 'fp32',
+    help: 'int8: image, text and WinCLIP graphs with int8 linear layers (calibrated at build time, ~1.5-3x faster towers); fp32 the exact ones',
+  },
   winclip: {
     env: 'WINCLIP',
     schema: bool,

@@ -100,4 +100,6 @@ export interface ImageGraphOptions {
   denseAttention: DenseAttention;
   /** How the position embedding is resized for a non-native size (position-embedding.ts); default 'hf'. */
   positionResize?: 'hf' | 'open_clip';
+  /** 'int8': int8 linear layers with dynamic activations (onnx/quantize.ts); absent: fp32. */
+  precision?: 'int8';
 }

@@ -14,6 +14,7 @@ export function runtimeOptionsFromSettings(settings: Settings, log?: (message: s
     denseLayers: settings.denseLayers,
     denseStart: settings.denseStart,
     denseAttention: settings.denseAttention,
+    precision: settings.quantize,
     workers: settings.workers,
     intraOpThreads: settings.intraOpThreads,
     maxQueue: settings.maxQueue,

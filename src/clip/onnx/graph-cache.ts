@@ -8,11 +8,16 @@ import type { ClipWeights, ImageGraphOptions } from '../types.ts';
 import { buildImageGraph, validateImageGraphOptions } from './image-graph.ts';
 import { buildTextGraph } from './text-graph.ts';
 import { digestFolder, verifyFolder, type IntegrityProblem } from './graph-integrity.ts';
+import { int8Numerics } from './int8-calibration.ts';
+import type { PositionResize } from './position-embedding.ts';
+import type { Numerics, Precision } from './quantize.ts';
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 // 2: the text graph takes input_ids of any length up to the context length.
 // 3: complete.json records every file's size and sha256 (graph-integrity.ts).
-export const GRAPH_FORMAT_VERSION = 3;
+// 4: exact GELU in the Div form (BiasGelu fusion); the image tower's last block for the class
+//    token only; int8 variants (options.precision).
+export const GRAPH_FORMAT_VERSION = 4;
 
 export interface BuiltGraphs {
   textPath: string;
@@ -104,9 +109,10 @@ export async function ensureGraphs(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   validateImageGraphOptions(weights, options);
+  const numerics = options.precision === 'int8' ? await int8Numerics(weights) : undefined;
   writeCacheFolder(cacheDir, dir, { folder, options }, (tmp) => {
-    buildTextGraph(weights, join(tmp, 'text.onnx'));
-    buildImageGraph(weights, options, join(tmp, 'image.onnx'));
+    buildTextGraph(weights, join(tmp, 'text.onnx'), numerics);
+    buildImageGraph(weights, options, join(tmp, 'image.onnx'), { numerics });
   });
   return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
 }
@@ -141,8 +147,23 @@ export interface GraphSpec {
   options: object;
   /** Refuses options the checkpoint cannot serve, before anything is written. */
   validate?(weights: ClipWeights): void;
+  /** Whether the graph has an int8 variant (built with the numerics it is handed). */
+  quantizable?: boolean;
   /** Writes the graph to `file`. */
-  build(weights: ClipWeights, file: string): void;
+  build(weights: ClipWeights, file: string, context: GraphBuildContext): void;
+}
+
+/** What the runtime builds every graph with, beside a spec's own options (part of the cache key when set). */
+export interface GraphVariant {
+  /** 'int8' builds a quantizable spec's int8 variant. */
+  precision?: Precision;
+  /** The checkpoint layout's position-embedding resizing, when the input size is not the native one. */
+  positionResize?: PositionResize;
+}
+
+export interface GraphBuildContext {
+  numerics?: Numerics;
+  positionResize?: PositionResize;
 }
 
 export interface BuiltGraph {
@@ -162,8 +183,13 @@ export async function ensureGraph(
   spec: GraphSpec,
   loadWeights: () => Promise<ClipWeights>,
   log: (message: string) => void = () => {},
+  variant: GraphVariant = {},
 ): Promise<BuiltGraph> {
-  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options });
+  const int8 = variant.precision === 'int8' && spec.quantizable === true;
+  // Only what is set, so the keys of plain fp32 native-size graphs stay as they were.
+  const build = { ...(int8 ? { precision: 'int8' } : {}), ...(variant.positionResize ? { positionResize: variant.positionResize } : {}) };
+  const keyed = Object.keys(build).length > 0 ? { build } : {};
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...keyed });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
   const dir = join(cacheDir, 'graphs', key);
   const path = join(dir, `${spec.name}.onnx`);
@@ -173,7 +199,8 @@ export async function ensureGraph(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   spec.validate?.(weights);
-  writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`)));
+  const context: GraphBuildContext = { numerics: int8 ? await int8Numerics(weights) : undefined, positionResize: variant.positionResize };
+  writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options, ...keyed }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`), context));
   return { path, key, built: true, buildMs: performance.now() - started };
 }
 

@@ -14,6 +14,7 @@ import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../input/t
 import { applyOpenClipPreprocess, readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
+import type { Precision } from '../onnx/quantize.ts';
 
 /** What a method's graph spec may depend on: known once the checkpoint is read. */
 export interface GraphContext {
@@ -31,6 +32,8 @@ export interface ClipRuntimeOptions {
   denseLayers?: number[];
   denseStart?: number;
   denseAttention: DenseAttention;
+  /** 'int8': int8 image, text and method graphs (onnx/quantize.ts); default fp32. */
+  precision?: Precision;
   workers: number;
   intraOpThreads?: number;
   maxQueue: number;
@@ -53,6 +56,10 @@ export interface RuntimeTimings {
 export interface LoadedGraph {
   spec: GraphSpec;
   graph: BuiltGraph;
+}
+
+function precisionOf(options: ImageGraphOptions): Precision {
+  return options.precision ?? 'fp32';
 }
 
 /** Texts per text-tower run: large enough to amortise a run, small enough to bound memory. */
@@ -108,6 +115,7 @@ export class ClipRuntime {
       denseAttention: opts.denseAttention,
       // Only when it matters, so the graph key of native-size graphs does not depend on it.
       ...(imageSize !== config.vision.imageSize && layout === 'open_clip' ? { positionResize: 'open_clip' as const } : {}),
+      ...(opts.precision === 'int8' ? { precision: 'int8' as const } : {}),
     };
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.
@@ -122,7 +130,7 @@ export class ClipRuntime {
       const graph = await ensureGraph(folder, opts.cacheDir, spec, async () => {
         log(`building the ${spec.name} graph for ${opts.model}`);
         return loadWeights();
-      }, log);
+      }, log, { precision: precisionOf(graphOptions), positionResize: graphOptions.positionResize });
       extraGraphs[spec.name] = { spec, graph };
     }
     weights = undefined;
@@ -149,6 +157,11 @@ export class ClipRuntime {
       graphsBuilt,
       sessionsMs,
     }, extraGraphs);
+  }
+
+  /** The precision the towers (and quantizable method graphs) run in. */
+  get precision(): Precision {
+    return precisionOf(this.graphOptions);
   }
 
   get source(): 'local' | 'hub' {
