@@ -1,10 +1,10 @@
-// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N]`:
+// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity]`:
 // the int8 towers (QUANTIZE=int8) against fp32, in one run, on full-size random-weight models
 // (real shapes: the speed is real, the numbers say nothing of accuracy).
 //
-// Speed: the image tower at batch 1 and 8 in fp32 and int8, and the machine's floors measured in
-// the same run: a 2048³ fp32 MatMul and a 2048³ int8 DynamicQuantizeLinear + MatMulInteger
-// (u8×u8, as the int8 graphs run). Ratios to the floor are what to compare across runs of a
+// Speed: the image tower at batch 1 and 8 in fp32, int8 (QUANTIZE_WEIGHTS=u8) and int8-s7
+// (QUANTIZE_WEIGHTS=s7), and the machine's floors measured in the same run: a 2048³ fp32 MatMul
+// and 2048³ DynamicQuantizeLinear + MatMulInteger, u8×u8 and u8×s8 with weights in ±63. Ratios to the floor are what to compare across runs of a
 // shared machine; the load average is printed beside them.
 //
 // Fidelity (numerical, not accuracy: the weights are random): cosine of int8 to fp32 image
@@ -36,7 +36,7 @@ const { values } = parseArgs({
   options: {
     arch: { type: 'string', default: 'vit-b-16' },
     runs: { type: 'string', default: '10' },
-    data: { type: 'string', default: '../shared/data' },
+    data: { type: 'string' },
     images: { type: 'string', default: '12' },
     threads: { type: 'string' },
     'no-fidelity': { type: 'boolean', default: false },
@@ -60,14 +60,18 @@ function modelFolder(outliers: boolean): string {
   return dir;
 }
 
-async function graphsFor(dir: string, precision: 'fp32' | 'int8') {
+type Variant = 'fp32' | 'int8' | 'int8-s7';
+const VARIANTS: Variant[] = ['fp32', 'int8', 'int8-s7'];
+
+async function graphsFor(dir: string, precision: Variant) {
   const { config } = readClipConfig(dir);
   const options: ImageGraphOptions = {
     imageSize: config.vision.imageSize,
     denseLayers: defaultDenseLayers(config.vision.layers),
     denseStart: defaultDenseStart(config.vision.layers),
     denseAttention: 'vv',
-    ...(precision === 'int8' ? { precision } : {}),
+    ...(precision !== 'fp32' ? { precision: 'int8' as const } : {}),
+    ...(precision === 'int8-s7' ? { int8Weights: 's7' as const } : {}),
   };
   const t = performance.now();
   const built = await ensureGraphs(dir, cacheDir, options, async () => (await loadClipWeights(dir)).weights);
@@ -93,10 +97,10 @@ async function timeRuns(session: ort.InferenceSession, feeds: Record<string, ort
 }
 
 /** The floors: one 2048³ MatMul in fp32 and in int8 (DynamicQuantizeLinear + MatMulInteger u8×u8). */
-async function floors(): Promise<{ fp32: ReturnType<typeof stats>; int8: ReturnType<typeof stats> }> {
+async function floors(): Promise<Record<'fp32' | 'int8' | 'int8-s7', ReturnType<typeof stats>>> {
   const n = 2048;
   const out: Record<string, ReturnType<typeof stats>> = {};
-  for (const kind of ['fp32', 'int8'] as const) {
+  for (const kind of ['fp32', 'int8', 'int8-s7'] as const) {
     const path = join(cacheDir, `floor-${kind}.onnx`);
     if (!existsSync(path)) {
       const g = new GraphBuilder(path, `floor_${kind}`);
@@ -104,9 +108,12 @@ async function floors(): Promise<{ fp32: ReturnType<typeof stats>; int8: ReturnT
       if (kind === 'fp32') {
         g.output(g.op('MatMul', [x, g.weight('w', new Float32Array(n * n).map((_, i) => Math.sin(i)), [n, n])]), 'y', 'float32', [n, n]);
       } else {
-        const wq = g.weightU8('w', new Uint8Array(n * n).map((_, i) => 128 + Math.round(127 * Math.sin(i))), [n, n]);
+        const s7 = kind === 'int8-s7';
+        const wq = s7
+          ? g.weightI8('w', new Int8Array(n * n).map((_, i) => Math.round(63 * Math.sin(i))), [n, n])
+          : g.weightU8('w', new Uint8Array(n * n).map((_, i) => 128 + Math.round(127 * Math.sin(i))), [n, n]);
         const [q, s, z] = g.opN('DynamicQuantizeLinear', [x], 3);
-        const y = g.op('MatMulInteger', [q, wq, z, g.constU8([128])]);
+        const y = g.op('MatMulInteger', [q, wq, z, s7 ? g.constI8([0]) : g.constU8([128])]);
         g.output(g.op('Mul', [g.op('Cast', [y], { to: 1 }), g.op('Mul', [s, g.weight('ws', new Float32Array(n).fill(0.01), [n])])]), 'y', 'float32', [n, n]);
       }
       g.save();
@@ -115,7 +122,7 @@ async function floors(): Promise<{ fp32: ReturnType<typeof stats>; int8: ReturnT
     out[kind] = await timeRuns(session, { x: new ort.Tensor('float32', new Float32Array(n * n).map((_, i) => Math.cos(i)), [n, n]) });
     await session.release();
   }
-  return out as { fp32: ReturnType<typeof stats>; int8: ReturnType<typeof stats> };
+  return out as Record<'fp32' | 'int8' | 'int8-s7', ReturnType<typeof stats>>;
 }
 
 function cosine(a: Float32Array, b: Float32Array, off = 0, len = a.length): number {
@@ -181,36 +188,44 @@ const loadStart = load();
 
 const floor = await floors();
 lines.push({ name: 'floor.matmul_fp32_2048', median_ms: floor.fp32.median, p95_ms: floor.fp32.p95, floor_ms: floor.fp32.median, ratio_to_floor: 1 });
-lines.push({ name: 'floor.matmulinteger_int8_2048', median_ms: floor.int8.median, p95_ms: floor.int8.p95, floor_ms: floor.fp32.median, ratio_to_floor: floor.int8.median / floor.fp32.median });
+lines.push({ name: 'floor.matmulinteger_u8u8_2048', median_ms: floor.int8.median, p95_ms: floor.int8.p95, floor_ms: floor.fp32.median, ratio_to_floor: floor.int8.median / floor.fp32.median });
+lines.push({ name: 'floor.matmulinteger_u8s7_2048', median_ms: floor['int8-s7'].median, p95_ms: floor['int8-s7'].p95, floor_ms: floor.fp32.median, ratio_to_floor: floor['int8-s7'].median / floor.fp32.median });
 table.push(`2048³ MatMul fp32:            median ${floor.fp32.median.toFixed(1)} ms (${((2 * 2048 ** 3) / floor.fp32.median / 1e6).toFixed(0)} GFLOP/s)`);
-table.push(`2048³ MatMulInteger u8×u8:    median ${floor.int8.median.toFixed(1)} ms (${(floor.fp32.median / floor.int8.median).toFixed(2)}× the fp32 floor's speed)`);
+table.push(`2048³ MatMulInteger u8×u8:    median ${floor.int8.median.toFixed(1)} ms (${(floor.fp32.median / floor.int8.median).toFixed(2)}× the fp32 MatMul's speed)`);
+table.push(`2048³ MatMulInteger u8×s8 (±63): median ${floor['int8-s7'].median.toFixed(1)} ms (${(floor.fp32.median / floor['int8-s7'].median).toFixed(2)}× the fp32 MatMul's speed)`);
 
 const plainDir = modelFolder(false);
-const plain = { fp32: await graphsFor(plainDir, 'fp32'), int8: await graphsFor(plainDir, 'int8') };
+const allGraphs = async (dir: string) => ({ fp32: await graphsFor(dir, 'fp32'), int8: await graphsFor(dir, 'int8'), 'int8-s7': await graphsFor(dir, 'int8-s7') });
+const plain = await allGraphs(plainDir);
 const size = plain.fp32.size;
 const tower: Record<string, Record<number, ReturnType<typeof stats>>> = {};
-for (const precision of ['fp32', 'int8'] as const) {
+for (const precision of VARIANTS) {
   const session = await ort.InferenceSession.create(plain[precision].imagePath, sessionOptions);
   tower[precision] = {};
   for (const batch of [1, 8]) {
     const pixels = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i) * 0.5);
     const s = await timeRuns(session, { pixel_values: new ort.Tensor('float32', pixels, [batch, 3, size, size]) }, batch === 1 ? runs : Math.max(3, Math.ceil(runs / 2)));
     tower[precision][batch] = s;
-    const floorMs = precision === 'fp32' ? floor.fp32.median : floor.int8.median;
+    const floorMs = floor.fp32.median;
     lines.push({ name: `tower.${arch}.${precision}.b${batch}`, median_ms: s.median, p95_ms: s.p95, floor_ms: floorMs, ratio_to_floor: s.median / floorMs });
   }
   await session.release();
 }
 for (const batch of [1, 8]) {
   const a = tower.fp32[batch];
-  const b = tower.int8[batch];
-  table.push(`image tower b${batch} fp32:           median ${a.median.toFixed(0)} ms, p95 ${a.p95.toFixed(0)} ms (${(a.median / floor.fp32.median).toFixed(2)}× the fp32 floor)`);
-  table.push(`image tower b${batch} int8:           median ${b.median.toFixed(0)} ms, p95 ${b.p95.toFixed(0)} ms: ${(a.median / b.median).toFixed(2)}× faster than fp32`);
-  lines.push({ name: `tower.${arch}.int8_speedup.b${batch}`, median_ms: b.median, p95_ms: b.p95, floor_ms: a.median, ratio_to_floor: b.median / a.median });
+  table.push(`image tower b${batch} fp32:           median ${a.median.toFixed(0)} ms, p95 ${a.p95.toFixed(0)} ms (${(a.median / floor.fp32.median).toFixed(2)}× the 2048³ fp32 MatMul)`);
+  for (const v of ['int8', 'int8-s7'] as const) {
+    const b = tower[v][batch];
+    table.push(`image tower b${batch} ${v.padEnd(8)}:      median ${b.median.toFixed(0)} ms, p95 ${b.p95.toFixed(0)} ms: ${(a.median / b.median).toFixed(2)}× faster than fp32`);
+    lines.push({ name: `tower.${arch}.${v}_vs_fp32.b${batch}`, median_ms: b.median, p95_ms: b.p95, floor_ms: a.median, ratio_to_floor: b.median / a.median });
+  }
 }
 
 if (!values['no-fidelity']) {
-  const files = realImages(resolve(values.data!), Number(values.images));
+  // ../shared/data beside the checkout (or beside the worktrees' folder).
+  const dataDir = values.data ?? ['../shared/data', '../../shared/data'].find((d) => existsSync(d)) ?? '../shared/data';
+  const files = realImages(resolve(dataDir), Number(values.images));
+  if (!files.length) console.log(`no images under ${resolve(dataDir)}: fidelity on generated images only`);
   const preprocess = readPreprocessorConfig(JSON.parse(readFileSync(join(plainDir, 'preprocessor_config.json'), 'utf8')));
   preprocess.size = size;
   const decoded = await Promise.all(files.map(async (f) => decodeImage(readFileSync(f))));
@@ -220,20 +235,22 @@ if (!values['no-fidelity']) {
   const generated = calibrationImages(size, generatedCount, 1234);
   for (const outliers of [false, true]) {
     const dir = outliers ? modelFolder(true) : plainDir;
-    const graphs = outliers ? { fp32: await graphsFor(dir, 'fp32'), int8: await graphsFor(dir, 'int8') } : plain;
+    const graphs = outliers ? await allGraphs(dir) : plain;
     const a = await ort.InferenceSession.create(graphs.fp32.imagePath, sessionOptions);
-    const b = await ort.InferenceSession.create(graphs.int8.imagePath, sessionOptions);
     const model = outliers ? `${arch}-outliers` : arch;
-    for (const [set, pixels, count] of [['generated', generated, generatedCount], ['real', real, decoded.length]] as const) {
-      if (!count) continue;
-      const f = await fidelity(a, b, pixels, count, size);
-      table.push(`cosine int8/fp32 ${model.padEnd(18)} ${set.padEnd(9)} (${count} images): embeds ${f.embed.toFixed(5)}, dense ${f.dense.toFixed(5)}, dense per patch ${f.densePatch.toFixed(5)}`);
-      lines.push({ name: `fidelity.${model}.${set}.image_embeds`, min_cosine: f.embed, images: count });
-      lines.push({ name: `fidelity.${model}.${set}.dense_features`, min_cosine: f.dense, images: count });
-      lines.push({ name: `fidelity.${model}.${set}.dense_per_patch`, min_cosine: f.densePatch, images: count });
+    for (const v of ['int8', 'int8-s7'] as const) {
+      const b = await ort.InferenceSession.create(graphs[v].imagePath, sessionOptions);
+      for (const [set, pixels, count] of [['generated', generated, generatedCount], ['real', real, decoded.length]] as const) {
+        if (!count) continue;
+        const f = await fidelity(a, b, pixels, count, size);
+        table.push(`cosine ${v}/fp32 ${model.padEnd(18)} ${set.padEnd(9)} (${count} images): embeds ${f.embed.toFixed(5)}, dense ${f.dense.toFixed(5)}, dense per patch ${f.densePatch.toFixed(5)}`);
+        lines.push({ name: `fidelity.${model}.${v}.${set}.image_embeds`, min_cosine: f.embed, images: count });
+        lines.push({ name: `fidelity.${model}.${v}.${set}.dense_features`, min_cosine: f.dense, images: count });
+        lines.push({ name: `fidelity.${model}.${v}.${set}.dense_per_patch`, min_cosine: f.densePatch, images: count });
+      }
+      await b.release();
     }
     await a.release();
-    await b.release();
   }
 }
 

@@ -62,7 +62,13 @@ export const SETTINGS = {
     env: 'QUANTIZE',
     schema: z.enum(['fp32', 'int8']),
     default: 'fp32',
-    help: 'int8: image, text and WinCLIP graphs with int8 linear layers (calibrated at build time, ~1.5-3x faster towers); fp32 the exact ones',
+    help: 'int8: image, text and WinCLIP graphs with int8 linear layers (outlier channels calibrated at build time), faster towers; fp32: the exact ones',
+  },
+  quantizeWeights: {
+    env: 'QUANTIZE_WEIGHTS',
+    schema: z.enum(['u8', 's7']),
+    default: 'u8',
+    help: "with QUANTIZE=int8: u8 (8-bit weights, exact u8×u8 sums) or s7 (7-bit weights for the AVX2 u8×s8 kernel: faster, twice the weight rounding)",
   },
   winclip: {
     env: 'WINCLIP',

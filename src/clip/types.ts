@@ -102,4 +102,6 @@ export interface ImageGraphOptions {
   positionResize?: 'hf' | 'open_clip';
   /** 'int8': int8 linear layers with dynamic activations (onnx/quantize.ts); absent: fp32. */
   precision?: 'int8';
+  /** int8 weight storage when not the default 'u8' (onnx/quantize.ts WeightFormat). */
+  int8Weights?: 's7';
 }

@@ -15,6 +15,7 @@ export function runtimeOptionsFromSettings(settings: Settings, log?: (message: s
     denseStart: settings.denseStart,
     denseAttention: settings.denseAttention,
     precision: settings.quantize,
+    int8Weights: settings.quantizeWeights,
     workers: settings.workers,
     intraOpThreads: settings.intraOpThreads,
     maxQueue: settings.maxQueue,

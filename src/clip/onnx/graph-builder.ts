@@ -13,8 +13,8 @@ export const OPSET = 17;
 
 export type AttrValue = number | number[] | string | { ints: number[] } | { float: number };
 
-type ElemType = 'float32' | 'int64' | 'uint8' | 'int32';
-const DATA_TYPE: Record<ElemType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7 };
+type ElemType = 'float32' | 'int64' | 'uint8' | 'int8' | 'int32';
+const DATA_TYPE: Record<ElemType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7 };
 
 export interface GraphIO {
   name: string;
@@ -71,7 +71,12 @@ export class GraphBuilder {
     return this.external(prefix, data, dims, 'uint8');
   }
 
-  private external(prefix: string, data: Float32Array | Uint8Array, dims: number[], type: 'float32' | 'uint8'): string {
+  /** An int8 weight, written to the external data file now. */
+  weightI8(prefix: string, data: Int8Array, dims: number[]): string {
+    return this.external(prefix, data, dims, 'int8');
+  }
+
+  private external(prefix: string, data: Float32Array | Uint8Array | Int8Array, dims: number[], type: 'float32' | 'uint8' | 'int8'): string {
     const name = this.fresh(prefix);
     const pad = (ALIGN - (this.dataOffset % ALIGN)) % ALIGN;
     if (pad) {
@@ -116,6 +121,13 @@ export class GraphBuilder {
       this.sharedValues.set(source, v);
     }
     return v;
+  }
+
+  /** A small inline int8 constant (zero points). */
+  constI8(values: number[], dims: number[] = []): string {
+    const name = this.fresh('i8');
+    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: DATA_TYPE.int8, rawData: new Uint8Array(Int8Array.from(values).buffer) }));
+    return name;
   }
 
   /** A small inline uint8 constant (zero points). */

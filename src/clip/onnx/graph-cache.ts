@@ -10,7 +10,12 @@ import { buildTextGraph } from './text-graph.ts';
 import { digestFolder, verifyFolder, type IntegrityProblem } from './graph-integrity.ts';
 import { int8Numerics } from './int8-calibration.ts';
 import type { PositionResize } from './position-embedding.ts';
-import type { Numerics, Precision } from './quantize.ts';
+import type { Numerics, Precision, WeightFormat } from './quantize.ts';
+
+/** The calibrated numerics with the weight storage asked for (u8 unless told). */
+function withWeights(numerics: Numerics, weights: WeightFormat | undefined): Numerics {
+  return numerics.int8 ? { ...numerics, int8: { ...numerics.int8, weights: weights ?? 'u8' } } : numerics;
+}
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 // 2: the text graph takes input_ids of any length up to the context length.
@@ -109,7 +114,7 @@ export async function ensureGraphs(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   validateImageGraphOptions(weights, options);
-  const numerics = options.precision === 'int8' ? await int8Numerics(weights) : undefined;
+  const numerics = options.precision === 'int8' ? withWeights(await int8Numerics(weights), options.int8Weights) : undefined;
   writeCacheFolder(cacheDir, dir, { folder, options }, (tmp) => {
     buildTextGraph(weights, join(tmp, 'text.onnx'), numerics);
     buildImageGraph(weights, options, join(tmp, 'image.onnx'), { numerics });
@@ -157,6 +162,8 @@ export interface GraphSpec {
 export interface GraphVariant {
   /** 'int8' builds a quantizable spec's int8 variant. */
   precision?: Precision;
+  /** int8 weight storage when not the default 'u8'. */
+  int8Weights?: WeightFormat;
   /** The checkpoint layout's position-embedding resizing, when the input size is not the native one. */
   positionResize?: PositionResize;
 }
@@ -187,7 +194,12 @@ export async function ensureGraph(
 ): Promise<BuiltGraph> {
   const int8 = variant.precision === 'int8' && spec.quantizable === true;
   // Only what is set, so the keys of plain fp32 native-size graphs stay as they were.
-  const build = { ...(int8 ? { precision: 'int8' } : {}), ...(variant.positionResize ? { positionResize: variant.positionResize } : {}) };
+  const s7 = int8 && variant.int8Weights === 's7';
+  const build = {
+    ...(int8 ? { precision: 'int8' } : {}),
+    ...(s7 ? { int8Weights: 's7' } : {}),
+    ...(variant.positionResize ? { positionResize: variant.positionResize } : {}),
+  };
   const keyed = Object.keys(build).length > 0 ? { build } : {};
   const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...keyed });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
@@ -199,7 +211,8 @@ export async function ensureGraph(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   spec.validate?.(weights);
-  const context: GraphBuildContext = { numerics: int8 ? await int8Numerics(weights) : undefined, positionResize: variant.positionResize };
+  const numerics = int8 ? withWeights(await int8Numerics(weights), s7 ? 's7' : undefined) : undefined;
+  const context: GraphBuildContext = { numerics, positionResize: variant.positionResize };
   writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options, ...keyed }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`), context));
   return { path, key, built: true, buildMs: performance.now() - started };
 }

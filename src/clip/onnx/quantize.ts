@@ -1,8 +1,10 @@
 // int8 linear layers for the graph builder: per-output-channel symmetric int8 weights and
 // dynamic per-tensor int8 activations (DynamicQuantizeLinear → MatMulInteger → scale), the
-// pattern ONNX Runtime fuses into DynamicQuantizeMatMul. Both operands are uint8: weights are
-// stored shifted by +128 with zero point 128, because the AVX2 (no VNNI) u8×s8 kernel sums
-// pairs of products in int16 and saturates, giving wrong sums; u8×u8 widens first.
+// pattern ONNX Runtime fuses into DynamicQuantizeMatMul. By default both operands are uint8:
+// weights are stored shifted by +128 with zero point 128, because the AVX2 (no VNNI) u8×s8
+// kernel sums pairs of products in int16 and saturates on full-range int8 weights, giving wrong
+// sums; u8×u8 widens first. The 's7' format keeps weights in ±63 instead, where u8×s8 pairs
+// cannot saturate (2·255·63 < 2^15), for that kernel's ~2× speed at one bit less of weight.
 //
 // Per-tensor activation scales break on the few activation channels real CLIP towers have far
 // above the rest (one channel ×30 takes the scale of all). SmoothQuant-style migration fixes
@@ -23,6 +25,8 @@ export interface Numerics {
   /** int8 linear layers; `smoothing` holds each LayerNorm's per-channel divisor (from calibration). */
   int8?: {
     smoothing: WeakMap<LayerNorm, Float32Array>;
+    /** Weight storage: 'u8' (default) uint8 q+128 in 1..255, 's7' int8 in ±63 (see WeightFormat). */
+    weights?: WeightFormat;
     /** Input channels computed in fp32 beside the int8 product, by weight (outliers from calibration). */
     outliers?: WeakMap<object, Int32Array>;
     /** Linear layers of each block kept in fp32 (the sensitive ones, when there are). */
@@ -33,6 +37,13 @@ export interface Numerics {
   /** Calibration: told of every linear layer's input [.., K], by the weight's identity. */
   probeInput?: (weight: object, value: string) => void;
 }
+
+/**
+ * 's7': signed weights in ±63 (7 bits), so u8 × s8 pairs stay under the int16 saturation of the
+ * AVX2 kernel; about twice the speed of 'u8'. 'u8': 8-bit weights as uint8 (q + 128), exact sums
+ * in the u8 × u8 kernel at its lower speed, half the weight rounding error.
+ */
+export type WeightFormat = 's7' | 'u8';
 
 /** A block's linear layers: fused q/k/v, attention output, MLP in and out. */
 export type LinearRole = 'qkv' | 'out' | 'fc1' | 'fc2';
@@ -55,16 +66,22 @@ export function smoothingScales(act: Float32Array, w: Float32Array, K: number, N
 
 /** Per-column symmetric int8 of w [K, N] (row-major, [in, out]), stored as uint8 (q + 128), and the column scales. */
 export function quantizeColumns(w: Float32Array, K: number, N: number): { q: Uint8Array; scale: Float32Array } {
+  const { q, scale } = quantizeColumnsSigned(w, K, N, 127);
+  return { q: Uint8Array.from(q, (v) => v + 128), scale };
+}
+
+/** Per-column symmetric quantization of w [K, N] to integers in ±levels, and the column scales. */
+export function quantizeColumnsSigned(w: Float32Array, K: number, N: number, levels: number): { q: Int8Array; scale: Float32Array } {
   const scale = new Float32Array(N);
   for (let k = 0; k < K; k++) {
     const row = k * N;
     for (let n = 0; n < N; n++) scale[n] = Math.max(scale[n], Math.abs(w[row + n]));
   }
-  for (let n = 0; n < N; n++) scale[n] = scale[n] > 0 ? scale[n] / 127 : 1;
-  const q = new Uint8Array(K * N);
+  for (let n = 0; n < N; n++) scale[n] = scale[n] > 0 ? scale[n] / levels : 1;
+  const q = new Int8Array(K * N);
   for (let k = 0; k < K; k++) {
     const row = k * N;
-    for (let n = 0; n < N; n++) q[row + n] = 128 + Math.max(-127, Math.min(127, Math.round(w[row + n] / scale[n])));
+    for (let n = 0; n < N; n++) q[row + n] = Math.max(-levels, Math.min(levels, Math.round(w[row + n] / scale[n])));
   }
   return { q, scale };
 }
@@ -80,6 +97,7 @@ export function int8MatMul(
   prefix: string,
   make: () => { w: Float32Array; K: number; N: number },
   outliers?: Int32Array,
+  format: WeightFormat = 'u8',
 ): string {
   const parts = g.sharedValue(key, () => {
     const { w, K, N } = make();
@@ -98,8 +116,12 @@ export function int8MatMul(
       });
       side = { idx: g.constI64([...outliers]), mask: g.weight(`${prefix}_mask`, mask, [K]), w: g.weight(`${prefix}_wo`, rows, [outliers.length, N]) };
     }
-    const { q, scale } = quantizeColumns(wInt, K, N);
-    return { wq: g.weightU8(`${prefix}_wq`, q, [K, N]), ws: g.weight(`${prefix}_ws`, scale, [N]), zp: g.constU8([128]), side };
+    if (format === 'u8') {
+      const { q, scale } = quantizeColumns(wInt, K, N);
+      return { wq: g.weightU8(`${prefix}_wq`, q, [K, N]), ws: g.weight(`${prefix}_ws`, scale, [N]), zp: g.constU8([128]), side };
+    }
+    const { q, scale } = quantizeColumnsSigned(wInt, K, N, 63);
+    return { wq: g.weightI8(`${prefix}_wq`, q, [K, N]), ws: g.weight(`${prefix}_ws`, scale, [N]), zp: g.constI8([0]), side };
   });
   const { wq, ws, zp, side } = parts;
   const xi = side ? g.op('Mul', [x, side.mask]) : x;

@@ -89,7 +89,7 @@ function matmulWeight(
   numerics?.probeInput?.(source, x);
   if (numerics?.int8 && !(role && numerics.int8.fp32?.includes(role))) {
     const w = () => ({ w: rowScale ? scaleRows(make(), rowScale, K, N) : make(), K, N });
-    return int8MatMul(g, x, int8Key(source), prefix, w, numerics.int8.outliers?.get(source));
+    return int8MatMul(g, x, int8Key(source), prefix, w, numerics.int8.outliers?.get(source), numerics.int8.weights);
   }
   return g.op('MatMul', [x, g.sharedWeight(source, `${prefix}_w`, () => ({ data: make(), dims: [K, N] }))]);
 }

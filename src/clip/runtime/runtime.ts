@@ -14,7 +14,7 @@ import { loadClipTokenizer, trimToPooling, type ClipTokenizer } from '../input/t
 import { applyOpenClipPreprocess, readPreprocessorConfig, type PreprocessConfig } from '../input/preprocess.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
-import type { Precision } from '../onnx/quantize.ts';
+import type { Precision, WeightFormat } from '../onnx/quantize.ts';
 
 /** What a method's graph spec may depend on: known once the checkpoint is read. */
 export interface GraphContext {
@@ -34,6 +34,8 @@ export interface ClipRuntimeOptions {
   denseAttention: DenseAttention;
   /** 'int8': int8 image, text and method graphs (onnx/quantize.ts); default fp32. */
   precision?: Precision;
+  /** int8 weight storage: 'u8' (default, 8-bit, exact sums) or 's7' (7-bit, faster u8×s8 kernel). */
+  int8Weights?: WeightFormat;
   workers: number;
   intraOpThreads?: number;
   maxQueue: number;
@@ -116,6 +118,7 @@ export class ClipRuntime {
       // Only when it matters, so the graph key of native-size graphs does not depend on it.
       ...(imageSize !== config.vision.imageSize && layout === 'open_clip' ? { positionResize: 'open_clip' as const } : {}),
       ...(opts.precision === 'int8' ? { precision: 'int8' as const } : {}),
+      ...(opts.precision === 'int8' && opts.int8Weights === 's7' ? { int8Weights: 's7' as const } : {}),
     };
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.
@@ -130,7 +133,7 @@ export class ClipRuntime {
       const graph = await ensureGraph(folder, opts.cacheDir, spec, async () => {
         log(`building the ${spec.name} graph for ${opts.model}`);
         return loadWeights();
-      }, log, { precision: precisionOf(graphOptions), positionResize: graphOptions.positionResize });
+      }, log, { precision: precisionOf(graphOptions), int8Weights: graphOptions.int8Weights, positionResize: graphOptions.positionResize });
       extraGraphs[spec.name] = { spec, graph };
     }
     weights = undefined;

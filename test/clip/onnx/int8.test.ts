@@ -109,7 +109,12 @@ describe('int8 building blocks', () => {
     expect(outlierChannelsOf(new Float32Array(64).fill(2)).length).toBe(0);
   });
 
-  it.each([false, true])('MatMulInteger u8×u8 gives the fp32 product to int8 precision (outlier split %s)', async (split) => {
+  it.each([
+    [false, 'u8'],
+    [true, 'u8'],
+    [false, 's7'],
+    [true, 's7'],
+  ] as const)('MatMulInteger gives the fp32 product to int8 precision (outlier split %s, %s weights)', async (split, format) => {
     const K = 96;
     const N = 40;
     const M = 33;
@@ -117,11 +122,12 @@ describe('int8 building blocks', () => {
     const x = seededPixels(M * K, 10);
     // One input channel ×40: the split keeps the others' precision.
     for (let m = 0; m < M; m++) x[m * K + 7] *= 40;
-    const g = new GraphBuilder(join(dir, `mm-${split}.onnx`), 'mm');
+    const path = join(dir, `mm-${split}-${format}.onnx`);
+    const g = new GraphBuilder(path, 'mm');
     const input = g.input('x', 'float32', [M, K]);
-    g.output(int8MatMul(g, input, {}, 'mm', () => ({ w, K, N }), split ? Int32Array.from([7]) : undefined), 'y', 'float32', [M, N]);
+    g.output(int8MatMul(g, input, {}, 'mm', () => ({ w, K, N }), split ? Int32Array.from([7]) : undefined, format), 'y', 'float32', [M, N]);
     g.save();
-    const session = await ort.InferenceSession.create(join(dir, `mm-${split}.onnx`));
+    const session = await ort.InferenceSession.create(path);
     const y = (await session.run({ x: new ort.Tensor('float32', x, [M, K]) })).y.data as Float32Array;
     await session.release();
     let err = 0;
@@ -134,8 +140,11 @@ describe('int8 building blocks', () => {
         ref2 += ref * ref;
       }
     }
-    // Relative RMS error: ~1% for per-tensor int8 with the outlier, well under with it split.
-    expect(Math.sqrt(err / ref2)).toBeLessThan(split ? 0.01 : 0.05);
+    // Relative RMS error: a few % for per-tensor int8 with the outlier, well under with it split
+    // (a saturating kernel would be off by far more).
+    const rel = Math.sqrt(err / ref2);
+    expect(rel).toBeLessThan(split ? 0.015 : 0.06);
+    if (split) expect(rel).toBeGreaterThan(0);
   });
 });
 
@@ -179,6 +188,16 @@ describe('int8 towers', () => {
     expect(minRowCosine(await windows(), await windows(numerics), ARCHS.tiny.projectionDim)).toBeGreaterThan(0.999);
   });
 
+  it('7-bit weights (QUANTIZE_WEIGHTS=s7) stay close to fp32 too', async () => {
+    const numerics = await int8Numerics(weights);
+    const pixels = seededPixels(2 * 3 * S * S, 6);
+    const fp32 = await runImage(weights, options, pixels, 2);
+    const s7 = await runImage(weights, options, pixels, 2, { numerics: { int8: { ...numerics.int8!, weights: 's7' } } });
+    const dim = ARCHS.tiny.projectionDim;
+    expect(minRowCosine(fp32.embeds, s7.embeds, dim)).toBeGreaterThan(0.998);
+    expect(minRowCosine(fp32.dense, s7.dense, dim)).toBeGreaterThan(0.998);
+  });
+
   it('QUANTIZE=int8 graphs are cached under their own key, with int8 weights in them', async () => {
     const root = join(dir, 'cache-test');
     const folder = join(root, 'checkpoint');
@@ -187,7 +206,8 @@ describe('int8 towers', () => {
     const cacheDir = join(root, 'cache');
     const fp32 = await ensureGraphs(folder, cacheDir, options, async () => weights);
     const int8 = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8' }, async () => weights);
-    expect(int8.key).not.toBe(fp32.key);
+    const s7 = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8', int8Weights: 's7' }, async () => weights);
+    expect(new Set([fp32.key, int8.key, s7.key]).size).toBe(3);
     expect(int8.built).toBe(true);
     const again = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8' }, async () => {
       throw new Error('the cached int8 graphs must be reused');
