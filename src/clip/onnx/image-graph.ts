@@ -76,7 +76,7 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
           const a = g.op('Add', [attentionWeights(g, heads.q, heads.q, scale), attentionWeights(g, heads.k, heads.k, scale)]);
           mixed = g.op('MatMul', [a, heads.v]);
         }
-        d = g.op('Add', [d ?? before, linear(g, mergeHeads(g, mixed, width), block.out, `v${i}_out`, numerics, undefined, 'out')]);
+        d = g.op('Add', [d ?? before, linear(g, mergeHeads(g, mixed, width), block.out, `v${i}_out`, 'out', numerics)]);
       }
       if (opts.denseLayers.includes(l)) denseAt.set(l, l >= opts.denseStart ? (d as string) : x);
     });

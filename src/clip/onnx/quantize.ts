@@ -32,8 +32,6 @@ export interface Numerics {
     /** Linear layers of each block kept in fp32 (the sensitive ones, when there are). */
     fp32?: readonly LinearRole[];
   };
-  /** Calibration: told of every LayerNorm output that feeds a linear layer (fp32 graphs only). */
-  probe?: (ln: LayerNorm, value: string) => void;
   /** Calibration: told of every linear layer's input [.., K], by the weight's identity. */
   probeInput?: (weight: object, value: string) => void;
 }

@@ -45,24 +45,17 @@ const smoothedKeys = new WeakMap<LayerNorm, { weight: object; bias: object }>();
 
 /**
  * A LayerNorm that feeds a linear layer: with int8 smoothing its output is divided per channel
- * by s (gain and bias divided; the linear's rows get multiplied, see quantize.ts); in a
- * calibration graph its output is reported to the probe.
+ * by s (gain and bias divided; the linear's rows get multiplied, see quantize.ts).
  */
 function inputLayerNorm(g: GraphBuilder, x: string, ln: LayerNorm, eps: number, prefix: string, numerics: Numerics | undefined): string {
   const s = numerics?.int8?.smoothing.get(ln);
-  let y: string;
-  if (!s) {
-    y = layerNorm(g, x, ln, eps, prefix);
-  } else {
-    let keys = smoothedKeys.get(ln);
-    if (!keys) smoothedKeys.set(ln, (keys = { weight: {}, bias: {} }));
-    const div = (t: Float32Array) => t.map((v, i) => v / s[i]);
-    const w = g.sharedWeight(keys.weight, `${prefix}_ws`, () => ({ data: div(ln.weight.data), dims: [s.length] }));
-    const b = g.sharedWeight(keys.bias, `${prefix}_bs`, () => ({ data: div(ln.bias.data), dims: [s.length] }));
-    y = g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: eps } });
-  }
-  numerics?.probe?.(ln, y);
-  return y;
+  if (!s) return layerNorm(g, x, ln, eps, prefix);
+  let keys = smoothedKeys.get(ln);
+  if (!keys) smoothedKeys.set(ln, (keys = { weight: {}, bias: {} }));
+  const div = (t: Float32Array) => t.map((v, i) => v / s[i]);
+  const w = g.sharedWeight(keys.weight, `${prefix}_ws`, () => ({ data: div(ln.weight.data), dims: [s.length] }));
+  const b = g.sharedWeight(keys.bias, `${prefix}_bs`, () => ({ data: div(ln.bias.data), dims: [s.length] }));
+  return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: eps } });
 }
 
 /** Identity objects for int8 weights, apart from the fp32 ones (a weight may be both in one process). */
@@ -73,31 +66,23 @@ function int8Key(source: object): object {
   return k;
 }
 
-/** x · W for W given as [in, out] (made lazily); int8 when the numerics say so. `rowScale`: smoothing of x. */
-function matmulWeight(
-  g: GraphBuilder,
-  x: string,
-  source: object,
-  prefix: string,
-  make: () => Float32Array,
-  K: number,
-  N: number,
-  numerics: Numerics | undefined,
-  rowScale?: Float32Array,
-  role?: LinearRole,
-): string {
+/**
+ * x · W for W given as [in, out] (made lazily, once per `source` in a graph); int8 when the
+ * numerics say so; reported to a calibration probe by `source`.
+ */
+function matmulWeight(g: GraphBuilder, x: string, source: object, prefix: string, make: () => Float32Array, K: number, N: number, numerics: Numerics | undefined, role: LinearRole): string {
   numerics?.probeInput?.(source, x);
-  if (numerics?.int8 && !(role && numerics.int8.fp32?.includes(role))) {
-    const w = () => ({ w: rowScale ? scaleRows(make(), rowScale, K, N) : make(), K, N });
-    return int8MatMul(g, x, int8Key(source), prefix, w, numerics.int8.outliers?.get(source), numerics.int8.weights);
+  if (numerics?.int8 && !numerics.int8.fp32?.includes(role)) {
+    return int8MatMul(g, x, int8Key(source), prefix, () => ({ w: make(), K, N }), numerics.int8.outliers?.get(source), numerics.int8.weights);
   }
   return g.op('MatMul', [x, g.sharedWeight(source, `${prefix}_w`, () => ({ data: make(), dims: [K, N] }))]);
 }
 
-export function linear(g: GraphBuilder, x: string, lin: Linear, prefix: string, numerics?: Numerics, rowScale?: Float32Array, role?: LinearRole): string {
+/** `rowScale`: the smoothing of x (quantize.ts), multiplied into W's rows — also when W stays fp32. */
+export function linear(g: GraphBuilder, x: string, lin: Linear, prefix: string, role: LinearRole, numerics?: Numerics, rowScale?: Float32Array): string {
   const [out, inp] = lin.weight.shape;
-  // A smoothed input kept in fp32 still needs its rows scaled back.
-  const y = matmulWeight(g, x, lin.weight, prefix, () => (rowScale ? scaleRows(transpose2d(lin.weight), rowScale, inp, out) : transpose2d(lin.weight)), inp, out, numerics, undefined, role);
+  const make = () => (rowScale ? scaleRows(transpose2d(lin.weight), rowScale, inp, out) : transpose2d(lin.weight));
+  const y = matmulWeight(g, x, lin.weight, prefix, make, inp, out, numerics, role);
   if (!lin.bias) return y;
   const bias = lin.bias;
   return g.op('Add', [y, g.sharedWeight(bias, `${prefix}_b`, () => ({ data: bias.data, dims: [out] }))]);
@@ -162,7 +147,7 @@ export function qkvHeads(g: GraphBuilder, x: string, block: Block, heads: number
   const made = () => (fused ??= fusedQkv(block, width));
   const b = g.sharedWeight(keys.bias, `${prefix}_qkv_b`, () => ({ data: made().bias, dims: [3 * width] }));
   const weight = () => (rowScale ? scaleRows(made().weight, rowScale, width, 3 * width) : made().weight);
-  const y = g.op('Add', [matmulWeight(g, x, keys.weight, `${prefix}_qkv`, weight, width, 3 * width, numerics, undefined, 'qkv'), b]);
+  const y = g.op('Add', [matmulWeight(g, x, keys.weight, `${prefix}_qkv`, weight, width, 3 * width, numerics, 'qkv'), b]);
   const [q, k, v] = g.opN('Split', [y], 3, { axis: -1 });
   return { q: splitHeads(g, q, heads, headDim), k: splitHeads(g, k, heads, headDim), v: splitHeads(g, v, heads, headDim) };
 }
@@ -208,10 +193,10 @@ export function residualBlock(g: GraphBuilder, x: string, block: Block, opts: Bl
   const q = opts.classOnly ? first(heads.q, 2) : heads.q;
   const residual = opts.classOnly ? first(x, 1) : x;
   const weights = attentionWeights(g, q, heads.k, 1 / Math.sqrt(headDim), opts.mask);
-  const attn = linear(g, mergeHeads(g, g.op('MatMul', [weights, heads.v]), width), block.out, `${opts.prefix}_out`, numerics, undefined, 'out');
+  const attn = linear(g, mergeHeads(g, g.op('MatMul', [weights, heads.v]), width), block.out, `${opts.prefix}_out`, 'out', numerics);
   const x1 = g.op('Add', [residual, attn]);
   const h2 = inputLayerNorm(g, x1, block.ln2, opts.eps, `${opts.prefix}_ln2`, numerics);
-  const hidden = activation(g, linear(g, h2, block.fc1, `${opts.prefix}_fc1`, numerics, s2, 'fc1'), opts.act);
-  const mlp = linear(g, hidden, block.fc2, `${opts.prefix}_fc2`, numerics, undefined, 'fc2');
+  const hidden = activation(g, linear(g, h2, block.fc1, `${opts.prefix}_fc1`, 'fc1', numerics, s2), opts.act);
+  const mlp = linear(g, hidden, block.fc2, `${opts.prefix}_fc2`, 'fc2', numerics);
   return { out: g.op('Add', [x1, mlp]), heads };
 }
