@@ -1,4 +1,4 @@
-// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity]`:
+// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity --winclip]`:
 // the int8 towers (QUANTIZE=int8) against fp32, in one run, on full-size random-weight models
 // (real shapes: the speed is real, the numbers say nothing of accuracy).
 //
@@ -13,6 +13,8 @@
 // real CLIP towers put on int8 activations), on generated images and on the real images under
 // --data (decoded and preprocessed as the service does).
 //
+// --winclip adds WinCLIP's window graph (batch 1, 3 runs per precision) and its window-embedding cosine.
+//
 // Output: a table, then one JSON line per figure:
 //   {"name", "median_ms", "p95_ms", "floor_ms", "ratio_to_floor"} (speed)
 //   {"name", "min_cosine", "images"} (fidelity)
@@ -24,7 +26,8 @@ import ort from 'onnxruntime-node';
 import { generateModel, isArchName } from '../src/dev/random-model.ts';
 import { loadClipWeights } from '../src/clip/weights/clip-weights.ts';
 import { readClipConfig } from '../src/clip/config.ts';
-import { ensureGraphs } from '../src/clip/onnx/graph-cache.ts';
+import { ensureGraph, ensureGraphs } from '../src/clip/onnx/graph-cache.ts';
+import { DEFAULT_WINDOW_SIZES, windowGraphSpec, windowOutputName } from '../src/methods/winclip/window-graph.ts';
 import { GraphBuilder } from '../src/clip/onnx/graph-builder.ts';
 import { calibrationImages } from '../src/clip/onnx/int8-calibration.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../src/clip/onnx/dense-defaults.ts';
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     images: { type: 'string', default: '12' },
     threads: { type: 'string' },
     'no-fidelity': { type: 'boolean', default: false },
+    winclip: { type: 'boolean', default: false },
   },
 });
 const archName = values.arch!;
@@ -230,6 +234,48 @@ for (const batch of [1, 8]) {
     table.push(`image tower b${batch} ${v.padEnd(8)}:      median ${b.median.toFixed(0)} ms, p95 ${b.p95.toFixed(0)} ms: ${(a.median / b.median).toFixed(2)}× faster than fp32`);
     lines.push({ name: `tower.${arch}.${v}_vs_fp32.b${batch}`, median_ms: b.median, p95_ms: b.p95, floor_ms: a.median, ratio_to_floor: b.median / a.median });
   }
+}
+
+if (values.winclip) {
+  // WinCLIP's window graph (zero-shot image side), batch 1, interleaved, and the window-embedding cosine.
+  const spec = windowGraphSpec({ imageSize: size, windowSizes: [...DEFAULT_WINDOW_SIZES] });
+  const load = async () => (await loadClipWeights(plainDir)).weights;
+  const paths = {
+    fp32: (await ensureGraph(plainDir, cacheDir, spec, load)).path,
+    int8: (await ensureGraph(plainDir, cacheDir, spec, load, undefined, { precision: 'int8' })).path,
+    'int8-s7': (await ensureGraph(plainDir, cacheDir, spec, load, undefined, { precision: 'int8', int8Weights: 's7' })).path,
+  };
+  const sessions = await Promise.all(VARIANTS.map((v) => ort.InferenceSession.create(paths[v], sessionOptions)));
+  const pixels = calibrationImages(size, 1, 99);
+  const feeds = { pixel_values: new ort.Tensor('float32', pixels, [1, 3, size, size]) };
+  const outputs = [];
+  for (const s of sessions) outputs.push(await s.run(feeds)); // warm-up, and the outputs compared
+  const samples: number[][] = VARIANTS.map(() => []);
+  for (let i = 0; i < 3; i++) {
+    for (const [k, s] of sessions.entries()) {
+      const start = performance.now();
+      await s.run(feeds);
+      samples[k].push(performance.now() - start);
+    }
+  }
+  const base = stats(samples[0]);
+  table.push(`WinCLIP window graph b1 fp32: median ${base.median.toFixed(0)} ms (3 runs)`);
+  lines.push({ name: `winclip.${arch}.fp32.b1`, median_ms: base.median, p95_ms: base.p95, floor_ms: floor.fp32.median, ratio_to_floor: base.median / floor.fp32.median });
+  for (const [k, v] of VARIANTS.entries()) {
+    if (k === 0) continue;
+    const s = stats(samples[k]);
+    let minCos = 1;
+    for (const ws of DEFAULT_WINDOW_SIZES) {
+      const a = outputs[0][windowOutputName(ws)].data as Float32Array;
+      const b = outputs[k][windowOutputName(ws)].data as Float32Array;
+      const dim = outputs[0][windowOutputName(ws)].dims[2];
+      for (let o = 0; o < a.length; o += dim) minCos = Math.min(minCos, cosine(a, b, o, dim));
+    }
+    table.push(`WinCLIP window graph b1 ${v.padEnd(8)}: median ${s.median.toFixed(0)} ms: ${(base.median / s.median).toFixed(2)}× faster than fp32, window-embedding cosine min ${minCos.toFixed(5)}`);
+    lines.push({ name: `winclip.${arch}.${v}_vs_fp32.b1`, median_ms: s.median, p95_ms: s.p95, floor_ms: base.median, ratio_to_floor: s.median / base.median });
+    lines.push({ name: `fidelity.${arch}.${v}.winclip.window_embeds`, min_cosine: minCos, images: 1 });
+  }
+  for (const s of sessions) await s.release();
 }
 
 if (!values['no-fidelity']) {
