@@ -1,7 +1,8 @@
-// Build-time calibration of the int8 graphs' SmoothQuant scales (quantize.ts): the fp32 towers
-// are built once more with every LayerNorm output that feeds a linear layer reported as a
-// per-channel max |x| output, run on a few inputs, and the maxima give the per-channel
-// divisors. Inputs are generated (no data ships with the service): smooth colour fields with
+// Build-time calibration of the int8 graphs (quantize.ts): the fp32 towers are built once more
+// with every linear layer's input reported as a per-channel max |x| output and run on a few
+// inputs. The maxima name each layer's outlier input channels (computed in fp32 beside the int8
+// product: the default 'split' scheme) or give SmoothQuant divisors for the LayerNorm-fed layers
+// ('smooth', measured as the weaker of the two on the outlier model; README "Precision (int8)"). Inputs are generated (no data ships with the service): smooth colour fields with
 // edges and noise in CLIP's normalisation for the image tower, random token sequences for the
 // text tower. The outlier channels CLIP towers have are channels of the model, present whatever
 // the image, which is what the calibration has to find; `images` lets a caller use real ones.
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { seededRandom } from '../../util/rng.ts';
+import { CLIP_MEAN, CLIP_STD } from '../input/preprocess.ts';
 import type { ClipWeights, LayerNorm } from '../types.ts';
 import type { GraphBuilder } from './graph-builder.ts';
 import { buildImageGraph } from './image-graph.ts';
@@ -18,8 +20,6 @@ import { buildTextGraph } from './text-graph.ts';
 import { channelAbsMax, outlierChannelsOf, smoothingScales, type Numerics } from './quantize.ts';
 import { qkvWeightKey, transpose2d } from './transformer-ops.ts';
 
-const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
-const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 
 /** Generated calibration images [count, 3, S, S] in CLIP normalisation: gradients, a disc, a bar, noise. */
 export function calibrationImages(size: number, count: number, seed = 7): Float32Array {
