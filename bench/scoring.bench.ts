@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { defaultBranchSettings, gridBranchMaps, uniformBranchText } from '../src/methods/dense-frequency/branches.ts';
-import { graphBranchMaps, scoringGraphSpec, type ScoringInfer } from '../src/methods/dense-frequency/scoring-graph.ts';
+import { buildScoringGraph, graphBranchMaps, type ScoringInfer } from '../src/methods/dense-frequency/scoring-graph.ts';
 import type { TensorIn, TensorOut } from '../src/clip/runtime/worker-protocol.ts';
 import { machineLine, report, time, type Figure } from './figures.ts';
 import { FloorSessions, withFloor } from './floor.ts';
@@ -37,7 +37,7 @@ export function syntheticGrid(layers: number, side: number, dim: number, seed = 
 export async function scoringSession(threads = availableParallelism()): Promise<{ infer: ScoringInfer; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'scoring-graph-'));
   const file = join(dir, 'scoring.onnx');
-  scoringGraphSpec().build(undefined as never, file);
+  buildScoringGraph(file);
   const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
   const infer: ScoringInfer = async (inputs: Record<string, TensorIn>) => {
     const feeds: Record<string, ort.Tensor> = {};

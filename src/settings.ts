@@ -58,6 +58,18 @@ export const SETTINGS = {
   },
   denseStart: { env: 'DENSE_START', schema: int(1, 64), help: 'first block of the dense path (default: start of the last third)' },
   denseAttention: { env: 'DENSE_ATTENTION', schema: z.enum(['vv', 'qqkk']), default: 'vv', help: 'dense path attention: V-V or q-q + k-k' },
+  quantize: {
+    env: 'QUANTIZE',
+    schema: z.enum(['fp32', 'int8']),
+    default: 'fp32',
+    help: 'int8: image, text and WinCLIP graphs with int8 linear layers (outlier channels calibrated at build time), faster towers; fp32: the exact ones',
+  },
+  quantizeWeights: {
+    env: 'QUANTIZE_WEIGHTS',
+    schema: z.enum(['u8', 's7']),
+    default: 'u8',
+    help: "with QUANTIZE=int8: u8 (8-bit weights, exact u8×u8 sums) or s7 (7-bit weights for the AVX2 u8×s8 kernel: faster, twice the weight rounding)",
+  },
   winclip: {
     env: 'WINCLIP',
     schema: bool,

@@ -100,4 +100,8 @@ export interface ImageGraphOptions {
   denseAttention: DenseAttention;
   /** How the position embedding is resized for a non-native size (position-embedding.ts); default 'hf'. */
   positionResize?: 'hf' | 'open_clip';
+  /** 'int8': int8 linear layers with dynamic activations (onnx/quantize.ts); absent: fp32. */
+  precision?: 'int8';
+  /** int8 weight storage when not the default 'u8' (onnx/quantize.ts WeightFormat). */
+  int8Weights?: 's7';
 }

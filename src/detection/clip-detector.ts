@@ -115,6 +115,7 @@ export class ClipDetector implements Detector {
       denseLayers: r.graphOptions.denseLayers,
       denseStart: r.graphOptions.denseStart,
       denseAttention: r.graphOptions.denseAttention,
+      precision: r.precision,
       projectionDim: r.dim,
       promptModes: ['templated', 'custom', 'learned'].filter((m) => modes.has(m as never)),
       methods: this.methods(),
@@ -245,7 +246,7 @@ export class ClipDetector implements Detector {
       outcome,
       map,
       branches,
-      model: { id: this.runtime.modelId, generated: Boolean(this.runtime.generated) },
+      model: { id: this.runtime.modelId, generated: Boolean(this.runtime.generated), precision: this.runtime.precision },
       thresholdSource: options.thresholdSource,
       timingsMs: {
         decode: roundMs(t.decodeMs),

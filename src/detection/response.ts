@@ -92,7 +92,7 @@ export interface ResponseParts {
   outcome: MethodOutcome;
   map: MapPayload | null;
   branches?: DetectResponse['branches'];
-  model: { id: string; generated: boolean };
+  model: { id: string; generated: boolean; precision?: 'fp32' | 'int8' };
   thresholdSource?: 'request' | 'category calibration' | 'default';
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
 }
@@ -119,7 +119,12 @@ export function buildResponse(p: ResponseParts): DetectResponse {
     }),
     image: { width: image.width, height: image.height },
     map: p.map,
-    model: { id: p.model.id, generatedRandomModel: p.model.generated, ...(p.model.generated ? { warning: RANDOM_MODEL_WARNING } : {}) },
+    model: {
+      id: p.model.id,
+      generatedRandomModel: p.model.generated,
+      ...(p.model.precision ? { precision: p.model.precision } : {}),
+      ...(p.model.generated ? { warning: RANDOM_MODEL_WARNING } : {}),
+    },
     timingsMs: p.timingsMs,
   };
   if (p.branches) response.branches = p.branches;

@@ -14,6 +14,8 @@ export function runtimeOptionsFromSettings(settings: Settings, log?: (message: s
     denseLayers: settings.denseLayers,
     denseStart: settings.denseStart,
     denseAttention: settings.denseAttention,
+    precision: settings.quantize,
+    int8Weights: settings.quantizeWeights,
     workers: settings.workers,
     intraOpThreads: settings.intraOpThreads,
     executionProvider: settings.executionProvider,

@@ -58,6 +58,8 @@ export interface ModelInfo {
   denseLayers: number[];
   denseStart: number;
   denseAttention: string;
+  /** What the towers run in: fp32, or int8 linear layers (QUANTIZE=int8). */
+  precision?: 'fp32' | 'int8';
   projectionDim: number;
   promptModes: string[];
   /** Scoring methods this server offers. */
@@ -79,7 +81,7 @@ export interface DetectResponse {
   map: MapPayload | null;
   /** Per part (the frequency branches full, high, low of dense-frequency): score and map. */
   branches?: Record<string, BranchResult>;
-  model: { id: string; generatedRandomModel: boolean; warning?: string };
+  model: { id: string; generatedRandomModel: boolean; precision?: 'fp32' | 'int8'; warning?: string };
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
   /** The stored record's id (feedback: POST /v1/detections/{id}/feedback). */
   detectionId?: string;

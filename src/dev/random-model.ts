@@ -15,11 +15,11 @@ import { writeSafetensorsStreamed, type FloatDtype } from '../clip/weights/safet
 import type { WeightLayout } from '../clip/weights/clip-weights.ts';
 import type { ClipConfig } from '../clip/types.ts';
 import { ARCHS, CLIP_VOCAB, DEFAULT_LAYOUT, isArchName, type ArchName } from './architectures.ts';
-import { weightEntries } from './random-weights.ts';
+import { weightEntries, type OutlierSpec } from './random-weights.ts';
 import { buildSyntheticTokenizer } from './synthetic-tokenizer.ts';
 
 export { ARCHS, DEFAULT_LAYOUT, isArchName, TINY_VOCAB, type ArchName } from './architectures.ts';
-export { canonicalInits, generateClipWeights, seededNormal, weightEntries } from './random-weights.ts';
+export { canonicalInits, generateClipWeights, outlierChannels, seededNormal, weightEntries, type OutlierSpec } from './random-weights.ts';
 export { buildSyntheticTokenizer, bytesToUnicode, type TokenizerFiles } from './synthetic-tokenizer.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +145,8 @@ export interface GenerateOptions {
   /** 'auto': the real CLIP tokenizer for 49408-token archs when available, else synthetic. */
   tokenizer?: 'auto' | 'synthetic';
   referenceTokenizerDir?: string;
+  /** LayerNorm gain outliers in every block (int8 stress test, random-weights.ts). */
+  outliers?: OutlierSpec;
 }
 
 export interface GeneratedModel {
@@ -208,7 +210,10 @@ export function generateModel(options: GenerateOptions): GeneratedModel {
     TOKENIZER_FILES.every((f) => fs.existsSync(path.join(refDir, f)));
   const tokenizerKind = useReference ? 'reference' : 'synthetic';
 
-  const info = marker(arch, seed, useReference ? `reference copy of ${refDir}` : 'synthetic');
+  const info = {
+    ...marker(arch, seed, useReference ? `reference copy of ${refDir}` : 'synthetic'),
+    ...(options.outliers ? { generated_outliers: options.outliers } : {}),
+  };
   if (layout === 'hf') writeJson('config.json', { ...hfConfigJson(config, dtype), ...info });
   else writeJson('open_clip_config.json', { ...openClipConfigJson(config), ...info });
   writeJson('preprocessor_config.json', preprocessorConfigJson(config.vision.imageSize));
@@ -226,11 +231,12 @@ export function generateModel(options: GenerateOptions): GeneratedModel {
   }
 
   const weightFile = path.join(outDir, WEIGHT_FILE_FOR[layout]);
-  const bytes = writeSafetensorsStreamed(weightFile, weightEntries(config, seed, layout, dtype), {
+  const bytes = writeSafetensorsStreamed(weightFile, weightEntries(config, seed, layout, dtype, options.outliers), {
     format: 'pt',
     generated_random_model: 'true',
     generated_arch: arch,
     generated_seed: String(seed),
+    ...(options.outliers ? { generated_outliers: `${options.outliers.channels}x${options.outliers.factor}` } : {}),
   });
   files.push({ file: weightFile, bytes });
   return { outDir, layout, tokenizer: tokenizerKind, files, totalBytes: files.reduce((n, f) => n + f.bytes, 0) };

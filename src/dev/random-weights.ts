@@ -94,7 +94,31 @@ export function canonicalInits(config: ClipConfig): Map<string, InitSpec> {
   return specs;
 }
 
-function canonicalValues(seed: number, name: string, spec: InitSpec): Float32Array {
+/**
+ * Activation outliers as real CLIP towers have them (a few channels far above the rest): the
+ * gain of `channels` LayerNorm channels (the same ones in every block's ln1 and ln2, evenly
+ * spread) multiplied by `factor`, so every qkv and fc1 input carries them. A stress test for
+ * int8 activations; the other tensors are unchanged.
+ */
+export interface OutlierSpec {
+  channels: number;
+  factor: number;
+}
+
+/** The channels an OutlierSpec scales in a width-`width` LayerNorm. */
+export function outlierChannels(width: number, spec: OutlierSpec): number[] {
+  return Array.from({ length: spec.channels }, (_, i) => Math.floor(((i + 0.5) * width) / spec.channels));
+}
+
+function canonicalValues(seed: number, name: string, spec: InitSpec, outliers?: OutlierSpec): Float32Array {
+  const values = plainValues(seed, name, spec);
+  if (outliers && /\.blocks\.\d+\.ln[12]\.weight$/.test(name)) {
+    for (const c of outlierChannels(values.length, outliers)) values[c] *= outliers.factor;
+  }
+  return values;
+}
+
+function plainValues(seed: number, name: string, spec: InitSpec): Float32Array {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   if (spec.std === 0) return new Float32Array(n).fill(spec.mean);
   return seededNormal(seed, name, n, spec.mean, spec.std);
@@ -217,7 +241,7 @@ function openClipKeys(config: ClipConfig): KeySource[] {
 }
 
 /** The tensors of a checkpoint in the given layout, each produced only when written. */
-export function weightEntries(config: ClipConfig, seed: number, layout: WeightLayout, dtype: FloatDtype = 'F32'): StreamedTensor[] {
+export function weightEntries(config: ClipConfig, seed: number, layout: WeightLayout, dtype: FloatDtype = 'F32', outliers?: OutlierSpec): StreamedTensor[] {
   const specs = canonicalInits(config);
   const keys = layout === 'hf' ? hfKeys(config) : openClipKeys(config);
   return keys.map(({ key, parts, transpose }) => {
@@ -230,7 +254,7 @@ export function weightEntries(config: ClipConfig, seed: number, layout: WeightLa
       dtype,
       shape,
       produce: () => {
-        const values = parts.map((p, i) => canonicalValues(seed, p, partSpecs[i]));
+        const values = parts.map((p, i) => canonicalValues(seed, p, partSpecs[i], outliers));
         let data = values.length === 1 ? values[0] : concat(values);
         if (transpose) data = transposed(data, first[0], first[1]);
         return data;

@@ -8,13 +8,13 @@
 //   `--set fusion=0.4+0.3+0.3,1+0+0` (full+high+low weights in one axis).
 // Scoring keys are the dotted paths of ScoringSettings (temperature, cutoff, fsam.k, fusion.full,
 // imageScore.alpha, branches, …), derived from the defaults so new settings need no code here.
-// Graph/model keys (model, imageSize, denseLayers, denseStart, denseAttention) change the ONNX
-// graphs: configurations that share them share one detector.
+// Graph/model keys (model, imageSize, denseLayers, denseStart, denseAttention, quantize) change
+// the ONNX graphs: configurations that share them share one detector.
 import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { defaultScoringSettings, resolveScoringSettings, type ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { SETTINGS } from '../settings.ts';
 
-export const DETECTOR_KEYS = ['model', 'imageSize', 'denseLayers', 'denseStart', 'denseAttention'] as const;
+export const DETECTOR_KEYS = ['model', 'imageSize', 'denseLayers', 'denseStart', 'denseAttention', 'quantize'] as const;
 export type DetectorKey = (typeof DETECTOR_KEYS)[number];
 /** Raw setting values as loadSettings takes them (denseLayers as "6,9,12"). */
 export type DetectorOverrides = Partial<Record<DetectorKey, string>>;

@@ -50,7 +50,12 @@ export const detectResponseSchema = z.strictObject({
   image: z.strictObject({ width: z.number().int(), height: z.number().int() }),
   map: mapSchema,
   branches: z.record(z.string(), branchSchema).optional().meta({ description: 'per part (dense-frequency: full, high, low): score and map' }),
-  model: z.strictObject({ id: z.string(), generatedRandomModel: z.boolean(), warning: z.string().optional() }),
+  model: z.strictObject({
+    id: z.string(),
+    generatedRandomModel: z.boolean(),
+    precision: z.enum(['fp32', 'int8']).optional().meta({ description: 'what the towers ran in (QUANTIZE)' }),
+    warning: z.string().optional(),
+  }),
   timingsMs: z.strictObject({ decode: z.number(), encode: z.number(), score: z.number(), render: z.number(), total: z.number() }),
   detectionId: z.string().optional().meta({ description: 'the stored record: POST /v1/detections/{id}/feedback' }),
   categoryResource: z
@@ -116,6 +121,7 @@ export const modelInfoSchema = z.strictObject({
   denseLayers: z.array(z.number().int()),
   denseStart: z.number().int(),
   denseAttention: z.string(),
+  precision: z.enum(['fp32', 'int8']).optional().meta({ description: 'what the towers run in (QUANTIZE)' }),
   projectionDim: z.number().int(),
   promptModes: z.array(z.string()),
   methods: z.array(method).optional(),

@@ -13,8 +13,8 @@ export const OPSET = 17;
 
 export type AttrValue = number | number[] | string | { ints: number[] } | { float: number };
 
-type ElemType = 'float32' | 'int64';
-const DATA_TYPE: Record<ElemType, number> = { float32: 1, int64: 7 };
+type ElemType = 'float32' | 'int64' | 'uint8' | 'int8' | 'int32';
+const DATA_TYPE: Record<ElemType, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7 };
 
 export interface GraphIO {
   name: string;
@@ -33,6 +33,7 @@ export class GraphBuilder {
   private readonly outputs: GraphIO[] = [];
   private counter = 0;
   private readonly shared = new WeakMap<object, string>();
+  private readonly sharedValues = new WeakMap<object, unknown>();
   /** The weights, streamed to a temporary file that save() renames into place. */
   private readonly data: AtomicFileSync;
   private dataOffset = 0;
@@ -62,6 +63,20 @@ export class GraphBuilder {
 
   /** A float32 weight, written to the external data file now. */
   weight(prefix: string, data: Float32Array, dims: number[]): string {
+    return this.external(prefix, data, dims, 'float32');
+  }
+
+  /** A uint8 weight (int8 graphs' quantized matrices), written to the external data file now. */
+  weightU8(prefix: string, data: Uint8Array, dims: number[]): string {
+    return this.external(prefix, data, dims, 'uint8');
+  }
+
+  /** An int8 weight, written to the external data file now. */
+  weightI8(prefix: string, data: Int8Array, dims: number[]): string {
+    return this.external(prefix, data, dims, 'int8');
+  }
+
+  private external(prefix: string, data: Float32Array | Uint8Array | Int8Array, dims: number[], type: 'float32' | 'uint8' | 'int8'): string {
     const name = this.fresh(prefix);
     const pad = (ALIGN - (this.dataOffset % ALIGN)) % ALIGN;
     if (pad) {
@@ -74,7 +89,7 @@ export class GraphBuilder {
       onnx.TensorProto.create({
         name,
         dims,
-        dataType: DATA_TYPE.float32,
+        dataType: DATA_TYPE[type],
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [
           { key: 'location', value: this.dataFileName },
@@ -95,6 +110,30 @@ export class GraphBuilder {
       name = this.weight(prefix, data, dims);
       this.shared.set(source, name);
     }
+    return name;
+  }
+
+  /** Any value made once per source object (several initializers, a subgraph's output names). */
+  sharedValue<T>(source: object, make: () => T): T {
+    let v = this.sharedValues.get(source) as T | undefined;
+    if (v === undefined) {
+      v = make();
+      this.sharedValues.set(source, v);
+    }
+    return v;
+  }
+
+  /** A small inline int8 constant (zero points). */
+  constI8(values: number[], dims: number[] = []): string {
+    const name = this.fresh('i8');
+    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: DATA_TYPE.int8, rawData: new Uint8Array(Int8Array.from(values).buffer) }));
+    return name;
+  }
+
+  /** A small inline uint8 constant (zero points). */
+  constU8(values: number[], dims: number[] = []): string {
+    const name = this.fresh('u8');
+    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: DATA_TYPE.uint8, rawData: new Uint8Array(values) }));
     return name;
   }
 

@@ -9,11 +9,21 @@ import { buildImageGraph, validateImageGraphOptions } from './image-graph.ts';
 import { buildTextGraph } from './text-graph.ts';
 import { digestFolder, verifyFolder, type IntegrityProblem } from './graph-integrity.ts';
 import { FileWriteError } from '../../util/atomic-write.ts';
+import { int8Numerics } from './int8-calibration.ts';
+import type { PositionResize } from './position-embedding.ts';
+import type { Numerics, Precision, WeightFormat } from './quantize.ts';
+
+/** The calibrated numerics with the weight storage asked for (u8 unless told). */
+function withWeights(numerics: Numerics, weights: WeightFormat | undefined): Numerics {
+  return numerics.int8 ? { ...numerics, int8: { ...numerics.int8, weights: weights ?? 'u8' } } : numerics;
+}
 
 /** Bump when the graphs' structure changes, so stale cached graphs are not reused. */
 // 2: the text graph takes input_ids of any length up to the context length.
 // 3: complete.json records every file's size and sha256 (graph-integrity.ts).
-export const GRAPH_FORMAT_VERSION = 3;
+// 4: exact GELU in the Div form (BiasGelu fusion); the image tower's last block for the class
+//    token only; int8 variants (options.precision).
+export const GRAPH_FORMAT_VERSION = 4;
 
 export interface BuiltGraphs {
   textPath: string;
@@ -105,9 +115,10 @@ export async function ensureGraphs(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   validateImageGraphOptions(weights, options);
+  const numerics = options.precision === 'int8' ? withWeights(await int8Numerics(weights), options.int8Weights) : undefined;
   writeCacheFolder(cacheDir, dir, { folder, options }, (tmp) => {
-    buildTextGraph(weights, join(tmp, 'text.onnx'));
-    buildImageGraph(weights, options, join(tmp, 'image.onnx'));
+    buildTextGraph(weights, join(tmp, 'text.onnx'), numerics);
+    buildImageGraph(weights, options, join(tmp, 'image.onnx'), { numerics });
   });
   return { textPath, imagePath, key, built: true, buildMs: performance.now() - started };
 }
@@ -144,8 +155,25 @@ export interface GraphSpec {
   options: object;
   /** Refuses options the checkpoint cannot serve, before anything is written. */
   validate?(weights: ClipWeights): void;
+  /** Whether the graph has an int8 variant (built with the numerics it is handed). */
+  quantizable?: boolean;
   /** Writes the graph to `file`. */
-  build(weights: ClipWeights, file: string): void;
+  build(weights: ClipWeights, file: string, context: GraphBuildContext): void;
+}
+
+/** What the runtime builds every graph with, beside a spec's own options (part of the cache key when set). */
+export interface GraphVariant {
+  /** 'int8' builds a quantizable spec's int8 variant. */
+  precision?: Precision;
+  /** int8 weight storage when not the default 'u8'. */
+  int8Weights?: WeightFormat;
+  /** The checkpoint layout's position-embedding resizing, when the input size is not the native one. */
+  positionResize?: PositionResize;
+}
+
+export interface GraphBuildContext {
+  numerics?: Numerics;
+  positionResize?: PositionResize;
 }
 
 export interface BuiltGraph {
@@ -165,8 +193,18 @@ export async function ensureGraph(
   spec: GraphSpec,
   loadWeights: () => Promise<ClipWeights>,
   log: (message: string) => void = () => {},
+  variant: GraphVariant = {},
 ): Promise<BuiltGraph> {
-  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options });
+  const int8 = variant.precision === 'int8' && spec.quantizable === true;
+  // Only what is set, so the keys of plain fp32 native-size graphs stay as they were.
+  const s7 = int8 && variant.int8Weights === 's7';
+  const build = {
+    ...(int8 ? { precision: 'int8' } : {}),
+    ...(s7 ? { int8Weights: 's7' } : {}),
+    ...(variant.positionResize ? { positionResize: variant.positionResize } : {}),
+  };
+  const keyed = Object.keys(build).length > 0 ? { build } : {};
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...keyed });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
   const dir = join(cacheDir, 'graphs', key);
   const path = join(dir, `${spec.name}.onnx`);
@@ -176,7 +214,9 @@ export async function ensureGraph(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   spec.validate?.(weights);
-  writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`)));
+  const numerics = int8 ? withWeights(await int8Numerics(weights), s7 ? 's7' : undefined) : undefined;
+  const context: GraphBuildContext = { numerics, positionResize: variant.positionResize };
+  writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options, ...keyed }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`), context));
   return { path, key, built: true, buildMs: performance.now() - started };
 }
 

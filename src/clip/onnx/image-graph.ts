@@ -3,9 +3,9 @@
 // The dense path is method.md §2: from block S on, d_l = d_{l-1} + OutProj(softmax(V Vᵀ) V)
 // (or q-q + k-k attention), with V taken from the original path's LN1(x_{l-1}), no MLP.
 import type { ClipWeights, ImageGraphOptions } from '../types.ts';
-import { resizePositionEmbedding } from './position-embedding.ts';
 import { GraphBuilder } from './graph-builder.ts';
-import { attentionWeights, layerNorm, linear, mergeHeads, residualBlock, transpose2d } from './transformer-ops.ts';
+import type { Numerics } from './quantize.ts';
+import { attentionWeights, layerNorm, linear, mergeHeads, patchStem, residualBlock, transpose2d } from './transformer-ops.ts';
 
 export function validateImageGraphOptions(weights: ClipWeights, opts: ImageGraphOptions): void {
   const v = weights.config.vision;
@@ -21,44 +21,51 @@ export function validateImageGraphOptions(weights: ClipWeights, opts: ImageGraph
   }
 }
 
-export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, modelPath: string): void {
+/**
+ * Whether the last block's patch outputs are read: only when the last layer is a dense layer
+ * taken from the original path (before the dense path starts). Otherwise the last block runs
+ * for the class token alone (its keys and values still cover every token).
+ */
+export function lastBlockPatchesUsed(opts: ImageGraphOptions, layers: number): boolean {
+  return opts.denseLayers.includes(layers) && layers < opts.denseStart;
+}
+
+/** How a graph is built beyond its options (int8 builds and calibration). */
+export interface GraphBuildExtras {
+  /** int8 linear layers or calibration probes (quantize.ts). */
+  numerics?: Numerics;
+  /** Adds outputs before the graph is saved (a calibration graph's probes). */
+  extraOutputs?: (g: GraphBuilder) => void;
+  /** Runs the last block on every token even when its patch outputs are unused (calibration sees them all). */
+  fullLastBlock?: boolean;
+}
+
+export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, modelPath: string, extras: GraphBuildExtras = {}): void {
+  const { numerics, extraOutputs } = extras;
   validateImageGraphOptions(weights, opts);
   const { vision: cfg, projectionDim } = weights.config;
   const w = weights.vision;
   const width = cfg.width;
-  const p = cfg.patchSize;
-  const grid = opts.imageSize / p;
-  const grid0 = cfg.imageSize / p;
-  const N = grid * grid;
+  const N = (opts.imageSize / cfg.patchSize) ** 2;
   const headDim = width / cfg.heads;
   const g = new GraphBuilder(modelPath, 'clip_image');
   try {
     const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-    const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], {
-      kernel_shape: [p, p],
-      strides: [p, p],
-    });
-    const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
-
-    // Class token broadcast to the batch: shape [B, 1, W] from the input's batch size.
-    const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
-    const clsShape = g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 });
-    const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), clsShape]);
-    const tokens = g.op('Concat', [cls, patches], { axis: 1 });
-    const pos = resizePositionEmbedding(w.posEmbed, grid0, grid, opts.positionResize ?? 'hf');
-    let x = layerNorm(g, g.op('Add', [tokens, g.weight('pos_embed', pos, [1 + N, width])]), w.lnPre, cfg.layerNormEps, 'ln_pre');
+    let x = layerNorm(g, patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf'), w.lnPre, cfg.layerNormEps, 'ln_pre');
 
     const proj = g.weight('visual_proj', transpose2d(w.proj), [width, projectionDim]);
     const project = (tokensIn: string) => g.op('MatMul', [layerNorm(g, tokensIn, w.lnPost, cfg.layerNormEps, 'ln_post'), proj]);
     const patchTokens = (t: string) => g.op('Slice', [t, g.constI64([1]), g.constI64([1 + N]), g.constI64([1])]);
 
     const lastDense = Math.max(...opts.denseLayers);
+    const classOnlyLast = !extras.fullLastBlock && !lastBlockPatchesUsed(opts, cfg.layers);
     const denseAt = new Map<number, string>();
     let d: string | undefined;
     w.blocks.forEach((block, i) => {
       const l = i + 1;
       const before = x;
-      const { out, heads } = residualBlock(g, x, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `v${i}` });
+      const classOnly = classOnlyLast && l === cfg.layers;
+      const { out, heads } = residualBlock(g, x, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `v${i}`, numerics, classOnly });
       x = out;
       if (l >= opts.denseStart && l <= lastDense) {
         const scale = 1 / Math.sqrt(headDim);
@@ -69,7 +76,7 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
           const a = g.op('Add', [attentionWeights(g, heads.q, heads.q, scale), attentionWeights(g, heads.k, heads.k, scale)]);
           mixed = g.op('MatMul', [a, heads.v]);
         }
-        d = g.op('Add', [d ?? before, linear(g, mergeHeads(g, mixed, width), block.out, `v${i}_out`)]);
+        d = g.op('Add', [d ?? before, linear(g, mergeHeads(g, mixed, width), block.out, `v${i}_out`, 'out', numerics)]);
       }
       if (opts.denseLayers.includes(l)) denseAt.set(l, l >= opts.denseStart ? (d as string) : x);
     });
@@ -79,7 +86,9 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
     const clsOut = g.op('Gather', [x, g.constI64([0], [])], { axis: 1 });
     g.output(project(clsOut), 'image_embeds', 'float32', ['batch', projectionDim]);
     g.output(dense, 'dense_features', 'float32', ['batch', opts.denseLayers.length, N, projectionDim]);
-    g.save(`CLIP image tower ${opts.imageSize}px, dense layers ${opts.denseLayers.join(',')} from block ${opts.denseStart} (${opts.denseAttention})`);
+    extraOutputs?.(g);
+    const precision = numerics?.int8 ? ', int8 linear layers' : '';
+    g.save(`CLIP image tower ${opts.imageSize}px, dense layers ${opts.denseLayers.join(',')} from block ${opts.denseStart} (${opts.denseAttention})${precision}`);
   } catch (err) {
     g.abandon();
     throw err;

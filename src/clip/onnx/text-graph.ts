@@ -4,9 +4,11 @@
 // (prompts are ~15 tokens long: encoding them costs a fifth).
 import type { ClipWeights } from '../types.ts';
 import { GraphBuilder } from './graph-builder.ts';
+import type { Numerics } from './quantize.ts';
 import { layerNorm, residualBlock, transpose2d } from './transformer-ops.ts';
 
-export function buildTextGraph(weights: ClipWeights, modelPath: string): void {
+/** `numerics`: int8 linear layers or calibration probes (quantize.ts), as the image graph. */
+export function buildTextGraph(weights: ClipWeights, modelPath: string, numerics?: Numerics, extraOutputs?: (g: GraphBuilder) => void): void {
   const { text: cfg, projectionDim } = weights.config;
   const w = weights.text;
   const T = cfg.contextLength;
@@ -27,7 +29,7 @@ export function buildTextGraph(weights: ClipWeights, modelPath: string): void {
     const maskName = g.op('Slice', [maskFull, g.constI64([0, 0]), g.op('Concat', [L, L], { axis: 0 }), g.constI64([0, 1])]);
 
     w.blocks.forEach((block, i) => {
-      x = residualBlock(g, x, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, mask: maskName, prefix: `t${i}` }).out;
+      x = residualBlock(g, x, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, mask: maskName, prefix: `t${i}`, numerics }).out;
     });
     x = layerNorm(g, x, w.lnFinal, cfg.layerNormEps, 't_ln_final');
 
@@ -39,7 +41,8 @@ export function buildTextGraph(weights: ClipWeights, modelPath: string): void {
     const flat = g.op('Reshape', [pooled, g.constI64([-1, cfg.width])]);
     const proj = g.weight('text_proj', transpose2d(w.proj), [cfg.width, projectionDim]);
     g.output(g.op('MatMul', [flat, proj]), 'text_embeds', 'float32', ['batch', projectionDim]);
-    g.save('CLIP text tower');
+    extraOutputs?.(g);
+    g.save(`CLIP text tower${numerics?.int8 ? ', int8 linear layers' : ''}`);
   } catch (err) {
     g.abandon();
     throw err;

@@ -1,7 +1,9 @@
 // The CLIP transformer's pieces as ONNX subgraphs: layer norm, linear layers, activations,
 // multi-head attention and the pre-LN residual block shared by both towers.
-import type { Activation, Block, LayerNorm, Linear, Tensor32 } from '../types.ts';
+import type { Activation, Block, LayerNorm, Linear, Tensor32, VisionConfig, VisionWeights } from '../types.ts';
 import type { GraphBuilder } from './graph-builder.ts';
+import { resizePositionEmbedding, type PositionResize } from './position-embedding.ts';
+import { int8MatMul, scaleRows, type LinearRole, type Numerics } from './quantize.ts';
 
 /** [rows, cols] → [cols, rows]; ONNX MatMul wants Linear weights as [in, out]. */
 export function transpose2d(t: Tensor32): Float32Array {
@@ -14,16 +16,73 @@ export function transpose2d(t: Tensor32): Float32Array {
   return out;
 }
 
+/**
+ * The vision stem every image-side graph starts with: pixels [B, 3, S, S] → conv patches
+ * (stride = kernel = patch) + class token + position embedding resized to the S/patch grid by
+ * the checkpoint layout's convention (position-embedding.ts) → tokens [B, 1+N, W], before ln_pre.
+ */
+export function patchStem(g: GraphBuilder, pixels: string, w: VisionWeights, cfg: VisionConfig, imageSize: number, positionResize: PositionResize = 'hf'): string {
+  const { width, patchSize: p } = cfg;
+  const grid = imageSize / p;
+  const N = grid * grid;
+  const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], { kernel_shape: [p, p], strides: [p, p] });
+  const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
+  // Class token broadcast to the batch: shape [B, 1, W] from the input's batch size.
+  const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
+  const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 })]);
+  const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid, positionResize);
+  return g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.weight('pos_embed', pos, [1 + N, width])]);
+}
+
 export function layerNorm(g: GraphBuilder, x: string, ln: LayerNorm, eps: number, prefix: string): string {
   const w = g.sharedWeight(ln.weight, `${prefix}_w`, () => ({ data: ln.weight.data, dims: [ln.weight.data.length] }));
   const b = g.sharedWeight(ln.bias, `${prefix}_b`, () => ({ data: ln.bias.data, dims: [ln.bias.data.length] }));
   return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: eps } });
 }
 
-export function linear(g: GraphBuilder, x: string, lin: Linear, prefix: string): string {
+/** Identity objects for a LayerNorm's smoothed gain and bias (int8 graphs). */
+const smoothedKeys = new WeakMap<LayerNorm, { weight: object; bias: object }>();
+
+/**
+ * A LayerNorm that feeds a linear layer: with int8 smoothing its output is divided per channel
+ * by s (gain and bias divided; the linear's rows get multiplied, see quantize.ts).
+ */
+function inputLayerNorm(g: GraphBuilder, x: string, ln: LayerNorm, eps: number, prefix: string, numerics: Numerics | undefined): string {
+  const s = numerics?.int8?.smoothing.get(ln);
+  if (!s) return layerNorm(g, x, ln, eps, prefix);
+  let keys = smoothedKeys.get(ln);
+  if (!keys) smoothedKeys.set(ln, (keys = { weight: {}, bias: {} }));
+  const div = (t: Float32Array) => t.map((v, i) => v / s[i]);
+  const w = g.sharedWeight(keys.weight, `${prefix}_ws`, () => ({ data: div(ln.weight.data), dims: [s.length] }));
+  const b = g.sharedWeight(keys.bias, `${prefix}_bs`, () => ({ data: div(ln.bias.data), dims: [s.length] }));
+  return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: { float: eps } });
+}
+
+/** Identity objects for int8 weights, apart from the fp32 ones (a weight may be both in one process). */
+const int8Keys = new WeakMap<object, object>();
+function int8Key(source: object): object {
+  let k = int8Keys.get(source);
+  if (!k) int8Keys.set(source, (k = {}));
+  return k;
+}
+
+/**
+ * x · W for W given as [in, out] (made lazily, once per `source` in a graph); int8 when the
+ * numerics say so; reported to a calibration probe by `source`.
+ */
+function matmulWeight(g: GraphBuilder, x: string, source: object, prefix: string, make: () => Float32Array, K: number, N: number, numerics: Numerics | undefined, role: LinearRole): string {
+  numerics?.probeInput?.(source, x);
+  if (numerics?.int8 && !numerics.int8.fp32?.includes(role)) {
+    return int8MatMul(g, x, int8Key(source), prefix, () => ({ w: make(), K, N }), numerics.int8.outliers?.get(source), numerics.int8.weights);
+  }
+  return g.op('MatMul', [x, g.sharedWeight(source, `${prefix}_w`, () => ({ data: make(), dims: [K, N] }))]);
+}
+
+/** `rowScale`: the smoothing of x (quantize.ts), multiplied into W's rows — also when W stays fp32. */
+export function linear(g: GraphBuilder, x: string, lin: Linear, prefix: string, role: LinearRole, numerics?: Numerics, rowScale?: Float32Array): string {
   const [out, inp] = lin.weight.shape;
-  const w = g.sharedWeight(lin.weight, `${prefix}_w`, () => ({ data: transpose2d(lin.weight), dims: [inp, out] }));
-  const y = g.op('MatMul', [x, w]);
+  const make = () => (rowScale ? scaleRows(transpose2d(lin.weight), rowScale, inp, out) : transpose2d(lin.weight));
+  const y = matmulWeight(g, x, lin.weight, prefix, make, inp, out, numerics, role);
   if (!lin.bias) return y;
   const bias = lin.bias;
   return g.op('Add', [y, g.sharedWeight(bias, `${prefix}_b`, () => ({ data: bias.data, dims: [out] }))]);
@@ -34,9 +93,10 @@ export function activation(g: GraphBuilder, x: string, act: Activation): string 
     // x * sigmoid(1.702 x), as OpenAI's CLIP.
     return g.op('Mul', [x, g.op('Sigmoid', [g.op('Mul', [x, g.constF32([1.702])])])]);
   }
-  // Exact (erf) GELU: 0.5 x (1 + erf(x / sqrt 2)).
-  const erf = g.op('Erf', [g.op('Mul', [x, g.constF32([Math.SQRT1_2])])]);
-  return g.op('Mul', [g.op('Mul', [x, g.constF32([0.5])]), g.op('Add', [erf, g.constF32([1])])]);
+  // Exact (erf) GELU: (x (1 + erf(x / √2))) · 0.5, written in the Div form ONNX Runtime's
+  // GeluFusion matches, so with the bias Add before it the CPU runs one BiasGelu kernel.
+  const erf = g.op('Erf', [g.op('Div', [x, g.constF32([Math.SQRT2])])]);
+  return g.op('Mul', [g.op('Mul', [x, g.op('Add', [erf, g.constF32([1])])]), g.constF32([0.5])]);
 }
 
 /** Query, key and value heads [B, H, T, hd] from one fused projection. */
@@ -59,6 +119,13 @@ export function mergeHeads(g: GraphBuilder, x: string, width: number): string {
 /** Identity objects for a block's fused q/k/v tensors, so a graph that runs a block several times stores them once. */
 const fusedQkvKeys = new WeakMap<Block, { weight: object; bias: object }>();
 
+/** The identity of a block's fused q/k/v weight (what calibration and int8 numerics key it by). */
+export function qkvWeightKey(block: Block): object {
+  let keys = fusedQkvKeys.get(block);
+  if (!keys) fusedQkvKeys.set(block, (keys = { weight: {}, bias: {} }));
+  return keys.weight;
+}
+
 function fusedQkv(block: Block, width: number): { weight: Float32Array; bias: Float32Array } {
   const weight = new Float32Array(width * 3 * width);
   const bias = new Float32Array(3 * width);
@@ -70,17 +137,17 @@ function fusedQkv(block: Block, width: number): { weight: Float32Array; bias: Fl
   return { weight, bias };
 }
 
-export function qkvHeads(g: GraphBuilder, x: string, block: Block, heads: number, prefix: string): Heads {
+export function qkvHeads(g: GraphBuilder, x: string, block: Block, heads: number, prefix: string, numerics?: Numerics, rowScale?: Float32Array): Heads {
   const width = block.q.weight.shape[1];
   const headDim = width / heads;
   // One [W, 3W] matmul instead of three: fewer, larger kernels run faster on CPU.
-  let keys = fusedQkvKeys.get(block);
-  if (!keys) fusedQkvKeys.set(block, (keys = { weight: {}, bias: {} }));
+  qkvWeightKey(block);
+  const keys = fusedQkvKeys.get(block) as { weight: object; bias: object };
   let fused: { weight: Float32Array; bias: Float32Array } | undefined;
   const made = () => (fused ??= fusedQkv(block, width));
-  const w = g.sharedWeight(keys.weight, `${prefix}_qkv_w`, () => ({ data: made().weight, dims: [width, 3 * width] }));
   const b = g.sharedWeight(keys.bias, `${prefix}_qkv_b`, () => ({ data: made().bias, dims: [3 * width] }));
-  const y = g.op('Add', [g.op('MatMul', [x, w]), b]);
+  const weight = () => (rowScale ? scaleRows(made().weight, rowScale, width, 3 * width) : made().weight);
+  const y = g.op('Add', [matmulWeight(g, x, keys.weight, `${prefix}_qkv`, weight, width, 3 * width, numerics, 'qkv'), b]);
   const [q, k, v] = g.opN('Split', [y], 3, { axis: -1 });
   return { q: splitHeads(g, q, heads, headDim), k: splitHeads(g, k, heads, headDim), v: splitHeads(g, v, heads, headDim) };
 }
@@ -98,21 +165,38 @@ export interface BlockOutput {
   heads: Heads;
 }
 
+export interface BlockOptions {
+  heads: number;
+  eps: number;
+  act: Activation;
+  mask?: string;
+  prefix: string;
+  numerics?: Numerics;
+  /**
+   * Only the class token (position 0) goes on past the attention's keys and values: `out` is
+   * [B, 1, W]. Exact for a last block whose patch outputs nobody reads (the keys and values,
+   * and the heads returned, still cover every token).
+   */
+  classOnly?: boolean;
+}
+
 /** Pre-LN residual block: x + attn(LN1 x); then + MLP(LN2 x). Returns the heads for the dense path. */
-export function residualBlock(
-  g: GraphBuilder,
-  x: string,
-  block: Block,
-  opts: { heads: number; eps: number; act: Activation; mask?: string; prefix: string },
-): BlockOutput {
+export function residualBlock(g: GraphBuilder, x: string, block: Block, opts: BlockOptions): BlockOutput {
   const width = block.q.weight.shape[1];
   const headDim = width / opts.heads;
-  const h = layerNorm(g, x, block.ln1, opts.eps, `${opts.prefix}_ln1`);
-  const heads = qkvHeads(g, h, block, opts.heads, opts.prefix);
-  const weights = attentionWeights(g, heads.q, heads.k, 1 / Math.sqrt(headDim), opts.mask);
-  const attn = linear(g, mergeHeads(g, g.op('MatMul', [weights, heads.v]), width), block.out, `${opts.prefix}_out`);
-  const x1 = g.op('Add', [x, attn]);
-  const h2 = layerNorm(g, x1, block.ln2, opts.eps, `${opts.prefix}_ln2`);
-  const mlp = linear(g, activation(g, linear(g, h2, block.fc1, `${opts.prefix}_fc1`), opts.act), block.fc2, `${opts.prefix}_fc2`);
+  const { numerics } = opts;
+  const s1 = numerics?.int8?.smoothing.get(block.ln1);
+  const s2 = numerics?.int8?.smoothing.get(block.ln2);
+  const h = inputLayerNorm(g, x, block.ln1, opts.eps, `${opts.prefix}_ln1`, numerics);
+  const heads = qkvHeads(g, h, block, opts.heads, opts.prefix, numerics, s1);
+  const first = (t: string, axis: number) => g.op('Slice', [t, g.constI64([0]), g.constI64([1]), g.constI64([axis])]);
+  const q = opts.classOnly ? first(heads.q, 2) : heads.q;
+  const residual = opts.classOnly ? first(x, 1) : x;
+  const weights = attentionWeights(g, q, heads.k, 1 / Math.sqrt(headDim), opts.mask);
+  const attn = linear(g, mergeHeads(g, g.op('MatMul', [weights, heads.v]), width), block.out, `${opts.prefix}_out`, 'out', numerics);
+  const x1 = g.op('Add', [residual, attn]);
+  const h2 = inputLayerNorm(g, x1, block.ln2, opts.eps, `${opts.prefix}_ln2`, numerics);
+  const hidden = activation(g, linear(g, h2, block.fc1, `${opts.prefix}_fc1`, 'fc1', numerics, s2), opts.act);
+  const mlp = linear(g, hidden, block.fc2, `${opts.prefix}_fc2`, 'fc2', numerics);
   return { out: g.op('Add', [x1, mlp]), heads };
 }

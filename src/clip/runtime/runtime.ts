@@ -15,6 +15,7 @@ import { applyOpenClipPreprocess, readPreprocessorConfig, type PreprocessConfig 
 import { WorkerPool } from './worker-pool.ts';
 import { assertExecutionProvider, type ExecutionProvider } from './execution-provider.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
+import type { Precision, WeightFormat } from '../onnx/quantize.ts';
 
 /** What a method's graph spec may depend on: known once the checkpoint is read. */
 export interface GraphContext {
@@ -32,6 +33,10 @@ export interface ClipRuntimeOptions {
   denseLayers?: number[];
   denseStart?: number;
   denseAttention: DenseAttention;
+  /** 'int8': int8 image, text and method graphs (onnx/quantize.ts); default fp32. */
+  precision?: Precision;
+  /** int8 weight storage: 'u8' (default, 8-bit, exact sums) or 's7' (7-bit, faster u8×s8 kernel). */
+  int8Weights?: WeightFormat;
   workers: number;
   intraOpThreads?: number;
   /** Where the sessions run (EXECUTION_PROVIDER); checked before anything is downloaded or built. */
@@ -56,6 +61,10 @@ export interface RuntimeTimings {
 export interface LoadedGraph {
   spec: GraphSpec;
   graph: BuiltGraph;
+}
+
+function precisionOf(options: ImageGraphOptions): Precision {
+  return options.precision ?? 'fp32';
 }
 
 /** Texts per text-tower run: large enough to amortise a run, small enough to bound memory. */
@@ -112,6 +121,8 @@ export class ClipRuntime {
       denseAttention: opts.denseAttention,
       // Only when it matters, so the graph key of native-size graphs does not depend on it.
       ...(imageSize !== config.vision.imageSize && layout === 'open_clip' ? { positionResize: 'open_clip' as const } : {}),
+      ...(opts.precision === 'int8' ? { precision: 'int8' as const } : {}),
+      ...(opts.precision === 'int8' && opts.int8Weights === 's7' ? { int8Weights: 's7' as const } : {}),
     };
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.
@@ -126,7 +137,7 @@ export class ClipRuntime {
       const graph = await ensureGraph(folder, opts.cacheDir, spec, async () => {
         log(`building the ${spec.name} graph for ${opts.model}`);
         return loadWeights();
-      }, log);
+      }, log, { precision: precisionOf(graphOptions), int8Weights: graphOptions.int8Weights, positionResize: graphOptions.positionResize });
       extraGraphs[spec.name] = { spec, graph };
     }
     weights = undefined;
@@ -155,6 +166,11 @@ export class ClipRuntime {
       graphsBuilt,
       sessionsMs,
     }, extraGraphs);
+  }
+
+  /** The precision the towers (and quantizable method graphs) run in. */
+  get precision(): Precision {
+    return precisionOf(this.graphOptions);
   }
 
   get source(): 'local' | 'hub' {

@@ -43,7 +43,7 @@ function probabilities(g: GraphBuilder, x: string, diff: string, invT: string, e
   return g.op('Squeeze', [g.op('Sigmoid', [logit]), g.constI64([-1])]);
 }
 
-function buildScoringGraph(file: string): void {
+export function buildScoringGraph(file: string): void {
   const g = new GraphBuilder(file, 'dense_frequency_scoring');
   try {
     const x = g.input('features', 'float32', ['layers', 'h', 'w', 'dim']);

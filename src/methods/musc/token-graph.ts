@@ -12,14 +12,16 @@
 // the rest of the batch or on how the batch is split into session runs.
 import type { ClipWeights } from '../../clip/types.ts';
 import type { GraphSpec } from '../../clip/onnx/graph-cache.ts';
-import { resizePositionEmbedding } from '../../clip/onnx/position-embedding.ts';
+import type { PositionResize } from '../../clip/onnx/position-embedding.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
-import { layerNorm, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+import { layerNorm, patchStem, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
 
 export interface TokenGraphOptions {
   imageSize: number;
   /** Blocks (1-based) whose output tokens are returned, in order. */
   layers: number[];
+  /** How the position embedding is resized for a non-native size (position-embedding.ts); default 'hf'. */
+  positionResize?: PositionResize;
 }
 
 /** The graph's name in the runtime and the workers. */
@@ -47,12 +49,7 @@ export function buildTokenGraph(weights: ClipWeights, opts: TokenGraphOptions, m
   const g = new GraphBuilder(modelPath, 'clip_musc');
   try {
     const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-    const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], { kernel_shape: [p, p], strides: [p, p] });
-    const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
-    const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
-    const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 })]);
-    const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid);
-    let x = layerNorm(g, g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.weight('pos_embed', pos, [1 + N, width])]), w.lnPre, cfg.layerNormEps, 'ln_pre');
+    let x = layerNorm(g, patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf'), w.lnPre, cfg.layerNormEps, 'ln_pre');
 
     const taken = new Map<number, string>();
     w.blocks.forEach((block, i) => {
@@ -80,6 +77,7 @@ export function tokenGraphSpec(options: TokenGraphOptions): GraphSpec {
     name: MUSC_GRAPH,
     options,
     validate: (weights) => validateTokenGraphOptions(weights, options),
-    build: (weights, file) => buildTokenGraph(weights, options, file),
+    build: (weights, file, context) =>
+      buildTokenGraph(weights, { ...options, ...(context.positionResize && !options.positionResize ? { positionResize: context.positionResize } : {}) }, file),
   };
 }

@@ -18,16 +18,19 @@
 // [B, nWindows, 1+k², W] and is flattened batch-major; every sequence runs on its own, so an
 // image's outputs do not depend on the rest of the batch (tested).
 import type { ClipWeights } from '../../clip/types.ts';
-import { ensureGraph, type BuiltGraph, type GraphSpec } from '../../clip/onnx/graph-cache.ts';
-import { resizePositionEmbedding } from '../../clip/onnx/position-embedding.ts';
+import { ensureGraph, type BuiltGraph, type GraphSpec, type GraphVariant } from '../../clip/onnx/graph-cache.ts';
+import type { PositionResize } from '../../clip/onnx/position-embedding.ts';
+import type { Numerics } from '../../clip/onnx/quantize.ts';
 import { makeMasks, windowTokenIndices } from './masks.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
-import { layerNorm, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+import { layerNorm, patchStem, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
 
 export interface WindowGraphOptions {
   imageSize: number;
   /** Window sides in patches, stride 1 (anomalib's scales, default (2, 3)). */
   windowSizes: number[];
+  /** How the position embedding is resized for a non-native size (position-embedding.ts); default 'hf'. */
+  positionResize?: PositionResize;
 }
 
 export const DEFAULT_WINDOW_SIZES: readonly number[] = [2, 3];
@@ -49,7 +52,8 @@ export function validateWindowGraphOptions(weights: ClipWeights, opts: WindowGra
   }
 }
 
-export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions, modelPath: string): void {
+/** `numerics`: int8 linear layers (quantize.ts), calibrated on the image graph's sequences. */
+export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions, modelPath: string, numerics?: Numerics): void {
   validateWindowGraphOptions(weights, opts);
   const { vision: cfg, projectionDim } = weights.config;
   const w = weights.vision;
@@ -60,18 +64,13 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
   const g = new GraphBuilder(modelPath, 'clip_winclip');
   try {
     const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-    const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], { kernel_shape: [p, p], strides: [p, p] });
-    const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
-    const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
-    const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 })]);
-    const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid);
-    const featureMap = g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.weight('pos_embed', pos, [1 + N, width])]);
+    const featureMap = patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf');
 
     // ln_pre and the blocks on any [sequences, tokens, W]; weights are stored once and shared.
     const tower = (x: string, tag: string) => {
       let h = layerNorm(g, x, w.lnPre, cfg.layerNormEps, 'ln_pre');
       w.blocks.forEach((block, i) => {
-        h = residualBlock(g, h, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `${tag}${i}` }).out;
+        h = residualBlock(g, h, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `${tag}${i}`, numerics }).out;
       });
       return h;
     };
@@ -93,7 +92,7 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
       const embeds = g.op('Reshape', [g.op('MatMul', [pooled, proj]), g.constI64([-1, masks.count, projectionDim])]);
       g.output(embeds, windowOutputName(k), 'float32', ['batch', masks.count, projectionDim]);
     }
-    g.save(`WinCLIP window embeddings ${opts.imageSize}px, window sizes ${opts.windowSizes.join(',')} (stride 1)`);
+    g.save(`WinCLIP window embeddings ${opts.imageSize}px, window sizes ${opts.windowSizes.join(',')} (stride 1)${numerics?.int8 ? ', int8 linear layers' : ''}`);
   } catch (err) {
     g.abandon();
     throw err;
@@ -106,11 +105,19 @@ export function windowGraphSpec(options: WindowGraphOptions): GraphSpec {
     name: 'winclip',
     options,
     validate: (weights) => validateWindowGraphOptions(weights, options),
-    build: (weights, file) => buildWindowGraph(weights, options, file),
+    quantizable: true,
+    build: (weights, file, context) =>
+      buildWindowGraph(weights, { ...options, ...(context.positionResize && !options.positionResize ? { positionResize: context.positionResize } : {}) }, file, context.numerics),
   };
 }
 
 /** The window graph for a checkpoint folder, from the graph cache or built into it. */
-export function ensureWindowGraph(folder: string, cacheDir: string, options: WindowGraphOptions, loadWeights: () => Promise<ClipWeights>): Promise<BuiltGraph> {
-  return ensureGraph(folder, cacheDir, windowGraphSpec(options), loadWeights);
+export function ensureWindowGraph(
+  folder: string,
+  cacheDir: string,
+  options: WindowGraphOptions,
+  loadWeights: () => Promise<ClipWeights>,
+  variant: GraphVariant = {},
+): Promise<BuiltGraph> {
+  return ensureGraph(folder, cacheDir, windowGraphSpec(options), loadWeights, undefined, variant);
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultBranchSettings, gridBranchMaps, uniformBranchText, type BranchSettings, type BranchText } from '../../../src/methods/dense-frequency/branches.ts';
-import { graphBranchMaps, graphServes, scoringGraphSpec, type ScoringInfer } from '../../../src/methods/dense-frequency/scoring-graph.ts';
+import { buildScoringGraph, graphBranchMaps, graphServes, type ScoringInfer } from '../../../src/methods/dense-frequency/scoring-graph.ts';
 import type { TensorOut } from '../../../src/clip/runtime/worker-protocol.ts';
 import { centredLcg } from '../../support/lcg.ts';
 
@@ -24,7 +24,7 @@ const infer: ScoringInfer = async (inputs) => {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'scoring-graph-test-'));
   const file = join(dir, 'scoring.onnx');
-  scoringGraphSpec().build(undefined as never, file);
+  buildScoringGraph(file);
   session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
 });
 afterAll(async () => {
