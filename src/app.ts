@@ -1,6 +1,6 @@
 // The Fastify application: plugins and routes around a detector. Kept apart from server.ts
 // so tests build it with their own detector and inject requests without a socket.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import cors from '@fastify/cors';
 import type { Detector } from './detection/types.ts';
@@ -128,7 +128,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bodyLimit: opts.maxBodyBytes,
     clientErrorHandler,
     // One access line per request, written on response (registerAccessLog), not Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Request ids let an operator follow one request through the logs: the caller's
     // x-request-id when it is a plausible id (it goes into every log line), else a fresh UUID.
     requestIdHeader: false,

@@ -95,6 +95,8 @@ async function main(): Promise<void> {
   } catch (err) {
     // One clear message, then a non-zero exit: a service without a model is no service.
     app.log.fatal({ ...writeFailureFields(err) }, `start-up failed: ${(err as Error).message}`);
+    // And once in plain words on stderr, for the person at the terminal.
+    process.stderr.write(`\nstart-up failed: ${(err as Error).message}\n`);
     await app.close();
     process.exit(1);
   }
