@@ -10,7 +10,7 @@
 // WebAssembly forbids fusing or reordering them, so results are the same bit for bit on any
 // machine and for any blocking. Plain JavaScript does ~0.7·10⁹ multiply-adds/s here; gram does
 // 10–12·10⁹ per core.
-import { assemble, doWhile, op, type Code, type WasmFunction } from './wasm-asm.ts';
+import { assemble, doWhile, op, type Code, type WasmFunction } from '../../util/wasm-asm.ts';
 
 const { get, set, tee, i32 } = op;
 const cat = (...parts: Code[]): Code => parts.flat();

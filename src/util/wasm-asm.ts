@@ -1,5 +1,6 @@
-// A tiny WebAssembly assembler: just the opcodes MuSc's kernels use (core + 128-bit SIMD), so
-// the kernels live as TypeScript with no build step and no binary blob. Numbers from the
+// A tiny WebAssembly assembler: just the opcodes the project's kernels use (MuSc's scoring, the
+// model-input resize; core + 128-bit SIMD), so the kernels live as TypeScript with no build step
+// and no binary blob. Numbers from the
 // WebAssembly 2.0 specification (binary format, SIMD opcodes after the 0xfd prefix).
 
 export type Code = number[];
@@ -28,6 +29,7 @@ function sleb(n: number): Code {
 const vec = (items: Code[]): Code => [...uleb(items.length), ...items.flat()];
 const name = (s: string): Code => vec([...s].map((ch) => [ch.charCodeAt(0)]));
 const section = (id: number, body: Code): Code => [id, ...uleb(body.length), ...body];
+/** A SIMD instruction: the 0xfd prefix, the opcode as LEB128 (two bytes from 0x80 on), its immediates. */
 const simd = (op: number, ...imm: number[]): Code => [0xfd, ...uleb(op), ...imm];
 
 export const I32 = 0x7f;
@@ -44,6 +46,7 @@ export const op = {
   sub: [0x6b],
   mul: [0x6c],
   and: [0x71],
+  shl: [0x74],
   shrU: [0x76],
   ltU: [0x49],
   ltS: [0x48],
@@ -65,9 +68,22 @@ export const op = {
   vAnd: simd(0x4e),
   vBitselect: simd(0x52),
   f32x4Lane: (lane: number): Code => simd(0x1f, lane),
-  f32x4Add: simd(0xe4, 0x01),
-  f32x4Mul: simd(0xe6, 0x01),
-  f32x4Max: simd(0xe9, 0x01),
+  f32x4Add: simd(0xe4),
+  f32x4Mul: simd(0xe6),
+  f32x4Max: simd(0xe9),
+  /** The 128-bit zero constant. */
+  vZero: simd(0x0c, ...new Array<number>(16).fill(0)),
+  /** v128.load64_splat: one 8-byte value into both halves. */
+  vSplat64: (offset = 0): Code => simd(0x0a, 3, ...uleb(offset)),
+  /** v128.load8x8_u: eight bytes widened to eight u16 lanes. */
+  vLoad8x8U: (offset = 0): Code => simd(0x02, 3, ...uleb(offset)),
+  /** i8x16.shuffle taking bytes 8–15 of the first operand into both halves (the upper half, low). */
+  vUpperHalf: simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15),
+  i32x4ExtendLowU16: simd(0xa9),
+  i32x4ExtendHighU16: simd(0xaa),
+  f64x2ConvertLowU32: simd(0xff),
+  f64x2Add: simd(0xf0),
+  f64x2Mul: simd(0xf2),
 };
 
 /** `for (;;) { body; if (!(cond)) break }`: body runs at least once; `cond` leaves an i32. */
