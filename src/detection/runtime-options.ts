@@ -18,6 +18,7 @@ export function runtimeOptionsFromSettings(settings: Settings, log?: (message: s
     int8Weights: settings.quantizeWeights,
     workers: settings.workers,
     intraOpThreads: settings.intraOpThreads,
+    intraOpSpinning: settings.intraOpSpinning,
     executionProvider: settings.executionProvider,
     maxQueue: settings.maxQueue,
     jobTimeoutMs: settings.jobTimeoutMs,

@@ -44,6 +44,8 @@ export async function setup(init: WorkerInit): Promise<Handlers> {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     executionProviders: sessionProviders(init.executionProvider ?? 'cpu'),
+    // The binding takes ORT's session config entries flat, as strings.
+    extra: { 'session.intra_op.allow_spinning': init.intraOpSpinning ? '1' : '0' },
   };
   for (const [name, path] of Object.entries(init.models)) {
     try {

@@ -41,6 +41,8 @@ export interface ClipRuntimeOptions {
   intraOpThreads?: number;
   /** Where the sessions run (EXECUTION_PROVIDER); checked before anything is downloaded or built. */
   executionProvider?: ExecutionProvider;
+  /** Whether ORT's intra-op threads spin while waiting for work (default: they sleep). */
+  intraOpSpinning?: boolean;
   maxQueue: number;
   jobTimeoutMs: number;
   /** Task modules (file URLs) that run inside the workers, next to the sessions. */
@@ -154,6 +156,7 @@ export class ClipRuntime {
       size: workers,
       intraOpThreads: opts.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / workers)),
       executionProvider: opts.executionProvider,
+      intraOpSpinning: opts.intraOpSpinning ?? false,
       maxQueue: opts.maxQueue,
       jobTimeoutMs: opts.jobTimeoutMs,
     });

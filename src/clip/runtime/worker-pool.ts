@@ -17,6 +17,7 @@ export interface PoolOptions {
   intraOpThreads: number;
   /** Where the sessions run (default cpu). */
   executionProvider?: 'cpu' | 'cuda';
+  intraOpSpinning?: boolean;
   /** Jobs waiting beyond the ones running; more are refused with QueueFullError. */
   maxQueue: number;
   /** A job running longer than this is treated as hung: its worker is replaced. 0 = none. */
@@ -154,6 +155,7 @@ export class WorkerPool extends EventEmitter {
       models: this.opts.models,
       intraOpThreads: this.opts.intraOpThreads,
       executionProvider: this.opts.executionProvider,
+      intraOpSpinning: this.opts.intraOpSpinning,
       taskModules: [...this.opts.taskModules!],
     };
     const slot: Slot = { channel: new WorkerChannel(WORKER_MODULE, init), ready: false };

@@ -22,6 +22,8 @@ export interface WorkerInit {
   intraOpThreads: number;
   /** Where the sessions run (checked on the main thread before the workers start). */
   executionProvider?: 'cpu' | 'cuda';
+  /** ORT's session.intra_op.allow_spinning. */
+  intraOpSpinning?: boolean;
   /** File URLs of modules whose `tasks` export is registered in the worker. */
   taskModules: string[];
 }
