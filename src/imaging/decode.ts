@@ -4,6 +4,10 @@ import sharp, { type Metadata } from 'sharp';
 import { ImageDecodeError, ImageTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
 import { decodeBmp, readBmpHeader } from './bmp.ts';
 
+// libvips' operation cache keeps recent results for reuse (up to 50 MB by default); every
+// upload is a new image, so here it never hits and only holds memory.
+sharp.cache(false);
+
 export interface DecodedImage {
   /** Displayed size: EXIF orientation already applied. */
   width: number;
