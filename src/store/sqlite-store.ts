@@ -113,13 +113,31 @@ export class SqliteBackend implements SqlBackend {
   }
 }
 
+/**
+ * Switching a new file to WAL takes a lock SQLite does not wait for with busy_timeout: a second
+ * process opening the same fresh folder at that moment gets SQLITE_BUSY at once. Retried here
+ * (synchronously, as opening is) until the busy timeout.
+ */
+function enableWal(db: Database.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
 /** Opens the database file with the settings every connection needs. */
 export function openSqliteDatabase(dataDir: string, busyTimeoutMs = 10_000): Database.Database {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, SQLITE_FILE));
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-    db.pragma('journal_mode = WAL');
+    enableWal(db, busyTimeoutMs);
     // FULL: a committed outbox event survives a power cut, not only a process crash.
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
