@@ -17,30 +17,9 @@ import {
 } from '../../src/store/postgres-store.ts';
 import type { StoreHarness, StoreLocation } from './harness.ts';
 import { storeSuite } from './store-suite.ts';
+import { findPostgres } from '../support/postgres.ts';
 
-const CANDIDATES = process.env.TEST_POSTGRES_URL
-  ? [process.env.TEST_POSTGRES_URL]
-  : ['postgres://postgres@127.0.0.1:5432/test', 'postgres://root@127.0.0.1:5432/test'];
-
-async function reachable(): Promise<{ url: string } | { reason: string }> {
-  const reasons: string[] = [];
-  for (const url of CANDIDATES) {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      return { url };
-    } catch (err) {
-      reasons.push(`${url.replace(/\/\/[^@]*@/, '//…@')}: ${(err as Error).message || (err as { code?: string }).code}`);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
-  return { reason: reasons.join('; ') };
-}
-
-const found = await reachable();
+const found = await findPostgres();
 
 if ('reason' in found) {
   console.warn(`PostgreSQL store tests skipped: no PostgreSQL server answered (${found.reason})`);
