@@ -158,7 +158,8 @@ export interface Resample2dOptions {
 /**
  * Ty · src · Txᵀ for each channel: `src` is [ty.inSize rows, tx.inSize columns, channels]
  * row-major; the result is [ty.outSize, tx.outSize] per channel, float32 unless `out` says
- * otherwise. Rows first (along x), then columns (along y); an identity table is skipped.
+ * otherwise. Rows first (along x), then columns (along y), unless columns first costs under half
+ * (single-channel long thin outputs); an identity table is skipped.
  */
 export function resample2d(src: NumericArray, tx: TapTable, ty: TapTable, options: Resample2dOptions = {}): Float32Array | Float64Array {
   const channels = options.channels ?? 1;
@@ -169,6 +170,14 @@ export function resample2d(src: NumericArray, tx: TapTable, ty: TapTable, option
   if (src.length < inW * inH * channels) throw new RangeError(`resample2d: need ${inW}×${inH}×${channels} values, got ${src.length}`);
   const out = options.out ?? new Float32Array(outW * outH * channels);
   if (out.length < outW * outH * channels) throw new RangeError(`resample2d: output holds ${out.length} values, need ${outW * outH * channels}`);
+  if (channels === 1 && !isIdentity(tx) && !isIdentity(ty) && columnsFirstPays(tx, ty)) {
+    // A long thin output (16384×2 from a 14×14 grid): along y first, the x pass runs over the
+    // few output rows instead of every input row. Other shapes keep rows first, bit for bit.
+    const cols = options.intermediate === 'float32' ? new Float32Array(outH * inW) : new Float64Array(outH * inW);
+    resampleColumns(src, inW, ty, cols);
+    resampleRows(cols, outH, 1, tx, out);
+    return out;
+  }
   let rows: NumericArray;
   if (isIdentity(tx)) rows = src;
   else {
@@ -177,6 +186,13 @@ export function resample2d(src: NumericArray, tx: TapTable, ty: TapTable, option
   }
   resampleColumns(rows, outW * channels, ty, out, options.planar ? channels : 1);
   return out;
+}
+
+/** Multiply-adds of rows first vs columns first; the order changes only where it saves over half. */
+function columnsFirstPays(tx: TapTable, ty: TapTable): boolean {
+  const rowsFirst = ty.inSize * tx.outSize * tx.stride + tx.outSize * ty.outSize * ty.stride;
+  const columnsFirst = tx.inSize * ty.outSize * ty.stride + ty.outSize * tx.outSize * tx.stride;
+  return 2 * columnsFirst < rowsFirst;
 }
 
 /** Along x: each of `height` rows of t.inSize pixels → t.outSize pixels. */
