@@ -13,7 +13,7 @@
 // Prints one table (and the load average); exit code 1 when a figure misses its target.
 //
 //   npm run reliability -- [--seconds 60] [--hang-seconds 120] [--events 1000] [--stalled 100]
-//                          [--stall-mb 20] [--only a,b,c]
+//                          [--stall-mb 20] [--only a,b,c] [--profile DIR (server CPU profiles)]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     'stall-mb': { type: 'string', default: '20' },
     'outbox-max-bytes': { type: 'string', default: String(16 * 1024 * 1024) },
     only: { type: 'string', default: 'a,b,c' },
+    // A folder: the server runs with --cpu-prof and writes its CPU profiles there on exit.
+    profile: { type: 'string' },
   },
 });
 const seconds = Number(args.seconds);
@@ -55,7 +57,8 @@ interface Server {
 }
 
 function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+  const profiling = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [];
+  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'scripts/demo.ts'], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -201,7 +204,11 @@ async function overload(): Promise<void> {
     await closedLoop(server.base, 2, 2000); // warm-up: text embeddings cached
     sampleLoad();
     process.stderr.write(`(a) ${seconds} s at concurrency 4, then 32 (MAX_QUEUE default)\n`);
+    const before4 = await metrics(server.base);
+    const clientCpu4 = process.cpuUsage();
     const c4 = await closedLoop(server.base, 4, seconds * 1000);
+    const cpu4 = process.cpuUsage(clientCpu4);
+    const after4 = await metrics(server.base);
     // Where the time goes at c=32: the client's own CPU (it runs on the same cores) and the
     // server's CPU and event-loop lag over the run.
     const before = await metrics(server.base);
@@ -223,9 +230,27 @@ async function overload(): Promise<void> {
     const serverCpu = (after.process_cpu_seconds_total - before.process_cpu_seconds_total) / c32.seconds;
     row(
       'a',
+      'CPU at c=4 (cores)',
+      `server ${((after4.process_cpu_seconds_total - before4.process_cpu_seconds_total) / c4.seconds).toFixed(2)}, this client ${((cpu4.user + cpu4.system) / 1e6 / c4.seconds).toFixed(2)}; server event-loop lag p99 ${((after4.nodejs_eventloop_lag_p99_seconds ?? NaN) * 1000).toFixed(0)} ms`,
+    );
+    row(
+      'a',
       'CPU at c=32 (cores)',
       `server ${serverCpu.toFixed(2)}, this client ${((cpu.user + cpu.system) / 1e6 / c32.seconds).toFixed(2)}; server event-loop lag p99 ${((after.nodejs_eventloop_lag_p99_seconds ?? NaN) * 1000).toFixed(0)} ms`,
     );
+    // Mean time per detection in each stage, c=4 against c=32: where a busier server spends more.
+    const stages = (a: Record<string, number>, b: Record<string, number>) =>
+      Object.keys(b)
+        .map((k) => /^detection_stage_duration_seconds_sum\{stage="([^"]+)"\}$/.exec(k)?.[1])
+        .filter((st): st is string => st !== undefined)
+        .map((st) => {
+          const sum = b[`detection_stage_duration_seconds_sum{stage="${st}"}`] - (a[`detection_stage_duration_seconds_sum{stage="${st}"}`] ?? 0);
+          const n = b[`detection_stage_duration_seconds_count{stage="${st}"}`] - (a[`detection_stage_duration_seconds_count{stage="${st}"}`] ?? 0);
+          return `${st} ${n > 0 ? ((1000 * sum) / n).toFixed(1) : '–'}`;
+        })
+        .join(', ');
+    row('a', 'stage means c=4 (ms)', stages(before4, after4));
+    row('a', 'stage means c=32 (ms)', stages(before, after));
     row('a', 'p99 of 503s', refused.length ? `${p99.toFixed(1)} ms (p50 ${quantile(refused.map((o) => o.ms), 0.5).toFixed(1)} ms)` : 'no 503', '≤ 20 ms', refused.length ? p99 <= 20 : undefined);
   } finally {
     await server.stop();

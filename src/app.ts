@@ -1,5 +1,6 @@
 // The Fastify application: plugins and routes around a detector. Kept apart from server.ts
 // so tests build it with their own detector and inject requests without a socket.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import cors from '@fastify/cors';
@@ -32,6 +33,7 @@ import { DEFAULT_MAP_URL_MAX_BYTES, DEFAULT_MAP_URL_TTL_MS } from './defaults.ts
 import { registerBodyTimeouts, type BodyTimeouts } from './routes/body-timeouts.ts';
 import { DEFAULT_BODY_BYTES_IN_FLIGHT, registerBodyBudget } from './routes/body-budget.ts';
 import { webPlugin } from './web/plugin.ts';
+import { overloadGate } from './routes/overload-gate.ts';
 
 export interface AppOptions {
   detector: Detector;
@@ -118,24 +120,48 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
   };
 }
 
+/** The caller's x-request-id when it is a plausible id (it goes into every log line), else a fresh UUID. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:/-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+}
+
 const DEFAULT_BODY_TIMEOUTS: BodyTimeouts = { idleMs: 10_000, totalMs: 120_000 };
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const metrics = opts.metrics ?? new ServiceMetrics();
   const apiKeys = opts.apiKeys ?? new ApiKeys([]);
+  // Refusals under overload are answered before Fastify (overload-gate.ts); the gate needs the
+  // app's logger, so it is set once the app exists.
+  let gate: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   const app = Fastify({
+    serverFactory: (handler, options) => {
+      const server = http.createServer(options.http ?? {}, (req, res) => {
+        // Once close() began (not listening), Fastify answers: it closes the connections.
+        if (!(server.listening && gate?.(req, res))) handler(req, res);
+      });
+      // What Fastify does to the server it makes itself.
+      server.keepAliveTimeout = Number(options.keepAliveTimeout);
+      server.requestTimeout = Number(options.requestTimeout);
+      server.setTimeout(Number(options.connectionTimeout));
+      return server;
+    },
     logger: loggerOptions(opts.logLevel, opts.logStream),
     bodyLimit: opts.maxBodyBytes,
     clientErrorHandler,
     // One access line per request, written on response (registerAccessLog), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    // Request ids let an operator follow one request through the logs: the caller's
-    // x-request-id when it is a plausible id (it goes into every log line), else a fresh UUID.
+    // Request ids let an operator follow one request through the logs (requestId).
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.:/-]{1,128}$/.test(given) ? given : crypto.randomUUID();
-    },
+    genReqId: requestId,
+  });
+  gate = overloadGate({
+    isFull: () => opts.detector.admissionFull?.() ?? false,
+    keys: apiKeys,
+    cors: opts.corsOrigins !== undefined,
+    requestId,
+    log: () => app.log,
+    metrics,
   });
   // Route schemas are documentation (the OpenAPI document); zod validates in the handlers,
   // where multipart fields and query parameters share one schema, and answers are plain JSON.

@@ -1,6 +1,7 @@
 // API key check and per-key rate limit, as root-level hooks: registered before the routes so
 // every route gets them (@fastify/rate-limit attaches itself to routes as they are added).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { RateLimitedError, UnauthorizedError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
@@ -26,10 +27,11 @@ const unauthorized = () =>
     headers: { 'www-authenticate': 'Bearer realm="clip-anomaly"' },
   });
 
-function presentedKey(request: FastifyRequest): string | undefined {
-  const header = request.headers['x-api-key'];
+/** The key a request carries: `x-api-key`, else `Authorization: Bearer <key>`. */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const header = headers['x-api-key'];
   if (typeof header === 'string') return header;
-  const auth = request.headers.authorization;
+  const auth = headers.authorization;
   const bearer = auth && /^Bearer\s+(\S+)\s*$/i.exec(auth);
   return bearer ? bearer[1] : undefined;
 }
@@ -39,7 +41,7 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
   if (opts.keys.enabled) {
     app.addHook('onRequest', async (request) => {
       if (isPublicRoute(request)) return;
-      const id = opts.keys.match(presentedKey(request));
+      const id = opts.keys.match(presentedKey(request.headers));
       if (!id) throw unauthorized();
       request.apiKeyId = id;
     });

@@ -18,7 +18,7 @@ import { DEFAULT_METHOD, MethodRegistry } from '../methods/registry.ts';
 import { runtimeOptionsFromSettings } from './runtime-options.ts';
 import { buildResponse, renderMaps, renderOnThisThread, roundMs, type MapRenderer } from './response.ts';
 import { RENDER_TASK, RENDER_TASK_MODULE } from './render-task.ts';
-import type { BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+import type { Admission, BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
 import { detectBatch } from './batch.ts';
 
 /** One image to score through a named method (the default method when none is named). */
@@ -285,9 +285,26 @@ export class ClipDetector implements Detector {
     }
   }
 
-  /** The inference queue is full: a detection now would get 503. */
+  /** Detections admitted and not yet answered (admit()). */
+  private admitted = 0;
+
+  /** The inference queue is full: a detection now would get 503. Admitted detections count as queued from their arrival. */
   admissionFull(): boolean {
-    return this.runtime.pool.full;
+    const pool = this.runtime.pool;
+    return pool.full || this.admitted >= pool.capacity;
+  }
+
+  admit(): Admission | undefined {
+    if (this.admissionFull()) return undefined;
+    this.admitted++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.admitted--;
+      },
+    };
   }
 
   close(): Promise<void> {

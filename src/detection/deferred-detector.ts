@@ -1,7 +1,10 @@
 // A detector that is still loading: the server can listen (and answer /healthz, /readyz)
 // while the checkpoint downloads and the graphs build; detections get 503 until then.
 import { ModelLoadingError, ModelUnavailableError } from '../errors.ts';
-import type { BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+import type { Admission, BatchResult, DetectOptions, DetectResponse, Detector, ModelInfo } from './types.ts';
+
+/** What admit() gives while loading: nothing to release. */
+const NO_COUNT: Admission = { release: () => {} };
 
 export class DeferredDetector implements Detector {
   private inner?: Detector;
@@ -44,6 +47,11 @@ export class DeferredDetector implements Detector {
 
   admissionFull(): boolean {
     return this.inner?.admissionFull?.() ?? false;
+  }
+
+  /** Before the model is loaded nothing is counted: detections get 503 model_loading anyway. */
+  admit(): Admission | undefined {
+    return this.inner?.admit ? this.inner.admit() : NO_COUNT;
   }
 
   async close(): Promise<void> {

@@ -111,5 +111,16 @@ export interface Detector {
   detectBatch?(images: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult>;
   /** True when a detection submitted now would be refused as overloaded (checked before a body is read). */
   admissionFull?(): boolean;
+  /**
+   * A place for one detection from its request's arrival to its answer, taken before the body is
+   * read; undefined when full. Without it a burst passes the check while the earlier requests
+   * are still decoding, and is refused only after its upload was read and decoded.
+   */
+  admit?(): Admission | undefined;
   close(): Promise<void>;
+}
+
+/** One admitted detection's place; release() (idempotent) once it is answered or abandoned. */
+export interface Admission {
+  release(): void;
 }

@@ -19,7 +19,7 @@ interface LoggedRequest {
   socket?: { remotePort?: number };
 }
 
-const shortUrl = (url: string) => (url.length > MAX_URL_CHARS ? `${url.slice(0, MAX_URL_CHARS)}…(${url.length} chars)` : url);
+export const shortUrl = (url: string) => (url.length > MAX_URL_CHARS ? `${url.slice(0, MAX_URL_CHARS)}…(${url.length} chars)` : url);
 
 /**
  * The access log: one info line per request when its answer is sent, with method, url, status,

@@ -95,12 +95,16 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
 
   // A full queue refuses the request before its body is read: no bytes are taken in for a
   // detection that cannot run, and the client learns at once. The connection closes, as the
-  // unread body is still on it.
+  // unread body is still on it. (Most such refusals never get here: overload-gate.ts answers
+  // them before Fastify.) An admitted request holds its place until it is answered, so the
+  // requests that arrive while it is still uploading or decoding are refused now, not later.
   const admit = async (_request: FastifyRequest, reply: FastifyReply) => {
-    if (opts.detector.admissionFull?.()) {
+    const place = opts.detector.admit ? opts.detector.admit() : opts.detector.admissionFull?.() ? undefined : { release() {} };
+    if (!place) {
       reply.header('connection', 'close');
       throw new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
     }
+    reply.raw.once('close', place.release);
   };
 
   app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods), onRequest: admit }, async (request, reply) => {

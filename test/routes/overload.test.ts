@@ -81,8 +81,9 @@ describe('overload', () => {
     const started = performance.now();
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(port), '127.0.0.1', () => {
-        // Headers and a tenth of the body, then nothing: only a refusal before reading can answer.
-        socket.write(`POST /v1/detect?category=bottle HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length * 10}\r\n\r\n`);
+        // Headers and the start of a 1 MB body, then nothing: only a refusal before reading can
+        // answer (and, the body being too large to drain, the connection closes).
+        socket.write(`POST /v1/detect?category=bottle HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length + 1_000_000}\r\n\r\n`);
         socket.write(png);
       });
       let data = '';
@@ -95,6 +96,40 @@ describe('overload', () => {
     expect(answer).toMatch(/retry-after: \d+/i);
     expect(JSON.parse(answer.split('\r\n\r\n')[1])).toMatchObject({ error: 'overloaded' });
     expect((await Promise.all(accepted)).map((a) => a.status)).toEqual([200, 200, 200]);
+  });
+
+  it('counts a detection from its arrival: with every place taken by uploads still arriving, the next is refused at once, and a client that hangs up frees its place', async () => {
+    const { port } = new URL(base);
+    const form = multipart([{ name: 'image', value: png, filename: 'part.png', type: 'image/png' }, { name: 'category', value: 'bottle' }, { name: 'map', value: 'none' }]);
+    // pool capacity 3 (1 worker + MAX_QUEUE 2): three uploads that send their headers and half the body.
+    const uploads = Array.from({ length: 3 }, () => {
+      const socket = connect(Number(port), '127.0.0.1');
+      const half = Math.floor(form.payload.length / 2);
+      socket.write(`POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.payload.length}\r\n\r\n`);
+      socket.write(form.payload.subarray(0, half));
+      let answer = '';
+      socket.on('data', (d) => (answer += d.toString('utf8')));
+      socket.on('error', () => {});
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      return { socket, rest: form.payload.subarray(half), answer: () => answer, closed };
+    });
+    await new Promise((r) => setTimeout(r, 300)); // the three are admitted and waiting for their bodies
+    expect(pool().queued + pool().running).toBe(0);
+    const refused = await detect(base);
+    expect(refused).toMatchObject({ status: 503, body: { error: 'overloaded' } });
+    // One client gives up: its place is free again.
+    uploads[0].socket.destroy();
+    await uploads[0].closed;
+    await new Promise((r) => setTimeout(r, 100));
+    const second = detect(base);
+    // The other two finish their uploads and are answered.
+    for (const u of uploads.slice(1)) u.socket.write(u.rest);
+    for (let i = 0; i < 200 && !uploads.slice(1).every((u) => /\r\n\r\n\{.*\}$/s.test(u.answer())); i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await second).status).toBe(200);
+    for (const u of uploads.slice(1)) {
+      expect(u.answer()).toMatch(/^HTTP\/1\.1 200/);
+      u.socket.destroy();
+    }
   });
 
   it('REQUEST_TIMEOUT_MS answers 504 for a running and a queued job, and the queued one leaves the queue', async () => {

@@ -53,6 +53,30 @@ const harness: StoreHarness = {
 
 storeSuite(harness);
 
+describe('SQLite durability', () => {
+  it('runs at synchronous = NORMAL and resolves a write only after a WAL fsync, one fsync per group of concurrent writes', async () => {
+    const dataDir = join(root, `store-${++made}`);
+    const backend = new SqliteBackend(openSqliteDatabase(dataDir));
+    try {
+      expect(backend.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+      await backend.transaction('write', (tx) => tx.run('CREATE TABLE t (v INTEGER)'));
+      expect(backend.flushes).toBe(1);
+      // A read needs no flush.
+      await backend.transaction('read', (tx) => tx.all('SELECT * FROM t'));
+      expect(backend.flushes).toBe(1);
+      // 50 writes queued together: each resolves after a flush that began after its COMMIT,
+      // and they share a few.
+      const seen: number[] = [];
+      await Promise.all(Array.from({ length: 50 }, (_, i) => backend.transaction('write', (tx) => tx.run('INSERT INTO t VALUES (?)', [i])).then(() => seen.push(backend.flushes))));
+      expect(seen.every((n) => n >= 2)).toBe(true);
+      expect(backend.flushes).toBeLessThan(10);
+      expect((await backend.transaction('read', (tx) => tx.all('SELECT COUNT(*) AS n FROM t')))[0].n).toBe(50);
+    } finally {
+      await backend.close();
+    }
+  });
+});
+
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;

@@ -80,6 +80,11 @@ export class WorkerPool extends EventEmitter {
     return this.opts.size;
   }
 
+  /** Jobs it holds at most: one running per worker and `maxQueue` waiting. */
+  get capacity(): number {
+    return this.opts.size + this.opts.maxQueue;
+  }
+
   /** Whether a job submitted now would be refused: no idle worker and the queue full. */
   get full(): boolean {
     return !this.slots.some((s) => s.ready && !s.job) && this.queue.length >= this.opts.maxQueue;
