@@ -288,7 +288,7 @@ export class ClipDetector implements Detector {
   /** Detections admitted and not yet answered (admit()). */
   private admitted = 0;
 
-  /** The inference queue is full: a detection now would get 503. Admitted detections count as queued from their arrival. */
+  /** The inference queue is full: a detection now would get 503. Admitted detections count as queued while they decode. */
   admissionFull(): boolean {
     const pool = this.runtime.pool;
     return pool.full || this.admitted >= pool.capacity;

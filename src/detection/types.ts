@@ -112,9 +112,9 @@ export interface Detector {
   /** True when a detection submitted now would be refused as overloaded (checked before a body is read). */
   admissionFull?(): boolean;
   /**
-   * A place for one detection from its request's arrival to its answer, taken before the body is
-   * read; undefined when full. Without it a burst passes the check while the earlier requests
-   * are still decoding, and is refused only after its upload was read and decoded.
+   * A place for one detection from the end of its upload to its answer, taken before decoding;
+   * undefined when full. Without it a burst passes admissionFull() while the earlier requests
+   * are still decoding (they are not queued yet), and is refused only after its own decoding.
    */
   admit?(): Admission | undefined;
   close(): Promise<void>;

@@ -84,6 +84,8 @@ async function readMultipart(request: FastifyRequest, maxBytes: number): Promise
   return { image, fields, references };
 }
 
+const queueFull = () => new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
+
 export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOptions): Promise<void> {
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
@@ -96,15 +98,12 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
   // A full queue refuses the request before its body is read: no bytes are taken in for a
   // detection that cannot run, and the client learns at once. The connection closes, as the
   // unread body is still on it. (Most such refusals never get here: overload-gate.ts answers
-  // them before Fastify.) An admitted request holds its place until it is answered, so the
-  // requests that arrive while it is still uploading or decoding are refused now, not later.
+  // them before Fastify.)
   const admit = async (_request: FastifyRequest, reply: FastifyReply) => {
-    const place = opts.detector.admit ? opts.detector.admit() : opts.detector.admissionFull?.() ? undefined : { release() {} };
-    if (!place) {
+    if (opts.detector.admissionFull?.()) {
       reply.header('connection', 'close');
-      throw new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
+      throw queueFull();
     }
-    reply.raw.once('close', place.release);
   };
 
   app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods), onRequest: admit }, async (request, reply) => {
@@ -126,6 +125,12 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     }
     const categories = opts.categories?.get();
     const { options, context } = await withStoredCategory(categories, parsed);
+    // The detection takes its place once its body is in, before decoding, and keeps it until it
+    // is answered: the requests that arrive while it decodes are refused at their headers, not
+    // after their own decoding. (Taken at the headers instead, stalled uploads would hold them.)
+    const place = opts.detector.admit ? opts.detector.admit() : { release() {} };
+    if (!place) throw queueFull();
+    reply.raw.once('close', place.release);
     const abort = new AbortController();
     // A client that hangs up while its job is still queued frees the queue slot.
     reply.raw.once('close', () => {

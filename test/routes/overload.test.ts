@@ -3,6 +3,7 @@
 // even for a queued job, and a hung or crashed worker is replaced while the server keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
+import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
@@ -98,38 +99,20 @@ describe('overload', () => {
     expect((await Promise.all(accepted)).map((a) => a.status)).toEqual([200, 200, 200]);
   });
 
-  it('counts a detection from its arrival: with every place taken by uploads still arriving, the next is refused at once, and a client that hangs up frees its place', async () => {
-    const { port } = new URL(base);
-    const form = multipart([{ name: 'image', value: png, filename: 'part.png', type: 'image/png' }, { name: 'category', value: 'bottle' }, { name: 'map', value: 'none' }]);
-    // pool capacity 3 (1 worker + MAX_QUEUE 2): three uploads that send their headers and half the body.
-    const uploads = Array.from({ length: 3 }, () => {
-      const socket = connect(Number(port), '127.0.0.1');
-      const half = Math.floor(form.payload.length / 2);
-      socket.write(`POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.payload.length}\r\n\r\n`);
-      socket.write(form.payload.subarray(0, half));
-      let answer = '';
-      socket.on('data', (d) => (answer += d.toString('utf8')));
-      socket.on('error', () => {});
-      const closed = new Promise<void>((r) => socket.on('close', () => r()));
-      return { socket, rest: form.payload.subarray(half), answer: () => answer, closed };
-    });
-    await new Promise((r) => setTimeout(r, 300)); // the three are admitted and waiting for their bodies
-    expect(pool().queued + pool().running).toBe(0);
-    const refused = await detect(base);
-    expect(refused).toMatchObject({ status: 503, body: { error: 'overloaded' } });
-    // One client gives up: its place is free again.
-    uploads[0].socket.destroy();
-    await uploads[0].closed;
-    await new Promise((r) => setTimeout(r, 100));
-    const second = detect(base);
-    // The other two finish their uploads and are answered.
-    for (const u of uploads.slice(1)) u.socket.write(u.rest);
-    for (let i = 0; i < 200 && !uploads.slice(1).every((u) => /\r\n\r\n\{.*\}$/s.test(u.answer())); i++) await new Promise((r) => setTimeout(r, 25));
-    expect((await second).status).toBe(200);
-    for (const u of uploads.slice(1)) {
-      expect(u.answer()).toMatch(/^HTTP\/1\.1 200/);
-      u.socket.destroy();
-    }
+  it('counts a detection from the end of its upload: while the admitted ones still decode (not queued yet), the next is refused at once', async () => {
+    // Three 16 MP uploads (a few kB of PNG, ~0.1–0.3 s of decoding each) take the pool's 3 places.
+    const big = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const heavy = Array.from({ length: 3 }, () => fetch(`${base}/v1/detect?category=bottle&map=none`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(big) }));
+    // Once their bodies are in, they decode; the pool has not seen them yet. A fourth request
+    // meanwhile is refused before its own decoding: its bytes are not an image, which decoding
+    // would have answered with 422.
+    await new Promise((r) => setTimeout(r, 30));
+    const held = pool().queued + pool().running;
+    const res = await fetch(`${base}/v1/detect?category=bottle&map=none`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(Buffer.from('not a png at all')) });
+    expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 503, body: { error: 'overloaded' } });
+    // Refused while some admitted detection was still decoding: pool.full alone would have let it in.
+    expect(held).toBeLessThan(3);
+    expect((await Promise.all(heavy)).map((r) => r.status)).toEqual([200, 200, 200]);
   });
 
   it('REQUEST_TIMEOUT_MS answers 504 for a running and a queued job, and the queued one leaves the queue', async () => {
