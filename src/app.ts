@@ -46,7 +46,7 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Bounds on receiving a body (default: 10 s without progress, 120 s in all). */
   bodyTimeouts?: BodyTimeouts;
-  /** Request-body bytes held in memory across requests before bodies are paused (MAX_BODY_BYTES_IN_FLIGHT). */
+  /** Request-body bytes held in memory across requests; past it bodies get 503 (MAX_BODY_BYTES_IN_FLIGHT). */
   maxBodyBytesInFlight?: number;
   /** Browser origins allowed to call the API (CORS_ORIGINS): '*' or a list; absent = no CORS. */
   corsOrigins?: '*' | string[];

@@ -226,7 +226,7 @@ export const SETTINGS = {
     env: 'MAX_BODY_BYTES_IN_FLIGHT',
     schema: int(0, 2 ** 40),
     default: String(32 * 1024 * 1024),
-    help: 'request-body bytes held in memory across all requests; past it bodies are paused until others finish (the oldest always goes on; 0 = no bound)',
+    help: 'request-body bytes held in memory across all requests (declared lengths reserved at the headers); a body that would pass it gets 503 overloaded at once (bodies ≤ 64 KiB and a body alone always pass; 0 = no bound)',
   },
   bodyTimeoutMs: {
     env: 'BODY_TIMEOUT_MS',

@@ -1,70 +1,92 @@
 // A bound on request-body bytes held in memory across all requests (MAX_BODY_BYTES_IN_FLIGHT).
 // Bodies are read into memory; a hundred clients that each send 20 MB and stop would hold 2 GB
-// until BODY_IDLE_TIMEOUT_MS cuts them, and take the CPU from everyone else meanwhile. Past the
-// budget, a body's stream is paused (the bytes wait in the kernel's socket buffer and the
-// sender's, not here) until others finish; the oldest body being received is never paused, so
-// one always progresses (at most the budget plus that body are held). A paused body makes no progress, so a stalled client is still cut at
-// its idle bound; bodies of one chunk (most uploads under 64 kB) are read whole before any pause.
+// until BODY_IDLE_TIMEOUT_MS cuts them. So a body reserves its declared length when its headers
+// arrive, and one that would take the total past the budget is refused at once with 503
+// `overloaded` and Retry-After (its connection closed, nothing of it read), unless nothing else
+// is held (a body larger than the budget is then read alone). A chunked body, whose length is
+// unknown, counts what has arrived and is refused the same way when it crosses the budget.
+// Bodies of at most SMALL_BODY_BYTES are counted but never refused: the usual thumbnail upload
+// goes through while large uploads hold the budget.
+//
+// Refused rather than paused: a paused body's bytes pile up in the socket buffers, and on resume
+// they arrive in a burst that looks like progress, so a stalled client could outlive its idle
+// bound by as long as it was paused; a 503 is also clearer to the client than a 408 later.
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
+import { QueueFullError } from '../errors.ts';
 
-/** 32 MiB: with the oldest body (≤ MAX_BODY_BYTES, 25 MiB) at most ~57 MiB of bodies held. */
+/** 32 MiB: room for one upload of MAX_BODY_BYTES (25 MiB) beside a few small ones. */
 export const DEFAULT_BODY_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** Bodies this small are never refused by the budget. */
+export const SMALL_BODY_BYTES = 64 * 1024;
 
-interface Held {
-  bytes: number;
-  paused: boolean;
-  raw: FastifyRequest['raw'];
-}
+/** As QueueFullError's. */
+const RETRY_AFTER_S = '1';
 
 export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void {
   if (!(maxBytes > 0)) return;
-  const held = new Set<Held>(); // insertion order: the oldest first
-  let total = 0;
+  let total = 0; // bytes reserved by the bodies held
+  let held = 0; // bodies held
 
-  /** The oldest body goes on whatever the total; the others while the total is under the budget. */
-  const resumeWaiting = () => {
-    let i = 0;
-    for (const h of held) {
-      if (i++ > 0 && total > maxBytes) break;
-      if (h.paused) {
-        h.paused = false;
-        h.raw.resume();
-      }
-    }
-  };
+  const message = (bytes: number) =>
+    `The service is receiving too many uploads at once (${mib(total)} MiB held, ${mib(bytes)} MiB more would pass the ${mib(maxBytes)} MiB bound); retry shortly.`;
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const h = request.headers;
-    if (h['transfer-encoding'] === undefined && !(Number(h['content-length'] ?? 0) > 0)) return;
-    const declared = h['transfer-encoding'] === undefined ? Number(h['content-length']) : Infinity;
-    const entry: Held = { bytes: 0, paused: false, raw: request.raw };
-    held.add(entry);
-    const onData = (chunk: Buffer) => {
-      entry.bytes += chunk.length;
-      total += chunk.length;
-      const oldest = held.values().next().value === entry;
-      // A body that has arrived whole is not paused: its bytes are in already, and a paused
-      // stream would hold back its end (small uploads would wait for the stalled ones).
-      if (total > maxBytes && !oldest && !entry.paused && entry.bytes < declared) {
-        entry.paused = true;
-        request.raw.pause();
-      }
-    };
+    const chunked = h['transfer-encoding'] !== undefined;
+    const declared = chunked ? 0 : Number(h['content-length'] ?? 0);
+    if (!chunked && !(declared > 0)) return;
+    if (declared > SMALL_BODY_BYTES && held > 0 && total + declared > maxBytes) {
+      reply.header('connection', 'close');
+      throw new QueueFullError(message(declared));
+    }
+    let mine = declared;
+    total += mine;
+    held++;
     let released = false;
     // The body is held until the answer is sent (the route reads it whole).
     const release = () => {
       if (released) return;
       released = true;
       request.raw.off('data', onData);
-      held.delete(entry);
-      total -= entry.bytes;
-      resumeWaiting();
+      total -= mine;
+      held--;
     };
-    // Paused first, as body-timeouts.ts does: a 'data' listener must not start the stream before the parser is there.
-    request.raw.pause();
-    request.raw.on('data', onData);
+    function onData(chunk: Buffer) {
+      if (released) return;
+      mine += chunk.length;
+      total += chunk.length;
+      if (mine > SMALL_BODY_BYTES && held > 1 && total > maxBytes) refuseMidBody(request, reply, message(chunk.length), release);
+    }
+    if (chunked) {
+      // Paused first, as body-timeouts.ts does: a 'data' listener must not start the stream before the parser is there.
+      request.raw.pause();
+      request.raw.on('data', onData);
+    }
     request.raw.once('close', release);
     reply.raw.once('finish', release);
     reply.raw.once('close', release);
   });
 }
+
+/** A chunked body past the budget: 503 now, the connection closed, what was read freed. */
+function refuseMidBody(request: FastifyRequest, reply: FastifyReply, message: string, release: () => void): void {
+  release();
+  const socket = request.raw.socket;
+  if (reply.raw.headersSent) {
+    socket.destroy();
+    return;
+  }
+  request.log.info({ status: 503, error: 'overloaded', reason: message }, 'request rejected');
+  reply.hijack();
+  const body = JSON.stringify({ error: 'overloaded', message });
+  reply.raw.writeHead(503, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'retry-after': RETRY_AFTER_S,
+    connection: 'close',
+    'x-request-id': request.id,
+  });
+  reply.raw.end(body, () => socket.destroy());
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
