@@ -13,14 +13,13 @@
 // bound by as long as it was paused; a 503 is also clearer to the client than a 408 later.
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import { QueueFullError } from '../errors.ts';
+import { refuseUnreadBody } from './unread-body.ts';
 
 /** 32 MiB: room for one upload of MAX_BODY_BYTES (25 MiB) beside a few small ones. */
 export const DEFAULT_BODY_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** Bodies this small are never refused by the budget. */
 export const SMALL_BODY_BYTES = 64 * 1024;
 
-/** As QueueFullError's. */
-const RETRY_AFTER_S = '1';
 
 export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void {
   if (!(maxBytes > 0)) return;
@@ -36,8 +35,8 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
     const declared = chunked ? 0 : Number(h['content-length'] ?? 0);
     if (!chunked && !(declared > 0)) return;
     if (declared > SMALL_BODY_BYTES && held > 0 && total + declared > maxBytes) {
-      reply.header('connection', 'close');
-      throw new QueueFullError(message(declared));
+      refuseUnreadBody(request, reply, overloaded(message(declared)));
+      return;
     }
     let mine = declared;
     total += mine;
@@ -55,7 +54,10 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
       if (released) return;
       mine += chunk.length;
       total += chunk.length;
-      if (mine > SMALL_BODY_BYTES && held > 1 && total > maxBytes) refuseMidBody(request, reply, message(chunk.length), release);
+      if (mine > SMALL_BODY_BYTES && held > 1 && total > maxBytes) {
+        release();
+        refuseUnreadBody(request, reply, overloaded(message(chunk.length)));
+      }
     }
     if (chunked) {
       // Paused first, as body-timeouts.ts does: a 'data' listener must not start the stream before the parser is there.
@@ -68,25 +70,7 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
   });
 }
 
-/** A chunked body past the budget: 503 now, the connection closed, what was read freed. */
-function refuseMidBody(request: FastifyRequest, reply: FastifyReply, message: string, release: () => void): void {
-  release();
-  const socket = request.raw.socket;
-  if (reply.raw.headersSent) {
-    socket.destroy();
-    return;
-  }
-  request.log.info({ status: 503, error: 'overloaded', reason: message }, 'request rejected');
-  reply.hijack();
-  const body = JSON.stringify({ error: 'overloaded', message });
-  reply.raw.writeHead(503, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'retry-after': RETRY_AFTER_S,
-    connection: 'close',
-    'x-request-id': request.id,
-  });
-  reply.raw.end(body, () => socket.destroy());
-}
+/** The same `overloaded` answer (and Retry-After) as a full queue. */
+const overloaded = (message: string) => new QueueFullError(message);
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);

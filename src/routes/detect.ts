@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { EventSource } from '../webhooks/sender.ts';
+import { refuseUnreadBody } from './unread-body.ts';
 import { PayloadTooLargeError, QueueFullError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
@@ -97,13 +98,10 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
 
   // A full queue refuses the request before its body is read: no bytes are taken in for a
   // detection that cannot run, and the client learns at once. The connection closes, as the
-  // unread body is still on it. (Most such refusals never get here: overload-gate.ts answers
+  // unread body is still on it (unread-body.ts). (Most such refusals never get here: overload-gate.ts answers
   // them before Fastify.)
-  const admit = async (_request: FastifyRequest, reply: FastifyReply) => {
-    if (opts.detector.admissionFull?.()) {
-      reply.header('connection', 'close');
-      throw queueFull();
-    }
+  const admit = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (opts.detector.admissionFull?.()) refuseUnreadBody(request, reply, queueFull());
   };
 
   app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods), onRequest: admit }, async (request, reply) => {

@@ -11,13 +11,14 @@
 //
 // A small body (≤ 64 KiB, the usual upload of a thumbnail) is read and discarded after the
 // answer, so the client's keep-alive connection stays open instead of costing a reconnect per
-// refusal; a larger or chunked one is not read: the connection closes.
+// refusal; a larger or chunked one is not read: the connection closes (unread-body.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ApiKeys } from '../auth/api-keys.ts';
 import { presentedKey } from '../auth/plugin.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import { shortUrl } from '../observability/logger.ts';
+import { answerAndLinger, rawJsonAnswer } from './unread-body.ts';
 
 /** Bodies up to this size are drained so the connection is kept. */
 export const DRAINED_BODY_MAX_BYTES = 64 * 1024;
@@ -36,7 +37,8 @@ export interface OverloadGateOptions {
   metrics: ServiceMetrics;
 }
 
-const BODY = Buffer.from(JSON.stringify({ error: 'overloaded', message: 'The service is busy (the detection queue is full); retry shortly.' }));
+const ANSWER = { error: 'overloaded', message: 'The service is busy (the detection queue is full); retry shortly.' };
+const BODY = Buffer.from(JSON.stringify(ANSWER));
 
 function isDetect(url: string | undefined): boolean {
   if (!url || !url.startsWith('/v1/detect')) return false;
@@ -53,14 +55,12 @@ export function overloadGate(opts: OverloadGateOptions): (req: IncomingMessage, 
     const id = opts.requestId(req);
     const length = req.headers['content-length'];
     const drain = req.headers['transfer-encoding'] === undefined && length !== undefined && Number(length) <= DRAINED_BODY_MAX_BYTES;
-    res.writeHead(503, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': BODY.length,
-      'retry-after': '1',
-      'x-request-id': id,
-      ...(drain ? {} : { connection: 'close' }),
-    });
-    res.end(BODY);
+    if (!drain) {
+      answerAndLinger(req.socket, rawJsonAnswer(503, ANSWER, { 'retry-after': '1', 'x-request-id': id }));
+    } else {
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': BODY.length, 'retry-after': '1', 'x-request-id': id });
+      res.end(BODY);
+    }
     if (drain && !req.complete) {
       // Node discards the unread body once the answer is sent; one that does not come goes.
       const timer = setTimeout(() => req.socket.destroy(), DRAIN_MS);
