@@ -196,11 +196,11 @@ export async function ensureGraph(
   variant: GraphVariant = {},
 ): Promise<BuiltGraph> {
   const int8 = variant.precision === 'int8' && spec.quantizable === true;
-  // Only what is set, so the keys of plain fp32 native-size graphs stay as they were.
-  const s7 = int8 && variant.int8Weights === 's7';
+  // Only what is set, so the keys of plain fp32 native-size graphs (and of u8 ones) stay as they were.
+  const weightFormat = int8 && variant.int8Weights && variant.int8Weights !== 'u8' ? variant.int8Weights : undefined;
   const build = {
     ...(int8 ? { precision: 'int8' } : {}),
-    ...(s7 ? { int8Weights: 's7' } : {}),
+    ...(weightFormat ? { int8Weights: weightFormat } : {}),
     ...(variant.positionResize ? { positionResize: variant.positionResize } : {}),
   };
   const keyed = Object.keys(build).length > 0 ? { build } : {};
@@ -214,7 +214,7 @@ export async function ensureGraph(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   spec.validate?.(weights);
-  const numerics = int8 ? withWeights(await int8Numerics(weights), s7 ? 's7' : undefined) : undefined;
+  const numerics = int8 ? withWeights(await int8Numerics(weights), weightFormat) : undefined;
   const context: GraphBuildContext = { numerics, positionResize: variant.positionResize };
   writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options, ...keyed }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`), context));
   return { path, key, built: true, buildMs: performance.now() - started };
