@@ -89,8 +89,8 @@ export function quantizeColumnsSigned(w: Float32Array, K: number, N: number, lev
 }
 
 /**
- * x [.., K] · W [K, N] in int8, W made lazily (once per `key` in a graph, so a block run on
- * several paths stores its weights once). `rowScale` multiplies W's rows first (smoothing).
+ * x [.., K] · W [K, N] (+ `bias`) in int8, W made lazily (once per `key` in a graph, so a block
+ * run on several paths stores its weights once).
  */
 export function int8MatMul(
   g: GraphBuilder,
@@ -100,6 +100,7 @@ export function int8MatMul(
   make: () => { w: Float32Array; K: number; N: number },
   outliers?: Int32Array,
   format: WeightFormat = 'u8',
+  bias?: string,
 ): string {
   const parts = g.sharedValue(key, () => {
     const { w, K, N } = make();
@@ -129,7 +130,10 @@ export function int8MatMul(
   const xi = side ? g.op('Mul', [x, side.mask]) : x;
   const [xq, xs, xz] = g.opN('DynamicQuantizeLinear', [xi], 3);
   const y = g.op('MatMulInteger', [xq, wq, xz, zp]);
-  const yInt = g.op('Mul', [g.op('Cast', [y], { to: 1 }), g.op('Mul', [xs, ws])]);
+  const scaled = g.op('Mul', [g.op('Cast', [y], { to: 1 }), g.op('Mul', [xs, ws])]);
+  // The bias straight after the scale, where ONNX Runtime folds it into DynamicQuantizeMatMul
+  // (after the outlier Add it stays a separate pass over the output).
+  const yInt = bias ? g.op('Add', [scaled, bias]) : scaled;
   if (!side) return yInt;
   return g.op('Add', [yInt, g.op('MatMul', [g.op('Gather', [x, side.idx], { axis: -1 }), side.w])]);
 }
