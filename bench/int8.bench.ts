@@ -1,4 +1,4 @@
-// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity --winclip --spin]`:
+// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity --winclip --spin --profile]`:
 // the int8 towers (QUANTIZE=int8) against fp32, in one run, on full-size random-weight models
 // (real shapes: the speed is real, the numbers say nothing of accuracy).
 //
@@ -15,11 +15,13 @@
 // --data (decoded and preprocessed as the service does).
 //
 // --winclip adds WinCLIP's window graph (batch 1, 3 runs per precision) and its window-embedding cosine.
+// --profile adds an ONNX Runtime session profile of each tower variant at batch 1: kernel time per
+// operator type (after a warm-up run), to see what the int8 tower spends beside its int8 GEMMs.
 //
 // Output: a table, then one JSON line per figure:
 //   {"name", "median_ms", "p95_ms", "floor_ms", "ratio_to_floor"} (speed)
 //   {"name", "min_cosine", "images"} (fidelity)
-import { existsSync, readdirSync, readFileSync, statSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     'no-fidelity': { type: 'boolean', default: false },
     winclip: { type: 'boolean', default: false },
     spin: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 const archName = values.arch!;
@@ -250,6 +253,44 @@ for (const batch of [1, 8]) {
     const b = tower[v][batch];
     table.push(`image tower b${batch} ${v.padEnd(8)}:      median ${b.median.toFixed(0)} ms, p95 ${b.p95.toFixed(0)} ms: ${(a.median / b.median).toFixed(2)}× faster than fp32`);
     lines.push({ name: `tower.${arch}.${v}_vs_fp32.b${batch}`, median_ms: b.median, p95_ms: b.p95, floor_ms: a.median, ratio_to_floor: b.median / a.median });
+  }
+}
+
+/** Kernel time per operator type (ms per run) of `path` at batch 1, from ORT's session profile. */
+async function profileByOp(path: string, n = runs): Promise<{ wall: number; kernels: number; ops: [string, number, number][] }> {
+  const prefix = join(cacheDir, `profile-${process.pid}`);
+  const session = await ort.InferenceSession.create(path, { ...sessionOptions, enableProfiling: true, profileFilePrefix: prefix });
+  const feeds = { pixel_values: new ort.Tensor('float32', new Float32Array(3 * size * size).map((_, i) => Math.sin(i) * 0.5), [1, 3, size, size]) };
+  await session.run(feeds);
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await session.run(feeds);
+  const wall = (performance.now() - start) / n;
+  session.endProfiling();
+  await session.release();
+  const file = readdirSync(cacheDir).find((f) => f.startsWith(`profile-${process.pid}`))!;
+  type Event = { cat: string; name: string; ts: number; dur: number; args: { op_name?: string } };
+  const events = JSON.parse(readFileSync(join(cacheDir, file), 'utf8')) as Event[];
+  rmSync(join(cacheDir, file));
+  const warmUp = events.find((e) => e.cat === 'Session' && e.name === 'model_run')!;
+  const byOp = new Map<string, { us: number; nodes: number }>();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < warmUp.ts + warmUp.dur) continue;
+    const r = byOp.get(e.args.op_name!) ?? { us: 0, nodes: 0 };
+    r.us += e.dur;
+    r.nodes += 1;
+    byOp.set(e.args.op_name!, r);
+  }
+  const ops = [...byOp].map(([op, r]) => [op, r.us / n / 1000, r.nodes / n] as [string, number, number]).sort((a, b) => b[1] - a[1]);
+  return { wall, kernels: ops.reduce((t, o) => t + o[1], 0), ops };
+}
+
+if (values.profile) {
+  for (const v of VARIANTS) {
+    const p = await profileByOp(plain[v].imagePath);
+    table.push(`profile ${v} tower b1: ${p.wall.toFixed(1)} ms per run, kernels ${p.kernels.toFixed(1)} ms:`);
+    for (const [op, ms, nodes] of p.ops.filter((o) => o[1] >= 0.01 * p.kernels)) {
+      table.push(`  ${op.padEnd(26)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / p.kernels).toFixed(1).padStart(5)} % (${nodes} nodes)`);
+    }
   }
 }
 
