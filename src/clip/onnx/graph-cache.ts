@@ -153,6 +153,8 @@ export interface GraphSpec {
   name: string;
   /** What the graph is built with: part of its cache key. */
   options: object;
+  /** Bumped when the spec's graph changes structure, so its stale cached copies are rebuilt (part of the key when set). */
+  revision?: number;
   /** Refuses options the checkpoint cannot serve, before anything is written. */
   validate?(weights: ClipWeights): void;
   /** Whether the graph has an int8 variant (built with the numerics it is handed). */
@@ -204,7 +206,8 @@ export async function ensureGraph(
     ...(variant.positionResize ? { positionResize: variant.positionResize } : {}),
   };
   const keyed = Object.keys(build).length > 0 ? { build } : {};
-  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...keyed });
+  const revision = spec.revision ? { revision: spec.revision } : {};
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...revision, ...keyed });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
   const dir = join(cacheDir, 'graphs', key);
   const path = join(dir, `${spec.name}.onnx`);
