@@ -3,7 +3,8 @@
 // (vpdpbusd), so full-range int8 weights give exact sums at the u8×s8 speed: 's8'. Without it
 // the AVX2 u8×s8 kernel adds pairs of products in int16 first and saturates on full-range
 // weights, so the exact choice there is 'u8' (u8×u8, slower) — or 's7' when asked for. Measured
-// exact on an AMD EPYC with avx512_vnni (scratch test in the int8 commit: 255 × ±127, K = 768).
+// exact on an AMD EPYC with avx512_vnni (255 × ±127, K up to 768; test/clip/onnx/int8.test.ts
+// repeats the check on VNNI CPUs).
 import { readFileSync } from 'node:fs';
 import type { WeightFormat } from './quantize.ts';
 
