@@ -1,10 +1,11 @@
-// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity --winclip]`:
+// `npm run bench:int8 [-- --arch vit-b-16 --runs 10 --data ../shared/data --images 12 --threads N --no-fidelity --winclip --spin --profile]`:
 // the int8 towers (QUANTIZE=int8) against fp32, in one run, on full-size random-weight models
 // (real shapes: the speed is real, the numbers say nothing of accuracy).
 //
-// Speed: the image tower at batch 1 and 8 in fp32, int8 (QUANTIZE_WEIGHTS=u8) and int8-s7
-// (QUANTIZE_WEIGHTS=s7), and the machine's floors measured in the same run: a 2048³ fp32 MatMul
-// and 2048³ DynamicQuantizeLinear + MatMulInteger, u8×u8 and u8×s8 with weights in ±63. Ratios to the floor are what to compare across runs of a
+// Speed: the image tower at batch 1 and 8 in fp32, int8 (QUANTIZE_WEIGHTS=u8), int8-s7
+// (QUANTIZE_WEIGHTS=s7) and int8-s8 (QUANTIZE_WEIGHTS=s8: exact only on a VNNI CPU), and the
+// machine's floors measured in the same run: a 2048³ fp32 MatMul and 2048³
+// DynamicQuantizeLinear + MatMulInteger, u8×u8 and u8×s8 with weights in ±63 and in ±127. Ratios to the floor are what to compare across runs of a
 // shared machine; the load average is printed beside them.
 //
 // Fidelity (numerical, not accuracy: the weights are random): cosine of int8 to fp32 image
@@ -14,11 +15,13 @@
 // --data (decoded and preprocessed as the service does).
 //
 // --winclip adds WinCLIP's window graph (batch 1, 3 runs per precision) and its window-embedding cosine.
+// --profile adds an ONNX Runtime session profile of each tower variant at batch 1: kernel time per
+// operator type (after a warm-up run), to see what the int8 tower spends beside its int8 GEMMs.
 //
 // Output: a table, then one JSON line per figure:
 //   {"name", "median_ms", "p95_ms", "floor_ms", "ratio_to_floor"} (speed)
 //   {"name", "min_cosine", "images"} (fidelity)
-import { existsSync, readdirSync, readFileSync, statSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,6 +47,8 @@ const { values } = parseArgs({
     threads: { type: 'string' },
     'no-fidelity': { type: 'boolean', default: false },
     winclip: { type: 'boolean', default: false },
+    spin: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 const archName = values.arch!;
@@ -51,7 +56,16 @@ if (!isArchName(archName)) throw new Error(`unknown arch ${archName}`);
 const arch = archName;
 const runs = Math.max(3, Number(values.runs));
 const threads = values.threads ? Number(values.threads) : availableParallelism();
-const sessionOptions: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' };
+// Spinning off, as the service runs by default (INTRA_OP_SPINNING=0): with it on, the idle
+// sessions' spinning threads take the cores from the one running (4 sessions interleaved here),
+// which cost the short int8 runs most (measured: s8 1.87× fp32 with spinning, 2.44× without).
+const sessionOptions: ort.InferenceSession.SessionOptions = {
+  graphOptimizationLevel: 'all',
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  extra: { 'session.intra_op.allow_spinning': values.spin ? '1' : '0' },
+};
 const cacheDir = resolve('.cache/bench-int8');
 mkdirSync(cacheDir, { recursive: true });
 
@@ -64,8 +78,11 @@ function modelFolder(outliers: boolean): string {
   return dir;
 }
 
-type Variant = 'fp32' | 'int8' | 'int8-s7';
-const VARIANTS: Variant[] = ['fp32', 'int8', 'int8-s7'];
+type Variant = 'fp32' | 'int8' | 'int8-s7' | 'int8-s8';
+const VARIANTS: Variant[] = ['fp32', 'int8', 'int8-s7', 'int8-s8'];
+const INT8_VARIANTS = ['int8', 'int8-s7', 'int8-s8'] as const;
+/** The weight format a variant's graphs are built with ('int8' is the u8 one). */
+const weightsOf = (v: Variant) => (v === 'int8-s7' ? ('s7' as const) : v === 'int8-s8' ? ('s8' as const) : undefined);
 
 async function graphsFor(dir: string, precision: Variant) {
   const { config } = readClipConfig(dir);
@@ -75,7 +92,7 @@ async function graphsFor(dir: string, precision: Variant) {
     denseStart: defaultDenseStart(config.vision.layers),
     denseAttention: 'vv',
     ...(precision !== 'fp32' ? { precision: 'int8' as const } : {}),
-    ...(precision === 'int8-s7' ? { int8Weights: 's7' as const } : {}),
+    ...(weightsOf(precision) ? { int8Weights: weightsOf(precision) } : {}),
   };
   const t = performance.now();
   const built = await ensureGraphs(dir, cacheDir, options, async () => (await loadClipWeights(dir)).weights);
@@ -101,10 +118,10 @@ async function timeRuns(session: ort.InferenceSession, feeds: Record<string, ort
 }
 
 /** The floors: one 2048³ MatMul in fp32 and in int8 (DynamicQuantizeLinear + MatMulInteger u8×u8). */
-async function floors(): Promise<Record<'fp32' | 'int8' | 'int8-s7', ReturnType<typeof stats>>> {
+async function floors(): Promise<Record<'fp32' | 'int8' | 'int8-s7' | 'int8-s8', ReturnType<typeof stats>>> {
   const n = 2048;
   const out: Record<string, ReturnType<typeof stats>> = {};
-  for (const kind of ['fp32', 'int8', 'int8-s7'] as const) {
+  for (const kind of ['fp32', 'int8', 'int8-s7', 'int8-s8'] as const) {
     const path = join(cacheDir, `floor-${kind}.onnx`);
     if (!existsSync(path)) {
       const g = new GraphBuilder(path, `floor_${kind}`);
@@ -112,12 +129,13 @@ async function floors(): Promise<Record<'fp32' | 'int8' | 'int8-s7', ReturnType<
       if (kind === 'fp32') {
         g.output(g.op('MatMul', [x, g.weight('w', new Float32Array(n * n).map((_, i) => Math.sin(i)), [n, n])]), 'y', 'float32', [n, n]);
       } else {
-        const s7 = kind === 'int8-s7';
-        const wq = s7
-          ? g.weightI8('w', new Int8Array(n * n).map((_, i) => Math.round(63 * Math.sin(i))), [n, n])
+        const signed = kind !== 'int8';
+        const levels = kind === 'int8-s7' ? 63 : 127;
+        const wq = signed
+          ? g.weightI8('w', new Int8Array(n * n).map((_, i) => Math.round(levels * Math.sin(i))), [n, n])
           : g.weightU8('w', new Uint8Array(n * n).map((_, i) => 128 + Math.round(127 * Math.sin(i))), [n, n]);
         const [q, s, z] = g.opN('DynamicQuantizeLinear', [x], 3);
-        const y = g.op('MatMulInteger', [q, wq, z, s7 ? g.constI8([0]) : g.constU8([128])]);
+        const y = g.op('MatMulInteger', [q, wq, z, signed ? g.constI8([0]) : g.constU8([128])]);
         g.output(g.op('Mul', [g.op('Cast', [y], { to: 1 }), g.op('Mul', [s, g.weight('ws', new Float32Array(n).fill(0.01), [n])])]), 'y', 'float32', [n, n]);
       }
       g.save();
@@ -126,7 +144,7 @@ async function floors(): Promise<Record<'fp32' | 'int8' | 'int8-s7', ReturnType<
     out[kind] = await timeRuns(session, { x: new ort.Tensor('float32', new Float32Array(n * n).map((_, i) => Math.cos(i)), [n, n]) });
     await session.release();
   }
-  return out as Record<'fp32' | 'int8' | 'int8-s7', ReturnType<typeof stats>>;
+  return out as Record<'fp32' | 'int8' | 'int8-s7' | 'int8-s8', ReturnType<typeof stats>>;
 }
 
 function cosine(a: Float32Array, b: Float32Array, off = 0, len = a.length): number {
@@ -194,17 +212,19 @@ const floor = await floors();
 lines.push({ name: 'floor.matmul_fp32_2048', median_ms: floor.fp32.median, p95_ms: floor.fp32.p95, floor_ms: floor.fp32.median, ratio_to_floor: 1 });
 lines.push({ name: 'floor.matmulinteger_u8u8_2048', median_ms: floor.int8.median, p95_ms: floor.int8.p95, floor_ms: floor.fp32.median, ratio_to_floor: floor.int8.median / floor.fp32.median });
 lines.push({ name: 'floor.matmulinteger_u8s7_2048', median_ms: floor['int8-s7'].median, p95_ms: floor['int8-s7'].p95, floor_ms: floor.fp32.median, ratio_to_floor: floor['int8-s7'].median / floor.fp32.median });
+lines.push({ name: 'floor.matmulinteger_u8s8_2048', median_ms: floor['int8-s8'].median, p95_ms: floor['int8-s8'].p95, floor_ms: floor.fp32.median, ratio_to_floor: floor['int8-s8'].median / floor.fp32.median });
 table.push(`2048³ MatMul fp32:            median ${floor.fp32.median.toFixed(1)} ms (${((2 * 2048 ** 3) / floor.fp32.median / 1e6).toFixed(0)} GFLOP/s)`);
 table.push(`2048³ MatMulInteger u8×u8:    median ${floor.int8.median.toFixed(1)} ms (${(floor.fp32.median / floor.int8.median).toFixed(2)}× the fp32 MatMul's speed)`);
 table.push(`2048³ MatMulInteger u8×s8 (±63): median ${floor['int8-s7'].median.toFixed(1)} ms (${(floor.fp32.median / floor['int8-s7'].median).toFixed(2)}× the fp32 MatMul's speed)`);
+table.push(`2048³ MatMulInteger u8×s8 (±127): median ${floor['int8-s8'].median.toFixed(1)} ms (${(floor.fp32.median / floor['int8-s8'].median).toFixed(2)}× the fp32 MatMul's speed; exact only with VNNI)`);
 
 const plainDir = modelFolder(false);
-const allGraphs = async (dir: string) => ({ fp32: await graphsFor(dir, 'fp32'), int8: await graphsFor(dir, 'int8'), 'int8-s7': await graphsFor(dir, 'int8-s7') });
+const allGraphs = async (dir: string) => ({ fp32: await graphsFor(dir, 'fp32'), int8: await graphsFor(dir, 'int8'), 'int8-s7': await graphsFor(dir, 'int8-s7'), 'int8-s8': await graphsFor(dir, 'int8-s8') });
 const plain = await allGraphs(plainDir);
 const size = plain.fp32.size;
 // The variants' runs interleaved (fp32, int8, int8-s7, fp32, …), so a change in the machine's
 // load during the run weighs on all of them alike.
-const tower: Record<string, Record<number, ReturnType<typeof stats>>> = { fp32: {}, int8: {}, 'int8-s7': {} };
+const tower: Record<string, Record<number, ReturnType<typeof stats>>> = { fp32: {}, int8: {}, 'int8-s7': {}, 'int8-s8': {} };
 const sessions = await Promise.all(VARIANTS.map((v) => ort.InferenceSession.create(plain[v].imagePath, sessionOptions)));
 for (const batch of [1, 8]) {
   const pixels = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i) * 0.5);
@@ -229,10 +249,48 @@ for (const s of sessions) await s.release();
 for (const batch of [1, 8]) {
   const a = tower.fp32[batch];
   table.push(`image tower b${batch} fp32:           median ${a.median.toFixed(0)} ms, p95 ${a.p95.toFixed(0)} ms (${(a.median / floor.fp32.median).toFixed(2)}× the 2048³ fp32 MatMul)`);
-  for (const v of ['int8', 'int8-s7'] as const) {
+  for (const v of INT8_VARIANTS) {
     const b = tower[v][batch];
     table.push(`image tower b${batch} ${v.padEnd(8)}:      median ${b.median.toFixed(0)} ms, p95 ${b.p95.toFixed(0)} ms: ${(a.median / b.median).toFixed(2)}× faster than fp32`);
     lines.push({ name: `tower.${arch}.${v}_vs_fp32.b${batch}`, median_ms: b.median, p95_ms: b.p95, floor_ms: a.median, ratio_to_floor: b.median / a.median });
+  }
+}
+
+/** Kernel time per operator type (ms per run) of `path` at batch 1, from ORT's session profile. */
+async function profileByOp(path: string, n = runs): Promise<{ wall: number; kernels: number; ops: [string, number, number][] }> {
+  const prefix = join(cacheDir, `profile-${process.pid}`);
+  const session = await ort.InferenceSession.create(path, { ...sessionOptions, enableProfiling: true, profileFilePrefix: prefix });
+  const feeds = { pixel_values: new ort.Tensor('float32', new Float32Array(3 * size * size).map((_, i) => Math.sin(i) * 0.5), [1, 3, size, size]) };
+  await session.run(feeds);
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await session.run(feeds);
+  const wall = (performance.now() - start) / n;
+  session.endProfiling();
+  await session.release();
+  const file = readdirSync(cacheDir).find((f) => f.startsWith(`profile-${process.pid}`))!;
+  type Event = { cat: string; name: string; ts: number; dur: number; args: { op_name?: string } };
+  const events = JSON.parse(readFileSync(join(cacheDir, file), 'utf8')) as Event[];
+  rmSync(join(cacheDir, file));
+  const warmUp = events.find((e) => e.cat === 'Session' && e.name === 'model_run')!;
+  const byOp = new Map<string, { us: number; nodes: number }>();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < warmUp.ts + warmUp.dur) continue;
+    const r = byOp.get(e.args.op_name!) ?? { us: 0, nodes: 0 };
+    r.us += e.dur;
+    r.nodes += 1;
+    byOp.set(e.args.op_name!, r);
+  }
+  const ops = [...byOp].map(([op, r]) => [op, r.us / n / 1000, r.nodes / n] as [string, number, number]).sort((a, b) => b[1] - a[1]);
+  return { wall, kernels: ops.reduce((t, o) => t + o[1], 0), ops };
+}
+
+if (values.profile) {
+  for (const v of VARIANTS) {
+    const p = await profileByOp(plain[v].imagePath);
+    table.push(`profile ${v} tower b1: ${p.wall.toFixed(1)} ms per run, kernels ${p.kernels.toFixed(1)} ms:`);
+    for (const [op, ms, nodes] of p.ops.filter((o) => o[1] >= 0.01 * p.kernels)) {
+      table.push(`  ${op.padEnd(26)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / p.kernels).toFixed(1).padStart(5)} % (${nodes} nodes)`);
+    }
   }
 }
 
@@ -244,6 +302,7 @@ if (values.winclip) {
     fp32: (await ensureGraph(plainDir, cacheDir, spec, load)).path,
     int8: (await ensureGraph(plainDir, cacheDir, spec, load, undefined, { precision: 'int8' })).path,
     'int8-s7': (await ensureGraph(plainDir, cacheDir, spec, load, undefined, { precision: 'int8', int8Weights: 's7' })).path,
+    'int8-s8': (await ensureGraph(plainDir, cacheDir, spec, load, undefined, { precision: 'int8', int8Weights: 's8' })).path,
   };
   const sessions = await Promise.all(VARIANTS.map((v) => ort.InferenceSession.create(paths[v], sessionOptions)));
   const pixels = calibrationImages(size, 1, 99);
@@ -295,7 +354,7 @@ if (!values['no-fidelity']) {
     const graphs = outliers ? await allGraphs(dir) : plain;
     const a = await ort.InferenceSession.create(graphs.fp32.imagePath, sessionOptions);
     const model = outliers ? `${arch}-outliers` : arch;
-    for (const v of ['int8', 'int8-s7'] as const) {
+    for (const v of INT8_VARIANTS) {
       const b = await ort.InferenceSession.create(graphs[v].imagePath, sessionOptions);
       for (const [set, pixels, count] of [['generated', generated, generatedCount], ['real', real, decoded.length]] as const) {
         if (!count) continue;

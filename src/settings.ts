@@ -66,9 +66,9 @@ export const SETTINGS = {
   },
   quantizeWeights: {
     env: 'QUANTIZE_WEIGHTS',
-    schema: z.enum(['u8', 's7']),
-    default: 'u8',
-    help: "with QUANTIZE=int8: u8 (8-bit weights, exact u8×u8 sums) or s7 (7-bit weights for the AVX2 u8×s8 kernel: faster, twice the weight rounding)",
+    schema: z.enum(['auto', 'u8', 's8', 's7']),
+    default: 'auto',
+    help: 'with QUANTIZE=int8: auto (s8 where the CPU has VNNI, else u8), u8 (8-bit weights, exact u8×u8 sums everywhere), s8 (8-bit weights for the u8×s8 kernel: exact only with VNNI) or s7 (7-bit weights for the u8×s8 kernel without VNNI: faster, twice the weight rounding)',
   },
   winclip: {
     env: 'WINCLIP',

@@ -103,5 +103,5 @@ export interface ImageGraphOptions {
   /** 'int8': int8 linear layers with dynamic activations (onnx/quantize.ts); absent: fp32. */
   precision?: 'int8';
   /** int8 weight storage when not the default 'u8' (onnx/quantize.ts WeightFormat). */
-  int8Weights?: 's7';
+  int8Weights?: 's7' | 's8';
 }

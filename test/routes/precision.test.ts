@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { machineWeightFormat } from '../../src/clip/onnx/int8-kernel.ts';
 
 let int8: TinyService;
 let png: Buffer;
@@ -47,7 +48,10 @@ describe('QUANTIZE=int8', () => {
     const records = readdirSync(root).map((k) => JSON.parse(readFileSync(join(root, k, 'complete.json'), 'utf8')));
     const towers = records.find((r) => !r.graph);
     expect(towers.options.precision).toBe('int8');
-    expect(records.find((r) => r.graph === 'winclip')?.build).toEqual({ precision: 'int8' });
+    // QUANTIZE_WEIGHTS=auto: s8 on a VNNI CPU, u8 (the unmarked default) elsewhere.
+    const weights = machineWeightFormat();
+    expect(towers.options.int8Weights).toBe(weights === 'u8' ? undefined : weights);
+    expect(records.find((r) => r.graph === 'winclip')?.build).toEqual({ precision: 'int8', ...(weights === 'u8' ? {} : { int8Weights: weights }) });
     expect(records.find((r) => r.graph === 'musc')?.build).toBeUndefined();
   });
 

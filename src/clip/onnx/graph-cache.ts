@@ -153,6 +153,8 @@ export interface GraphSpec {
   name: string;
   /** What the graph is built with: part of its cache key. */
   options: object;
+  /** Bumped when the spec's graph changes structure, so its stale cached copies are rebuilt (part of the key when set). */
+  revision?: number;
   /** Refuses options the checkpoint cannot serve, before anything is written. */
   validate?(weights: ClipWeights): void;
   /** Whether the graph has an int8 variant (built with the numerics it is handed). */
@@ -196,15 +198,16 @@ export async function ensureGraph(
   variant: GraphVariant = {},
 ): Promise<BuiltGraph> {
   const int8 = variant.precision === 'int8' && spec.quantizable === true;
-  // Only what is set, so the keys of plain fp32 native-size graphs stay as they were.
-  const s7 = int8 && variant.int8Weights === 's7';
+  // Only what is set, so the keys of plain fp32 native-size graphs (and of u8 ones) stay as they were.
+  const weightFormat = int8 && variant.int8Weights && variant.int8Weights !== 'u8' ? variant.int8Weights : undefined;
   const build = {
     ...(int8 ? { precision: 'int8' } : {}),
-    ...(s7 ? { int8Weights: 's7' } : {}),
+    ...(weightFormat ? { int8Weights: weightFormat } : {}),
     ...(variant.positionResize ? { positionResize: variant.positionResize } : {}),
   };
   const keyed = Object.keys(build).length > 0 ? { build } : {};
-  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...keyed });
+  const revision = spec.revision ? { revision: spec.revision } : {};
+  const material = JSON.stringify({ v: GRAPH_FORMAT_VERSION, graph: spec.name, files: checkpointFingerprint(folder), options: spec.options, ...revision, ...keyed });
   const key = createHash('sha256').update(material).digest('hex').slice(0, 24);
   const dir = join(cacheDir, 'graphs', key);
   const path = join(dir, `${spec.name}.onnx`);
@@ -214,7 +217,7 @@ export async function ensureGraph(
   const started = performance.now();
   const weights = await weightsFor(cached, loadWeights, log);
   spec.validate?.(weights);
-  const numerics = int8 ? withWeights(await int8Numerics(weights), s7 ? 's7' : undefined) : undefined;
+  const numerics = int8 ? withWeights(await int8Numerics(weights), weightFormat) : undefined;
   const context: GraphBuildContext = { numerics, positionResize: variant.positionResize };
   writeCacheFolder(cacheDir, dir, { folder, graph: spec.name, options: spec.options, ...keyed }, (tmp) => spec.build(weights, join(tmp, `${spec.name}.onnx`), context));
   return { path, key, built: true, buildMs: performance.now() - started };

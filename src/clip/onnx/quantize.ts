@@ -1,10 +1,11 @@
 // int8 linear layers for the graph builder: per-output-channel symmetric int8 weights and
 // dynamic per-tensor int8 activations (DynamicQuantizeLinear → MatMulInteger → scale), the
-// pattern ONNX Runtime fuses into DynamicQuantizeMatMul. By default both operands are uint8:
-// weights are stored shifted by +128 with zero point 128, because the AVX2 (no VNNI) u8×s8
-// kernel sums pairs of products in int16 and saturates on full-range int8 weights, giving wrong
-// sums; u8×u8 widens first. The 's7' format keeps weights in ±63 instead, where u8×s8 pairs
-// cannot saturate (2·255·63 < 2^15), for that kernel's ~2× speed at one bit less of weight.
+// pattern ONNX Runtime fuses into DynamicQuantizeMatMul. Three weight formats (int8-kernel.ts
+// picks one per machine): 's8', full-range int8 for the u8×s8 kernel, exact where the CPU has
+// VNNI (int32 accumulation); 'u8', weights stored shifted by +128 with zero point 128 for the
+// u8×u8 kernel, because the AVX2 (no VNNI) u8×s8 kernel sums pairs of products in int16 and
+// saturates on full-range int8 weights; 's7', weights in ±63, where u8×s8 pairs cannot saturate
+// (2·255·63 < 2^15), for that kernel's speed on AVX2 at one bit less of weight.
 //
 // Per-tensor activation scales break on the few activation channels real CLIP towers have far
 // above the rest (one channel ×30 takes the scale of all). SmoothQuant-style migration fixes
@@ -25,7 +26,7 @@ export interface Numerics {
   /** int8 linear layers; `smoothing` holds each LayerNorm's per-channel divisor (from calibration). */
   int8?: {
     smoothing: WeakMap<LayerNorm, Float32Array>;
-    /** Weight storage: 'u8' (default) uint8 q+128 in 1..255, 's7' int8 in ±63 (see WeightFormat). */
+    /** Weight storage: 'u8' (default) uint8 q+128 in 1..255, 's8' int8 in ±127, 's7' int8 in ±63 (see WeightFormat). */
     weights?: WeightFormat;
     /** Input channels computed in fp32 beside the int8 product, by weight (outliers from calibration). */
     outliers?: WeakMap<object, Int32Array>;
@@ -37,11 +38,14 @@ export interface Numerics {
 }
 
 /**
- * 's7': signed weights in ±63 (7 bits), so u8 × s8 pairs stay under the int16 saturation of the
- * AVX2 kernel; about twice the speed of 'u8'. 'u8': 8-bit weights as uint8 (q + 128), exact sums
- * in the u8 × u8 kernel at its lower speed, half the weight rounding error.
+ * 's8': signed 8-bit weights in ±127 for the u8 × s8 kernel; exact only with VNNI (int32
+ * accumulation). 's7': signed weights in ±63 (7 bits), so u8 × s8 pairs stay under the int16
+ * saturation of the AVX2 kernel; the u8 × s8 speed at twice the weight rounding error. 'u8':
+ * 8-bit weights as uint8 (q + 128), exact sums in the u8 × u8 kernel everywhere, at its lower speed.
  */
-export type WeightFormat = 's7' | 'u8';
+export type WeightFormat = 's8' | 's7' | 'u8';
+
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['u8', 's8', 's7'];
 
 /** A block's linear layers: fused q/k/v, attention output, MLP in and out. */
 export type LinearRole = 'qkv' | 'out' | 'fc1' | 'fc2';
@@ -85,8 +89,8 @@ export function quantizeColumnsSigned(w: Float32Array, K: number, N: number, lev
 }
 
 /**
- * x [.., K] · W [K, N] in int8, W made lazily (once per `key` in a graph, so a block run on
- * several paths stores its weights once). `rowScale` multiplies W's rows first (smoothing).
+ * x [.., K] · W [K, N] (+ `bias`) in int8, W made lazily (once per `key` in a graph, so a block
+ * run on several paths stores its weights once).
  */
 export function int8MatMul(
   g: GraphBuilder,
@@ -96,6 +100,7 @@ export function int8MatMul(
   make: () => { w: Float32Array; K: number; N: number },
   outliers?: Int32Array,
   format: WeightFormat = 'u8',
+  bias?: string,
 ): string {
   const parts = g.sharedValue(key, () => {
     const { w, K, N } = make();
@@ -118,14 +123,17 @@ export function int8MatMul(
       const { q, scale } = quantizeColumns(wInt, K, N);
       return { wq: g.weightU8(`${prefix}_wq`, q, [K, N]), ws: g.weight(`${prefix}_ws`, scale, [N]), zp: g.constU8([128]), side };
     }
-    const { q, scale } = quantizeColumnsSigned(wInt, K, N, 63);
+    const { q, scale } = quantizeColumnsSigned(wInt, K, N, format === 's8' ? 127 : 63);
     return { wq: g.weightI8(`${prefix}_wq`, q, [K, N]), ws: g.weight(`${prefix}_ws`, scale, [N]), zp: g.constI8([0]), side };
   });
   const { wq, ws, zp, side } = parts;
   const xi = side ? g.op('Mul', [x, side.mask]) : x;
   const [xq, xs, xz] = g.opN('DynamicQuantizeLinear', [xi], 3);
   const y = g.op('MatMulInteger', [xq, wq, xz, zp]);
-  const yInt = g.op('Mul', [g.op('Cast', [y], { to: 1 }), g.op('Mul', [xs, ws])]);
+  const scaled = g.op('Mul', [g.op('Cast', [y], { to: 1 }), g.op('Mul', [xs, ws])]);
+  // The bias straight after the scale, where ONNX Runtime folds it into DynamicQuantizeMatMul
+  // (after the outlier Add it stays a separate pass over the output).
+  const yInt = bias ? g.op('Add', [scaled, bias]) : scaled;
   if (!side) return yInt;
   return g.op('Add', [yInt, g.op('MatMul', [g.op('Gather', [x, side.idx], { axis: -1 }), side.w])]);
 }

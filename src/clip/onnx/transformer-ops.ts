@@ -70,22 +70,22 @@ function int8Key(source: object): object {
  * x · W for W given as [in, out] (made lazily, once per `source` in a graph); int8 when the
  * numerics say so; reported to a calibration probe by `source`.
  */
-function matmulWeight(g: GraphBuilder, x: string, source: object, prefix: string, make: () => Float32Array, K: number, N: number, numerics: Numerics | undefined, role: LinearRole): string {
+function matmulWeight(g: GraphBuilder, x: string, source: object, prefix: string, make: () => Float32Array, K: number, N: number, numerics: Numerics | undefined, role: LinearRole, bias?: () => string): string {
   numerics?.probeInput?.(source, x);
   if (numerics?.int8 && !numerics.int8.fp32?.includes(role)) {
-    return int8MatMul(g, x, int8Key(source), prefix, () => ({ w: make(), K, N }), numerics.int8.outliers?.get(source), numerics.int8.weights);
+    return int8MatMul(g, x, int8Key(source), prefix, () => ({ w: make(), K, N }), numerics.int8.outliers?.get(source), numerics.int8.weights, bias?.());
   }
-  return g.op('MatMul', [x, g.sharedWeight(source, `${prefix}_w`, () => ({ data: make(), dims: [K, N] }))]);
+  const y = g.op('MatMul', [x, g.sharedWeight(source, `${prefix}_w`, () => ({ data: make(), dims: [K, N] }))]);
+  return bias ? g.op('Add', [y, bias()]) : y;
 }
 
 /** `rowScale`: the smoothing of x (quantize.ts), multiplied into W's rows — also when W stays fp32. */
 export function linear(g: GraphBuilder, x: string, lin: Linear, prefix: string, role: LinearRole, numerics?: Numerics, rowScale?: Float32Array): string {
   const [out, inp] = lin.weight.shape;
   const make = () => (rowScale ? scaleRows(transpose2d(lin.weight), rowScale, inp, out) : transpose2d(lin.weight));
-  const y = matmulWeight(g, x, lin.weight, prefix, make, inp, out, numerics, role);
-  if (!lin.bias) return y;
   const bias = lin.bias;
-  return g.op('Add', [y, g.sharedWeight(bias, `${prefix}_b`, () => ({ data: bias.data, dims: [out] }))]);
+  const b = bias ? () => g.sharedWeight(bias, `${prefix}_b`, () => ({ data: bias.data, dims: [out] })) : undefined;
+  return matmulWeight(g, x, lin.weight, prefix, make, inp, out, numerics, role, b);
 }
 
 export function activation(g: GraphBuilder, x: string, act: Activation): string {
@@ -145,9 +145,9 @@ export function qkvHeads(g: GraphBuilder, x: string, block: Block, heads: number
   const keys = fusedQkvKeys.get(block) as { weight: object; bias: object };
   let fused: { weight: Float32Array; bias: Float32Array } | undefined;
   const made = () => (fused ??= fusedQkv(block, width));
-  const b = g.sharedWeight(keys.bias, `${prefix}_qkv_b`, () => ({ data: made().bias, dims: [3 * width] }));
+  const b = () => g.sharedWeight(keys.bias, `${prefix}_qkv_b`, () => ({ data: made().bias, dims: [3 * width] }));
   const weight = () => (rowScale ? scaleRows(made().weight, rowScale, width, 3 * width) : made().weight);
-  const y = g.op('Add', [matmulWeight(g, x, keys.weight, `${prefix}_qkv`, weight, width, 3 * width, numerics, 'qkv'), b]);
+  const y = matmulWeight(g, x, keys.weight, `${prefix}_qkv`, weight, width, 3 * width, numerics, 'qkv', b);
   const [q, k, v] = g.opN('Split', [y], 3, { axis: -1 });
   return { q: splitHeads(g, q, heads, headDim), k: splitHeads(g, k, heads, headDim), v: splitHeads(g, v, heads, headDim) };
 }

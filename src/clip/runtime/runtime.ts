@@ -15,7 +15,8 @@ import { applyOpenClipPreprocess, readPreprocessorConfig, type PreprocessConfig 
 import { WorkerPool } from './worker-pool.ts';
 import { assertExecutionProvider, type ExecutionProvider } from './execution-provider.ts';
 import { defaultDenseLayers, defaultDenseStart } from '../onnx/dense-defaults.ts';
-import type { Precision, WeightFormat } from '../onnx/quantize.ts';
+import type { Precision } from '../onnx/quantize.ts';
+import { resolveWeightFormat, type WeightSetting } from '../onnx/int8-kernel.ts';
 
 /** What a method's graph spec may depend on: known once the checkpoint is read. */
 export interface GraphContext {
@@ -35,8 +36,8 @@ export interface ClipRuntimeOptions {
   denseAttention: DenseAttention;
   /** 'int8': int8 image, text and method graphs (onnx/quantize.ts); default fp32. */
   precision?: Precision;
-  /** int8 weight storage: 'u8' (default, 8-bit, exact sums) or 's7' (7-bit, faster u8×s8 kernel). */
-  int8Weights?: WeightFormat;
+  /** int8 weight storage (onnx/int8-kernel.ts): 'auto' (default: 's8' with VNNI, else 'u8'), 'u8', 's8' or 's7'. */
+  int8Weights?: WeightSetting;
   workers: number;
   intraOpThreads?: number;
   /** Where the sessions run (EXECUTION_PROVIDER); checked before anything is downloaded or built. */
@@ -116,6 +117,8 @@ export class ClipRuntime {
     preprocess.size = imageSize;
 
     const layers = config.vision.layers;
+    const int8Weights = resolveWeightFormat(opts.int8Weights);
+    if (opts.precision === 'int8') log(`int8 weights: ${int8Weights}${opts.int8Weights === 'auto' || opts.int8Weights === undefined ? ' (auto: this CPU)' : ''}`);
     const graphOptions: ImageGraphOptions = {
       imageSize,
       denseLayers: opts.denseLayers ?? defaultDenseLayers(layers),
@@ -124,7 +127,7 @@ export class ClipRuntime {
       // Only when it matters, so the graph key of native-size graphs does not depend on it.
       ...(imageSize !== config.vision.imageSize && layout === 'open_clip' ? { positionResize: 'open_clip' as const } : {}),
       ...(opts.precision === 'int8' ? { precision: 'int8' as const } : {}),
-      ...(opts.precision === 'int8' && opts.int8Weights === 's7' ? { int8Weights: 's7' as const } : {}),
+      ...(opts.precision === 'int8' && int8Weights !== 'u8' ? { int8Weights } : {}),
     };
     t = performance.now();
     // Read the weights at most once, whichever graphs need building.

@@ -67,10 +67,13 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
     const featureMap = patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf');
 
     // ln_pre and the blocks on any [sequences, tokens, W]; weights are stored once and shared.
-    const tower = (x: string, tag: string) => {
+    // `classOnly`: the last block goes on past its keys and values for the class token alone
+    // (exact when only the class token is read: the windows' embeddings).
+    const tower = (x: string, tag: string, classOnly = false) => {
       let h = layerNorm(g, x, w.lnPre, cfg.layerNormEps, 'ln_pre');
+      const last = w.blocks.length - 1;
       w.blocks.forEach((block, i) => {
-        h = residualBlock(g, h, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `${tag}${i}`, numerics }).out;
+        h = residualBlock(g, h, block, { heads: cfg.heads, eps: cfg.layerNormEps, act: cfg.act, prefix: `${tag}${i}`, numerics, classOnly: classOnly && i === last }).out;
       });
       return h;
     };
@@ -88,7 +91,7 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
       const table = g.constI64(Array.from(windowTokenIndices(masks)), [masks.count, L]);
       // [B, 1+N, W] gathered on axis 1 with [count, L] → [B, count, L, W] → [B·count, L, W].
       const sequences = g.op('Reshape', [g.op('Gather', [featureMap, table], { axis: 1 }), g.constI64([-1, L, width])]);
-      const pooled = lnPost(classToken(tower(sequences, `w${k}_`)));
+      const pooled = lnPost(classToken(tower(sequences, `w${k}_`, true)));
       const embeds = g.op('Reshape', [g.op('MatMul', [pooled, proj]), g.constI64([-1, masks.count, projectionDim])]);
       g.output(embeds, windowOutputName(k), 'float32', ['batch', masks.count, projectionDim]);
     }
@@ -104,6 +107,8 @@ export function windowGraphSpec(options: WindowGraphOptions): GraphSpec {
   return {
     name: 'winclip',
     options,
+    // 2: the windows' last block for their class tokens only.
+    revision: 2,
     validate: (weights) => validateWindowGraphOptions(weights, options),
     quantizable: true,
     build: (weights, file, context) =>

@@ -18,6 +18,59 @@ import { buildWindowGraph } from '../../../src/methods/winclip/window-graph.ts';
 import type { ClipConfig, ClipWeights, ImageGraphOptions } from '../../../src/clip/types.ts';
 import type { GraphBuildExtras } from '../../../src/clip/onnx/image-graph.ts';
 import { seededPixels } from '../../support/lcg.ts';
+import { hasVnni, machineWeightFormat, resolveWeightFormat } from '../../../src/clip/onnx/int8-kernel.ts';
+
+const VNNI = machineWeightFormat() === 's8';
+if (!VNNI) console.log('int8 tests: this CPU has no VNNI (avx512_vnni / avx_vnni): the s8-weight tests are skipped');
+
+describe('int8 kernel choice (int8-kernel.ts)', () => {
+  it('picks s8 only where /proc/cpuinfo lists a VNNI flag, and keeps an explicit format', () => {
+    const flags = (f: string) => `processor\t: 0\nflags\t\t: fpu sse2 avx2 ${f} fma\nbugs\t\t: avx_vnni_bug\n`;
+    expect(hasVnni(flags('avx512f avx512_vnni'))).toBe(true);
+    expect(hasVnni(flags('avx_vnni'))).toBe(true);
+    expect(hasVnni(flags('avx512f avx512vl'))).toBe(false);
+    expect(hasVnni('')).toBe(false);
+    expect(resolveWeightFormat('auto', flags('avx512_vnni'))).toBe('s8');
+    expect(resolveWeightFormat(undefined, flags('avx2'))).toBe('u8');
+    expect(resolveWeightFormat('s7', flags('avx512_vnni'))).toBe('s7');
+  });
+
+  // The reason for the choice: with VNNI the u8 × s8 kernel sums full-range products exactly
+  // (int32 accumulation); the AVX2 kernel's int16 pair sums would saturate at 255·127·2.
+  it.skipIf(!VNNI)('u8 × s8 MatMulInteger, fused into DynamicQuantizeMatMul, gives exact sums with ±127 weights on this VNNI CPU', async () => {
+    const K = 256;
+    const N = 64;
+    const w = new Int8Array(K * N).map((_, i) => ((i * 7919) % 255) - 127);
+    for (let k = 0; k < K; k++) {
+      w[k * N] = 127;
+      w[k * N + 1] = -127;
+    }
+    const path = join(dir, 'vnni-exact.onnx');
+    const g = new GraphBuilder(path, 'vnni_exact');
+    const x = g.input('x', 'float32', ['M', K]);
+    const [q, s, z] = g.opN('DynamicQuantizeLinear', [x], 3);
+    const y = g.op('MatMulInteger', [q, g.weightI8('w', w, [K, N]), z, g.constI8([0])]);
+    g.output(g.op('Mul', [g.op('Cast', [y], { to: 1 }), s]), 'y', 'float32', ['M', N]);
+    g.save();
+    // Integers 0..255 with min 0 and max 255: scale 1, zero point 0, so q = x and y is Σ x·w exactly.
+    const M = 33;
+    const X = new Float32Array(M * K).map((_, i) => (i < K ? 255 : (i * 104729) % 256));
+    X[X.length - 1] = 0;
+    const session = await ort.InferenceSession.create(path, { graphOptimizationLevel: 'all' });
+    const out = (await session.run({ x: new ort.Tensor('float32', X, [M, K]) })).y.data as Float32Array;
+    await session.release();
+    let worst = 0;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let exact = 0;
+        for (let k = 0; k < K; k++) exact += X[m * K + k] * w[k * N + n];
+        worst = Math.max(worst, Math.abs(out[m * N + n] - exact));
+      }
+    }
+    expect(out[0]).toBe(255 * 127 * K);
+    expect(worst).toBe(0);
+  });
+});
 
 let dir: string;
 beforeAll(() => {
@@ -114,7 +167,9 @@ describe('int8 building blocks', () => {
     [true, 'u8'],
     [false, 's7'],
     [true, 's7'],
-  ] as const)('MatMulInteger gives the fp32 product to int8 precision (outlier split %s, %s weights)', async (split, format) => {
+    // Full-range signed weights only where the u8 × s8 kernel sums them exactly.
+    ...(VNNI ? ([[false, 's8'], [true, 's8']] as const) : []),
+  ] as const)('MatMulInteger gives the fp32 product + bias to int8 precision, the bias folded into DynamicQuantizeMatMul (outlier split %s, %s weights)', async (split, format) => {
     const K = 96;
     const N = 40;
     const M = 33;
@@ -125,16 +180,23 @@ describe('int8 building blocks', () => {
     const path = join(dir, `mm-${split}-${format}.onnx`);
     const g = new GraphBuilder(path, 'mm');
     const input = g.input('x', 'float32', [M, K]);
-    g.output(int8MatMul(g, input, {}, 'mm', () => ({ w, K, N }), split ? Int32Array.from([7]) : undefined, format), 'y', 'float32', [M, N]);
+    const bias = seededPixels(N, 11);
+    const biasName = g.weight('b', bias, [N]);
+    g.output(int8MatMul(g, input, {}, 'mm', () => ({ w, K, N }), split ? Int32Array.from([7]) : undefined, format, biasName), 'y', 'float32', [M, N]);
     g.save();
-    const session = await ort.InferenceSession.create(path);
+    const optimized = join(dir, `mm-${split}-${format}.opt.onnx`);
+    const session = await ort.InferenceSession.create(path, { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
     const y = (await session.run({ x: new ort.Tensor('float32', x, [M, K]) })).y.data as Float32Array;
     await session.release();
+    // ORT's fusion took the scale and the bias into the int8 kernel, also beside the outlier product.
+    const nodes = onnxProto.onnx.ModelProto.decode(readFileSync(optimized)).graph!.node!;
+    const fused = nodes.find((n) => n.opType === 'DynamicQuantizeMatMul');
+    expect(fused?.input).toContain(biasName);
     let err = 0;
     let ref2 = 0;
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
-        let ref = 0;
+        let ref = bias[n];
         for (let k = 0; k < K; k++) ref += x[m * K + k] * w[k * N + n];
         err += (y[m * N + n] - ref) ** 2;
         ref2 += ref * ref;
@@ -198,6 +260,16 @@ describe('int8 towers', () => {
     expect(minRowCosine(fp32.dense, s7.dense, dim)).toBeGreaterThan(0.998);
   });
 
+  it.skipIf(!VNNI)('8-bit signed weights (QUANTIZE_WEIGHTS=s8, VNNI) stay within cosine 0.999 of fp32', async () => {
+    const numerics = await int8Numerics(weights);
+    const pixels = seededPixels(2 * 3 * S * S, 6);
+    const fp32 = await runImage(weights, options, pixels, 2);
+    const s8 = await runImage(weights, options, pixels, 2, { numerics: { int8: { ...numerics.int8!, weights: 's8' } } });
+    const dim = ARCHS.tiny.projectionDim;
+    expect(minRowCosine(fp32.embeds, s8.embeds, dim)).toBeGreaterThan(0.999);
+    expect(minRowCosine(fp32.dense, s8.dense, dim)).toBeGreaterThan(0.999);
+  });
+
   it('QUANTIZE=int8 graphs are cached under their own key, with int8 weights in them', async () => {
     const root = join(dir, 'cache-test');
     const folder = join(root, 'checkpoint');
@@ -207,7 +279,10 @@ describe('int8 towers', () => {
     const fp32 = await ensureGraphs(folder, cacheDir, options, async () => weights);
     const int8 = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8' }, async () => weights);
     const s7 = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8', int8Weights: 's7' }, async () => weights);
-    expect(new Set([fp32.key, int8.key, s7.key]).size).toBe(3);
+    const s8 = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8', int8Weights: 's8' }, async () => weights);
+    expect(new Set([fp32.key, int8.key, s7.key, s8.key]).size).toBe(4);
+    const s8Types = onnxProto.onnx.ModelProto.decode(readFileSync(s8.imagePath)).graph!.initializer!.filter((t) => /_wq_\d+$/.test(t.name!)).map((t) => t.dataType);
+    expect(new Set(s8Types)).toEqual(new Set([onnxProto.onnx.TensorProto.DataType.INT8]));
     expect(int8.built).toBe(true);
     const again = await ensureGraphs(folder, cacheDir, { ...options, precision: 'int8' }, async () => {
       throw new Error('the cached int8 graphs must be reused');

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { ARCHS, generateClipWeights, generateModel } from '../../../src/dev/random-model.ts';
-import { buildWindowGraph, ensureWindowGraph, windowOutputName } from '../../../src/methods/winclip/window-graph.ts';
+import { buildWindowGraph, ensureWindowGraph, windowGraphSpec, windowOutputName } from '../../../src/methods/winclip/window-graph.ts';
+import { ensureGraph } from '../../../src/clip/onnx/graph-cache.ts';
 import type { ClipConfig, ClipWeights } from '../../../src/clip/types.ts';
 import { encodeImageReference } from '../../support/reference-winclip.ts';
 import { relativeError } from '../../support/compare.ts';
@@ -124,5 +125,10 @@ describe('ensureWindowGraph', () => {
     const other = await ensureWindowGraph(model, cache, { imageSize: 64, windowSizes: [2] }, load);
     expect(other.key).not.toBe(first.key);
     expect(loads).toBe(2);
+    // A spec revision is part of the key: a graph of an older structure is not reused.
+    const spec = windowGraphSpec({ imageSize: 64, windowSizes: [2, 3] });
+    const older = await ensureGraph(model, cache, { ...spec, revision: undefined }, load);
+    expect(older.key).not.toBe(first.key);
+    expect(older.built).toBe(true);
   });
 });
