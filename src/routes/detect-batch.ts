@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Detector, DetectResponse } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { EventSource } from '../webhooks/sender.ts';
-import { BadRequestError, ImageTooLargeError, ModelUnavailableError, PayloadTooLargeError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
+import { BadRequestError, ImageTooLargeError, ModelUnavailableError, ServiceError } from '../errors.ts';
 import { headerPixels } from '../imaging/decode.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
@@ -16,7 +16,7 @@ import { detectBatchRouteSchema } from './detect-docs.ts';
 import type { batchResponseSchema } from './response-schemas.ts';
 import type { z } from 'zod';
 import { withDeadline } from './deadline.ts';
-import { checkImageBytes, rethrowMalformedMultipart } from './uploads.ts';
+import { checkImageBytes, readImageFiles } from './uploads.ts';
 
 export interface DetectBatchRouteOptions {
   detector: Detector;
@@ -58,32 +58,14 @@ const documented: Same<z.infer<typeof batchResponseSchema>, BatchResponse> = tru
 void documented;
 
 async function readBatch(request: FastifyRequest, maxBytes: number, maxFiles: number): Promise<{ files: BatchFile[]; fields: Record<string, string[]> }> {
-  if (!request.isMultipart()) throw new UnsupportedMediaTypeError('send multipart/form-data with one or more file fields "image"');
-  const files: BatchFile[] = [];
-  const fields: Record<string, string[]> = {};
-  const limits = { files: maxFiles + 1, fields: 2 * LIMITS.promptCount + 8, fieldSize: 16 * 1024, fileSize: maxBytes };
-  try {
-    for await (const part of request.parts({ limits })) {
-      if (part.type === 'file') {
-        if (part.fieldname !== 'image') {
-          part.file.resume();
-          throw new BadRequestError(`unexpected file field "${part.fieldname}"; send the images in file fields named "image"`);
-        }
-        if (files.length === maxFiles) {
-          part.file.resume();
-          throw new PayloadTooLargeError(`at most ${maxFiles} images per batch (BATCH_MAX)`);
-        }
-        files.push({ bytes: await part.toBuffer(), filename: part.filename || null });
-      } else {
-        if (part.fieldnameTruncated || part.valueTruncated) throw new BadRequestError(`field "${part.fieldname}" is too long`);
-        (fields[part.fieldname] ??= []).push(String(part.value));
-      }
-    }
-  } catch (err) {
-    rethrowMalformedMultipart(err);
-  }
-  if (files.length === 0) throw new BadRequestError('no file field "image": send one or more images as image=@file');
-  return { files, fields };
+  const { files, fields } = await readImageFiles(request, {
+    maxBytes,
+    maxFiles,
+    maxFields: 2 * LIMITS.promptCount + 8,
+    tooManyMessage: `at most ${maxFiles} images per batch (BATCH_MAX)`,
+    checkBytes: false, // a file that is no image gets its own error entry
+  });
+  return { files: files.map((f) => ({ bytes: f.bytes, filename: f.filename || null })), fields };
 }
 
 function errorEntry(index: number, filename: string | null, err: unknown): BatchEntry {

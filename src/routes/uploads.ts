@@ -26,13 +26,24 @@ export function checkImageBytes(image: Buffer, what = 'the image'): void {
   }
 }
 
+export interface ImageFilesLimits {
+  maxBytes: number;
+  maxFiles: number;
+  /** Text fields allowed (default 16). */
+  maxFields?: number;
+  /** The 413 message past maxFiles (default: at most N images per request). */
+  tooManyMessage?: string;
+  /** Refuse the whole request for a file that is empty or no image (default true; a batch answers such a file in its own entry instead). */
+  checkBytes?: boolean;
+}
+
 /** Every `image` file field (at most `maxFiles`) and the text fields of a multipart request. */
-export async function readImageFiles(request: FastifyRequest, opts: { maxBytes: number; maxFiles: number }): Promise<ImageFiles> {
+export async function readImageFiles(request: FastifyRequest, opts: ImageFilesLimits): Promise<ImageFiles> {
   if (!request.isMultipart()) throw new UnsupportedMediaTypeError('send multipart/form-data with one or more file fields "image"');
   const files: UploadedImage[] = [];
   const fields: Record<string, string[]> = {};
   try {
-    for await (const part of request.parts({ limits: { files: opts.maxFiles + 1, fields: 16, fieldSize: 16 * 1024, fileSize: opts.maxBytes } })) {
+    for await (const part of request.parts({ limits: { files: opts.maxFiles + 1, fields: opts.maxFields ?? 16, fieldSize: 16 * 1024, fileSize: opts.maxBytes } })) {
       if (part.type === 'file') {
         if (part.fieldname !== 'image') {
           part.file.resume();
@@ -40,10 +51,10 @@ export async function readImageFiles(request: FastifyRequest, opts: { maxBytes: 
         }
         if (files.length === opts.maxFiles) {
           part.file.resume();
-          throw new PayloadTooLargeError(`at most ${opts.maxFiles} images per request`);
+          throw new PayloadTooLargeError(opts.tooManyMessage ?? `at most ${opts.maxFiles} images per request`);
         }
         const bytes = await part.toBuffer();
-        checkImageBytes(bytes, `image ${files.length + 1}${part.filename ? ` (${part.filename})` : ''}`);
+        if (opts.checkBytes !== false) checkImageBytes(bytes, `image ${files.length + 1}${part.filename ? ` (${part.filename})` : ''}`);
         files.push({ bytes, filename: part.filename });
       } else {
         if (part.fieldnameTruncated || part.valueTruncated) throw new BadRequestError(`field "${part.fieldname}" is too long`);

@@ -1,12 +1,11 @@
 // The one store suite both backends run: sqlite-store.test.ts and postgres-store.test.ts call
 // storeSuite with their harness. The cases live in cases/, grouped by entity.
 import { afterAll, afterEach, describe } from 'vitest';
-import type { CommonStoreOptions, Store } from '../../src/store/store.ts';
 import { catalogCases } from './cases/catalog.ts';
 import { detectionCases } from './cases/detections.ts';
 import { lifecycleCases } from './cases/lifecycle.ts';
 import { outboxCases } from './cases/outbox.ts';
-import { OpenedStores, type StoreHarness, type StoreLocation } from './harness.ts';
+import { OpenedStores, type StoreHarness } from './harness.ts';
 import type { SuiteContext } from './harness.ts';
 
 export function storeSuite(harness: StoreHarness): void {

@@ -18,7 +18,6 @@ import type { WebhookOptions } from '../../src/webhooks/sender.ts';
 import { CategoryProvider } from '../../src/categories/provider.ts';
 import { CategoryService, categoryServiceOptions } from '../../src/categories/service.ts';
 import { openStore } from '../../src/store/open-store.ts';
-import type { Store } from '../../src/store/store.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { LEVEL, LogCapture } from '../support/log-capture.ts';
 import { partPng } from '../support/test-images.ts';

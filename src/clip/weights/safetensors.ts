@@ -6,7 +6,6 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeAtomicSync } from '../../util/atomic-write.ts';
 import type { Tensor32 } from '../types.ts';
 import { DECODABLE_DTYPES, decodeToFloat32, DTYPE_BYTES, elementCount } from './dtypes.ts';
 import { FileTensorSource, readFully, type TensorSource } from './tensor-source.ts';
