@@ -45,7 +45,15 @@ export class FloorSessions {
 
   static async open(threads: number): Promise<FloorSessions> {
     const dir = mkdtempSync(join(tmpdir(), 'bench-floor-'));
-    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' };
+    // No intra-op spinning, as the service's sessions (INTRA_OP_SPINNING=0): idle spinning
+    // threads of these sessions would take the cores from the figures measured after them.
+    const options: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      extra: { 'session.intra_op.allow_spinning': '0' },
+    };
     writeFileSync(join(dir, 'fp32.onnx'), model('MatMul', TYPE.float, TYPE.float, TYPE.float));
     writeFileSync(join(dir, 'int8.onnx'), model('MatMulInteger', TYPE.uint8, TYPE.int8, TYPE.int32));
     return new FloorSessions(dir, await ort.InferenceSession.create(join(dir, 'fp32.onnx'), options), await ort.InferenceSession.create(join(dir, 'int8.onnx'), options));
