@@ -2,9 +2,10 @@
 // combination rules on hand-made embeddings.
 import { describe, expect, it } from 'vitest';
 import { makeMasks } from '../../../src/methods/winclip/masks.ts';
-import { classScores, scoreWinclip, visualAssociationScores } from '../../../src/methods/winclip/scoring.ts';
+import { classScores, normalizeRows, scoreWinclip, visualAssociationScores } from '../../../src/methods/winclip/scoring.ts';
 import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../../../src/methods/winclip/prompting.ts';
 import { createPromptEnsembleReference } from '../../support/reference-winclip.ts';
+import { centredLcg } from '../../support/lcg.ts';
 
 describe('class_scores and visual_association_score', () => {
   it('class_scores([[1,0,0],[0,1,0]], [[0,1,0],[1,1,0]], T=1)[:, 1] = [0.6698, 0.4273]', () => {
@@ -21,6 +22,24 @@ describe('class_scores and visual_association_score', () => {
     const s = visualAssociationScores(Float32Array.of(1, 0, 0, 0, 1, 0), 2, Float32Array.of(0, 1, 0, 1, 1, 0), 2, 3);
     expect(s[0]).toBeCloseTo((1 - Math.SQRT1_2) / 2, 12);
     expect(s[1]).toBe(0);
+  });
+
+  it('visual_association_score by blocks of four rows equals the one-row-at-a-time definition bit for bit (n not a multiple of 4)', () => {
+    const rnd = centredLcg(5);
+    const [n, m, d] = [11, 6, 37];
+    const q = Float32Array.from({ length: n * d }, rnd);
+    const r = Float32Array.from({ length: m * d }, rnd);
+    const [qn, rn] = [normalizeRows(q, n, d), normalizeRows(r, m, d)];
+    const expected = Array.from({ length: n }, (_, i) => {
+      let best = Infinity;
+      for (let j = 0; j < m; j++) {
+        let dot = 0;
+        for (let k = 0; k < d; k++) dot += qn[i * d + k] * rn[j * d + k];
+        best = Math.min(best, 1 - dot);
+      }
+      return best / 2;
+    });
+    expect(Array.from(visualAssociationScores(q, n, r, m, d))).toEqual(expected);
   });
 });
 
