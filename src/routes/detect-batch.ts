@@ -2,11 +2,12 @@
 // BATCH_MAX) with the options of /v1/detect → one answer per image, in upload order. A bad
 // image (empty, not an image, undecodable) gets its own error entry and the others are still
 // scored; `method=musc` scores the decodable images against each other (src/methods/musc).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Detector, DetectResponse } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { EventSource } from '../webhooks/sender.ts';
-import { BadRequestError, ImageTooLargeError, ModelUnavailableError, ServiceError } from '../errors.ts';
+import { BadRequestError, ImageTooLargeError, ModelUnavailableError, QueueFullError, ServiceError } from '../errors.ts';
+import { refuseUnreadBody } from './unread-body.ts';
 import { headerPixels } from '../imaging/decode.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
@@ -76,7 +77,12 @@ function errorEntry(index: number, filename: string | null, err: unknown): Batch
 export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchRouteOptions): Promise<void> {
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
-  app.post('/v1/detect/batch', { schema: detectBatchRouteSchema(opts.defaultThreshold, opts.batchMax, opts.methods) }, async (request, reply) => {
+  // As /v1/detect: with the queue full, refused at the headers, before the files are read.
+  const admit = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (opts.detector.admissionFull?.()) refuseUnreadBody(request, reply, new QueueFullError('The service is busy (the detection queue is full); retry shortly.'));
+  };
+
+  app.post('/v1/detect/batch', { schema: detectBatchRouteSchema(opts.defaultThreshold, opts.batchMax, opts.methods), onRequest: admit }, async (request, reply) => {
     const { files, fields } = await readBatch(request, opts.maxBodyBytes, opts.batchMax);
     const { options: parsed, format } = schema.parse(fields);
     // One JSON answer holds every image's result: a PNG body cannot, and map URLs would outlive most batches' use.
