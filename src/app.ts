@@ -48,6 +48,8 @@ export interface AppOptions {
   bodyTimeouts?: BodyTimeouts;
   /** Request-body bytes held in memory across requests; past it bodies get 503 (MAX_BODY_BYTES_IN_FLIGHT). */
   maxBodyBytesInFlight?: number;
+  /** Pause before a full queue's 503 in front of Fastify (REFUSAL_DELAY_MS; default 0 here, 2 ms from the settings). */
+  refusalDelayMs?: number;
   /** Browser origins allowed to call the API (CORS_ORIGINS): '*' or a list; absent = no CORS. */
   corsOrigins?: '*' | string[];
   /** Keys that /v1/* and /metrics require; none = open. */
@@ -88,6 +90,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     corsOrigins: settings.corsOrigins,
     bodyTimeouts: { idleMs: settings.bodyIdleTimeoutMs, totalMs: settings.bodyTimeoutMs },
     maxBodyBytesInFlight: settings.maxBodyBytesInFlight,
+    refusalDelayMs: settings.refusalDelayMs,
     apiKeys,
     rateLimit: { max: settings.rateLimitMax, windowMs: settings.rateLimitWindowMs },
     mapUrls: { ttlMs: settings.mapUrlTtlMs, maxBytes: settings.mapUrlMaxBytes },
@@ -162,6 +165,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     requestId,
     log: () => app.log,
     metrics,
+    delayMs: opts.refusalDelayMs ?? 0,
   });
   // Route schemas are documentation (the OpenAPI document); zod validates in the handlers,
   // where multipart fields and query parameters share one schema, and answers are plain JSON.

@@ -104,6 +104,12 @@ export const SETTINGS = {
     help: "where the inference sessions run: cpu, or cuda (an NVIDIA GPU; needs onnxruntime-node's CUDA binaries, see README, GPU)",
   },
   maxQueue: { env: 'MAX_QUEUE', schema: int(0, 100_000), default: '16', help: 'inference jobs that may wait; beyond it requests get 503' },
+  refusalDelayMs: {
+    env: 'REFUSAL_DELAY_MS',
+    schema: int(0, 1000),
+    default: '2',
+    help: 'a detection refused for a full queue is answered after this pause, so clients that retry at once (ignoring Retry-After) cost a fraction of the CPU; 0 = at once',
+  },
   jobTimeoutMs: { env: 'JOB_TIMEOUT_MS', schema: int(0, 3_600_000), default: '120000', help: 'a worker running one job longer is replaced (0 = never)' },
   promptCacheSize: { env: 'PROMPT_CACHE_SIZE', schema: int(1, 100_000), default: String(DEFAULT_PROMPT_CACHE_SIZE), help: 'text embeddings kept per (category, prompts)' },
   textEmbeddingStore: {

@@ -90,6 +90,20 @@ describe('overload gate', () => {
     expect(await metrics.render()).toMatch(/http_requests_total\{method="POST",route="\/v1\/detect",status="503"\} 1\n/);
   });
 
+  it('with REFUSAL_DELAY_MS, answers after the pause, the same 503', async () => {
+    const { base } = await start({ refusalDelayMs: 60 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      const res = await post(base, agent, Buffer.alloc(1000));
+      const ms = performance.now() - t;
+      expect(res.status).toBe(503);
+      expect(JSON.parse(res.body)).toMatchObject({ error: 'overloaded' });
+      expect(ms).toBeGreaterThanOrEqual(55);
+    }
+    agent.destroy();
+  });
+
   it('keeps the connection for small bodies: 50 refusals on one keep-alive socket', async () => {
     const { base, connections } = await start();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
