@@ -2,7 +2,7 @@
 // error itself (src/errors.ts, as Fastify's error handler reads `statusCode`); zod's and
 // Fastify's own errors are translated here. Only the service's own faults (5xx) log as errors.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { rawJsonAnswer } from './unread-body.ts';
 import { ZodError } from 'zod';
 import { BadRequestError, InternalError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
 
@@ -86,10 +86,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { bytesParsed?: 
     return;
   }
   const known = PARSER_ERRORS[err.code ?? ''] ?? { status: 400, error: 'bad_request', message: `The request could not be parsed as HTTP/1.1 (${err.code ?? 'malformed'}).` };
-  const body = JSON.stringify({ error: known.error, message: known.message });
-  socket.end(
-    `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawJsonAnswer(known.status, { error: known.error, message: known.message }));
 }
 
 /**
