@@ -54,6 +54,8 @@ export const UnprocessableError = defineError('UnprocessableError', 'unprocessab
 export const InternalError = defineError('InternalError', 'internal_error', 500);
 export const WorkerFailedError = defineError('WorkerFailedError', 'inference_failed', 500);
 export const QueueFullError = defineError('QueueFullError', 'overloaded', 503, { 'retry-after': '1' });
+/** The refusal of a detection for a full queue, the same wherever it is refused (the gate, the routes). */
+export const queueFullError = () => new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
 export const ModelLoadingError = defineError('ModelLoadingError', 'model_loading', 503, { 'retry-after': '5' });
 export const ModelUnavailableError = defineError('ModelUnavailableError', 'model_unavailable', 503);
 /** EXECUTION_PROVIDER names a provider the installed ONNX Runtime lacks: start-up stops with it. */

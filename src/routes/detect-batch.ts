@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Detector, DetectResponse } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { EventSource } from '../webhooks/sender.ts';
-import { BadRequestError, ImageTooLargeError, ModelUnavailableError, QueueFullError, ServiceError } from '../errors.ts';
+import { BadRequestError, ImageTooLargeError, ModelUnavailableError, queueFullError, ServiceError } from '../errors.ts';
 import { refuseUnreadBody } from './unread-body.ts';
 import { headerPixels } from '../imaging/decode.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
@@ -79,7 +79,7 @@ export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchR
 
   // As /v1/detect: with the queue full, refused at the headers, before the files are read.
   const admit = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (opts.detector.admissionFull?.()) refuseUnreadBody(request, reply, new QueueFullError('The service is busy (the detection queue is full); retry shortly.'));
+    if (opts.detector.admissionFull?.()) refuseUnreadBody(request, reply, queueFullError());
   };
 
   app.post('/v1/detect/batch', { schema: detectBatchRouteSchema(opts.defaultThreshold, opts.batchMax, opts.methods), onRequest: admit }, async (request, reply) => {

@@ -7,7 +7,7 @@ import type { Detector } from '../detection/types.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import type { EventSource } from '../webhooks/sender.ts';
 import { refuseUnreadBody } from './unread-body.ts';
-import { PayloadTooLargeError, QueueFullError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
+import { PayloadTooLargeError, queueFullError, UnsupportedMediaTypeError, badRequest } from '../errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { recordDetection } from '../categories/records.ts';
 import { withStoredCategory } from '../categories/detect-context.ts';
@@ -85,8 +85,6 @@ async function readMultipart(request: FastifyRequest, maxBytes: number): Promise
   return { image, fields, references };
 }
 
-const queueFull = () => new QueueFullError('The service is busy (the detection queue is full); retry shortly.');
-
 export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOptions): Promise<void> {
   const schema = detectOptionsSchema(opts.defaultThreshold, opts.methods);
 
@@ -101,7 +99,7 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
   // unread body is still on it (unread-body.ts). (Most such refusals never get here: overload-gate.ts answers
   // them before Fastify.)
   const admit = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (opts.detector.admissionFull?.()) refuseUnreadBody(request, reply, queueFull());
+    if (opts.detector.admissionFull?.()) refuseUnreadBody(request, reply, queueFullError());
   };
 
   app.post('/v1/detect', { schema: detectRouteSchema(opts.defaultThreshold, opts.methods), onRequest: admit }, async (request, reply) => {
@@ -127,7 +125,7 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     // is answered: the requests that arrive while it decodes are refused at their headers, not
     // after their own decoding. (Taken at the headers instead, stalled uploads would hold them.)
     const place = opts.detector.admit ? opts.detector.admit() : { release() {} };
-    if (!place) throw queueFull();
+    if (!place) throw queueFullError();
     reply.raw.once('close', place.release);
     const abort = new AbortController();
     // A client that hangs up while its job is still queued frees the queue slot.

@@ -25,6 +25,7 @@ import { presentedKey } from '../auth/plugin.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import { shortUrl } from '../observability/logger.ts';
 import { answerAndLinger, rawJsonAnswer } from './unread-body.ts';
+import { queueFullError } from '../errors.ts';
 
 /** Bodies up to this size are drained so the connection is kept. */
 export const DRAINED_BODY_MAX_BYTES = 64 * 1024;
@@ -45,7 +46,8 @@ export interface OverloadGateOptions {
   delayMs?: number;
 }
 
-const ANSWER = { error: 'overloaded', message: 'The service is busy (the detection queue is full); retry shortly.' };
+const REFUSAL = queueFullError();
+const ANSWER = { error: REFUSAL.code, message: REFUSAL.message };
 const BODY = Buffer.from(JSON.stringify(ANSWER));
 
 function isDetect(url: string | undefined): boolean {
@@ -71,9 +73,9 @@ export function overloadGate(opts: OverloadGateOptions): (req: IncomingMessage, 
   function answer(req: IncomingMessage, res: ServerResponse, id: string, drain: boolean, started: number): void {
     if (req.socket.destroyed) return; // the client went away during the pause
     if (!drain) {
-      answerAndLinger(req.socket, rawJsonAnswer(503, ANSWER, { 'retry-after': '1', 'x-request-id': id }));
+      answerAndLinger(req.socket, rawJsonAnswer(REFUSAL.statusCode, ANSWER, { ...REFUSAL.headers, 'x-request-id': id }));
     } else {
-      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': BODY.length, 'retry-after': '1', 'x-request-id': id });
+      res.writeHead(REFUSAL.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': BODY.length, ...REFUSAL.headers, 'x-request-id': id });
       res.end(BODY);
     }
     if (drain && !req.complete) {
@@ -83,7 +85,7 @@ export function overloadGate(opts: OverloadGateOptions): (req: IncomingMessage, 
       req.once('close', () => clearTimeout(timer));
     }
     const seconds = (performance.now() - started) / 1000;
-    opts.metrics.observeRequest('POST', '/v1/detect', 503, seconds);
-    opts.log().info({ reqId: id, method: 'POST', url: shortUrl(req.url!), status: 503, ms: Math.round(seconds * 1e4) / 10 }, 'request completed');
+    opts.metrics.observeRequest('POST', '/v1/detect', REFUSAL.statusCode, seconds);
+    opts.log().info({ reqId: id, method: 'POST', url: shortUrl(req.url!), status: REFUSAL.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request completed');
   }
 }
