@@ -3,15 +3,12 @@
 // features (14×14 × 512) and ViT-L/14-at-518-sized ones (37×37 × 768), in JavaScript
 // (branches.ts, the reference) and as the ONNX scoring graph (scoring-graph.ts, what the worker
 // runs). Prints the load average: the machine may be shared.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import ort from 'onnxruntime-node';
 import { defaultBranchSettings, gridBranchMaps, uniformBranchText } from '../src/methods/dense-frequency/branches.ts';
-import { buildScoringGraph, graphBranchMaps, type ScoringInfer } from '../src/methods/dense-frequency/scoring-graph.ts';
-import type { TensorIn, TensorOut } from '../src/clip/runtime/worker-protocol.ts';
+import { graphBranchMaps } from '../src/methods/dense-frequency/scoring-graph.ts';
+import { scoringSession } from '../src/dev/scoring-session.ts';
 import { machineLine, report, time, type Figure } from './figures.ts';
 import { FloorSessions, withFloor } from './floor.ts';
 
@@ -31,23 +28,6 @@ export function syntheticGrid(layers: number, side: number, dim: number, seed = 
   }
   const vec = () => Float32Array.from({ length: dim }, rand);
   return { grid: { data, layers, gridH: side, gridW: side, dim }, text: uniformBranchText({ normal: vec(), abnormal: vec() }) };
-}
-
-/** An ORT session on a freshly built scoring graph, with `infer` as the worker's. */
-export async function scoringSession(threads = availableParallelism()): Promise<{ infer: ScoringInfer; close: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'scoring-graph-'));
-  const file = join(dir, 'scoring.onnx');
-  buildScoringGraph(file);
-  const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
-  const infer: ScoringInfer = async (inputs: Record<string, TensorIn>) => {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-    const results = await session.run(feeds);
-    const out: Record<string, TensorOut> = {};
-    for (const [name, t] of Object.entries(results)) out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
-    return out;
-  };
-  return { infer, close: async () => { await session.release(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /** Multiply-adds of the graph's three layers: GSCM's two N×N products, FSAM's banded ones, the frequency split. */

@@ -1,35 +1,19 @@
 // The scoring graph against branches.ts (the reference it replaces in the worker): the same
 // maps to 1e-5 on smooth, CLIP-like features, for several grids and settings.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultBranchSettings, gridBranchMaps, uniformBranchText, type BranchSettings, type BranchText } from '../../../src/methods/dense-frequency/branches.ts';
-import { buildScoringGraph, graphBranchMaps, graphServes, type ScoringInfer } from '../../../src/methods/dense-frequency/scoring-graph.ts';
-import type { TensorOut } from '../../../src/clip/runtime/worker-protocol.ts';
+import { graphBranchMaps, graphServes, type ScoringInfer } from '../../../src/methods/dense-frequency/scoring-graph.ts';
+import { scoringSession } from '../../../src/dev/scoring-session.ts';
 import { centredLcg } from '../../support/lcg.ts';
 
-let dir: string;
-let session: ort.InferenceSession;
-const infer: ScoringInfer = async (inputs) => {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-  const results = await session.run(feeds);
-  const out: Record<string, TensorOut> = {};
-  for (const [name, t] of Object.entries(results)) out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
-  return out;
-};
+let scoring: Awaited<ReturnType<typeof scoringSession>>;
+const infer: ScoringInfer = (inputs) => scoring.infer(inputs);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'scoring-graph-test-'));
-  const file = join(dir, 'scoring.onnx');
-  buildScoringGraph(file);
-  session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+  scoring = await scoringSession(1);
 });
 afterAll(async () => {
-  await session?.release();
-  rmSync(dir, { recursive: true, force: true });
+  await scoring?.close();
 });
 
 /** Smooth layout plus noise: neighbours resemble each other, so the softmaxes are peaked as on real features. */
