@@ -5,22 +5,14 @@
 // once it is back, also after a restart of the service.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as tcpConnect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.ts';
-import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { loadSettings } from '../../src/settings.ts';
 import { escapeTopicLevel, mqttCredentials, mqttTopic, type MqttOptions } from '../../src/webhooks/mqtt.ts';
-import { CategoryProvider } from '../../src/categories/provider.ts';
-import { CategoryService, categoryServiceOptions } from '../../src/categories/service.ts';
-import { openStore } from '../../src/store/open-store.ts';
-import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LogCapture } from '../support/log-capture.ts';
+import { startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { detectEvent, startEventApp } from '../support/event-app.ts';
 import { partPng } from '../support/test-images.ts';
 
 const BROKER = { host: '127.0.0.1', port: 1883 };
@@ -156,40 +148,15 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
   afterAll(() => svc?.close());
 
   async function setUp(mqttOpts: Partial<MqttOptions> & { url: string; topic: string }, options: { dataDir?: string; webhookUrl?: string } = {}) {
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mqtt-'));
-    if (!options.dataDir) opened.push({ close: async () => rmSync(dataDir, { recursive: true, force: true }) });
-    const store = await openStore({ dataDir });
-    const categories = CategoryProvider.of(new CategoryService(store, svc.detector, categoryServiceOptions(svc.settings)));
-    const metrics = new ServiceMetrics();
-    const logs = new LogCapture();
-    const app = await buildApp({
-      detector: svc.detector,
-      defaultThreshold: 0.5,
-      maxBodyBytes: 1 << 20,
-      logLevel: 'info',
-      logStream: logs,
-      metrics,
-      categories,
-      store,
-      mqtt: { maxAttempts: 50, backoffMs: 20, timeoutMs: 2000, shutdownGraceMs: 200, pollMs: 100, ...mqttOpts },
-      ...(options.webhookUrl
-        ? { webhook: { url: options.webhookUrl, secret: SECRET, maxAttempts: 5, backoffMs: 20, timeoutMs: 2000, includeOverlay: false, shutdownGraceMs: 200, pollMs: 100 } }
-        : {}),
-    });
-    opened.push({ close: () => store.close() }, app);
-    await app.ready();
+    const mqttOptions: MqttOptions = { maxAttempts: 50, backoffMs: 20, timeoutMs: 2000, shutdownGraceMs: 200, pollMs: 100, ...mqttOpts };
+    const webhook = options.webhookUrl
+      ? { url: options.webhookUrl, secret: SECRET, maxAttempts: 5, backoffMs: 20, timeoutMs: 2000, includeOverlay: false, shutdownGraceMs: 200, pollMs: 100 }
+      : undefined;
+    const { app, store, metrics, logs, dataDir } = await startEventApp(svc, opened, { dataDir: options.dataDir, mqtt: mqttOptions, webhook });
     return { app, store, metrics, logs, dataDir };
   }
 
-  function detect(app: FastifyInstance, threshold: number, category = 'metal plate', map = 'none') {
-    const form = multipart([
-      { name: 'image', value: png, filename: 'part.png', type: 'image/png' },
-      { name: 'category', value: category },
-      { name: 'threshold', value: String(threshold) },
-      { name: 'map', value: map },
-    ]);
-    return app.inject({ method: 'POST', url: '/v1/detect', payload: form.payload, headers: form.headers });
-  }
+  const detect = (app: FastifyInstance, threshold: number, category = 'metal plate', map = 'none') => detectEvent(app, png, threshold, { category, map });
 
   it('publishes each anomalous event with QoS 1 on its category topic, and the webhook gets the same event', async () => {
     const root = `test-${randomUUID()}`;

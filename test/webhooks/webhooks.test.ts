@@ -3,23 +3,17 @@
 // through the store's outbox (SQLite in a folder per test), so restarts are real: another app
 // on the same folder.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { loadSettings } from '../../src/settings.ts';
 import { signWebhook, verifyWebhook } from '../../src/webhooks/signature.ts';
 import type { WebhookOptions } from '../../src/webhooks/sender.ts';
-import { CategoryProvider } from '../../src/categories/provider.ts';
-import { CategoryService, categoryServiceOptions } from '../../src/categories/service.ts';
-import { openStore } from '../../src/store/open-store.ts';
-import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { LEVEL, LogCapture } from '../support/log-capture.ts';
+import { startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { detectEvent, startEventApp } from '../support/event-app.ts';
+import { LEVEL } from '../support/log-capture.ts';
 import { partPng } from '../support/test-images.ts';
 
 const SECRET = 'whsec-test-0123456789';
@@ -107,26 +101,8 @@ async function setUp(script: number[], webhook: Partial<WebhookOptions> = {}, op
   const receiver = opts.receiver ?? new Receiver(script);
   const url = opts.url ?? (opts.receiver ? opts.receiver.url : await receiver.start());
   if (!opts.receiver && !opts.url) opened.push({ close: () => receiver.stop() });
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'webhooks-'));
-  if (!opts.dataDir) opened.push({ close: async () => rmSync(dataDir, { recursive: true, force: true }) });
-  const store = await openStore({ dataDir, outboxMaxBytes: opts.outboxMaxBytes });
-  const categories = CategoryProvider.of(new CategoryService(store, svc.detector, categoryServiceOptions(svc.settings)));
-  const metrics = new ServiceMetrics();
-  const logs = new LogCapture();
-  const app = await buildApp({
-    detector: svc.detector,
-    defaultThreshold: 0.5,
-    maxBodyBytes: 1 << 20,
-    logLevel: 'info',
-    logStream: logs,
-    metrics,
-    categories,
-    store,
-    webhook: { url, secret: SECRET, maxAttempts: 5, backoffMs: 20, timeoutMs: 2000, includeOverlay: false, shutdownGraceMs: 200, pollMs: 100, ...webhook },
-  });
-  // A test may close them itself (a restart); closing twice is harmless here.
-  opened.push({ close: () => store.close().catch(() => {}) }, app);
-  await app.ready(); // the deliverer starts when the app is ready (listen() does it in the server)
+  const webhookOptions = { url, secret: SECRET, maxAttempts: 5, backoffMs: 20, timeoutMs: 2000, includeOverlay: false, shutdownGraceMs: 200, pollMs: 100, ...webhook };
+  const { app, store, metrics, logs, dataDir } = await startEventApp(svc, opened, { dataDir: opts.dataDir, outboxMaxBytes: opts.outboxMaxBytes, webhook: webhookOptions });
   return { receiver, metrics, logs, app, store, dataDir };
 }
 
@@ -147,16 +123,7 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Pr
   }
 }
 
-function detect(app: FastifyInstance, threshold: number, map = 'none', requestId?: string) {
-  const form = multipart([
-    { name: 'image', value: png, filename: 'part.png', type: 'image/png' },
-    { name: 'category', value: 'metal plate' },
-    { name: 'threshold', value: String(threshold) },
-    { name: 'map', value: map },
-  ]);
-  const headers = { ...form.headers, ...(requestId ? { 'x-request-id': requestId } : {}) };
-  return app.inject({ method: 'POST', url: '/v1/detect', payload: form.payload, headers });
-}
+const detect = (app: FastifyInstance, threshold: number, map = 'none', requestId?: string) => detectEvent(app, png, threshold, { map, requestId });
 
 const metric = async (metrics: ServiceMetrics, series: string) => {
   const line = (await metrics.render()).split('\n').find((l) => l.startsWith(`${series} `));
