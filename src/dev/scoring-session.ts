@@ -6,7 +6,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { buildScoringGraph, type ScoringInfer } from '../methods/dense-frequency/scoring-graph.ts';
-import type { TensorIn, TensorOut } from '../clip/runtime/worker-protocol.ts';
+import { runSession } from '../clip/runtime/inference-worker.ts';
 
 /** A freshly built scoring graph in its own session; close() releases it and removes the file. */
 export async function scoringSession(threads = availableParallelism()): Promise<{ infer: ScoringInfer; close: () => Promise<void> }> {
@@ -14,16 +14,8 @@ export async function scoringSession(threads = availableParallelism()): Promise<
   const file = join(dir, 'scoring.onnx');
   buildScoringGraph(file);
   const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
-  const infer: ScoringInfer = async (inputs: Record<string, TensorIn>) => {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-    const results = await session.run(feeds);
-    const out: Record<string, TensorOut> = {};
-    for (const [name, t] of Object.entries(results)) out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
-    return out;
-  };
   return {
-    infer,
+    infer: (inputs) => runSession(session, inputs),
     close: async () => {
       await session.release();
       rmSync(dir, { recursive: true, force: true });

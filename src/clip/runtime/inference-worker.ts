@@ -6,18 +6,23 @@ import type { Handlers } from '../../util/worker/protocol.ts';
 import { cudaUnavailable, sessionProviders } from './execution-provider.ts';
 import { LOAD_TASK_MODULE, type TaskHandler, type TaskModule, type TensorIn, type TensorOut, type WorkerContext, type WorkerInit } from './worker-protocol.ts';
 
+/** One session run: the protocol's tensors in, float32 outputs back. */
+export async function runSession(session: ort.InferenceSession, inputs: Record<string, TensorIn>): Promise<Record<string, TensorOut>> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+  const results = await session.run(feeds);
+  const outputs: Record<string, TensorOut> = {};
+  for (const [name, t] of Object.entries(results)) outputs[name] = { data: t.data as Float32Array, dims: [...t.dims] };
+  return outputs;
+}
+
 export async function setup(init: WorkerInit): Promise<Handlers> {
   const sessions: Record<string, ort.InferenceSession> = {};
   const context: WorkerContext = {
     async infer(model: string, inputs: Record<string, TensorIn>) {
       const session = sessions[model];
       if (!session) throw new Error(`no model named ${model} in this worker`);
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-      const results = await session.run(feeds);
-      const outputs: Record<string, TensorOut> = {};
-      for (const [name, t] of Object.entries(results)) outputs[name] = { data: t.data as Float32Array, dims: [...t.dims] };
-      return outputs;
+      return runSession(session, inputs);
     },
   };
 
