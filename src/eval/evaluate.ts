@@ -190,17 +190,22 @@ export async function scoreImageFile(
   const t0 = performance.now();
   const decoded = await decodeFile(image, options.maxPixels);
   const decodeMs = performance.now() - t0;
-  const { outcome, textMs } = await detector.scoreDecoded({
-    image: decoded,
+  const { outcome, textMs } = await detector.scoreDecoded(scoreRequest(decoded, categoryName, scoring, options));
+  return { decoded, outcome, decodeMs, textMs };
+}
+
+/** What the detector is asked for one decoded image of a run, alone or in a batch. */
+function scoreRequest(image: DecodedImage, categoryName: string, scoring: ScoringSettings, options: { signal?: AbortSignal; prompts?: PromptChoice; method?: string; memory?: unknown }) {
+  return {
+    image,
     category: categoryName,
-    prompts: options.prompts ?? { mode: 'templated' },
+    prompts: options.prompts ?? ({ mode: 'templated' } as const),
     threshold: REGION_THRESHOLD,
     signal: options.signal,
     method: options.method,
     settings: scoring,
     memory: options.memory,
-  });
-  return { decoded, outcome, decodeMs, textMs };
+  };
 }
 
 /** How many images pickExtremes returns for a category: known before the run, for the progress total. */
@@ -283,16 +288,7 @@ export async function evaluateCategory(
     });
     options.progress?.status(`${category.id}: ${images.length} images scored as one batch`);
     const results = await detector.scoreDecodedBatch(
-      decoded.map((image) => ({
-        image,
-        category: category.name,
-        prompts: options.prompts ?? { mode: 'templated' },
-        threshold: REGION_THRESHOLD,
-        signal: options.signal,
-        method: options.method,
-        settings: scoring,
-        memory: options.memory,
-      })),
+      decoded.map((image) => scoreRequest(image, category.name, scoring, options)),
       options.method,
     );
     kept = results.map((r, i) => ({ decoded: decoded[i], outcome: r.outcome }));
