@@ -20,12 +20,12 @@ export const DEFAULT_BODY_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** Bodies this small are never refused by the budget. */
 export const SMALL_BODY_BYTES = 64 * 1024;
 
-
 export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void {
   if (!(maxBytes > 0)) return;
   let total = 0; // bytes reserved by the bodies held
   let held = 0; // bodies held
 
+  // The same `overloaded` error (and Retry-After) as a full queue, with its own reason.
   const message = (bytes: number) =>
     `The service is receiving too many uploads at once (${mib(total)} MiB held, ${mib(bytes)} MiB more would pass the ${mib(maxBytes)} MiB bound); retry shortly.`;
 
@@ -35,7 +35,7 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
     const declared = chunked ? 0 : Number(h['content-length'] ?? 0);
     if (!chunked && !(declared > 0)) return;
     if (declared > SMALL_BODY_BYTES && held > 0 && total + declared > maxBytes) {
-      refuseUnreadBody(request, reply, overloaded(message(declared)));
+      refuseUnreadBody(request, reply, new QueueFullError(message(declared)));
       return;
     }
     let mine = declared;
@@ -56,7 +56,7 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
       total += chunk.length;
       if (mine > SMALL_BODY_BYTES && held > 1 && total > maxBytes) {
         release();
-        refuseUnreadBody(request, reply, overloaded(message(chunk.length)));
+        refuseUnreadBody(request, reply, new QueueFullError(message(chunk.length)));
       }
     }
     if (chunked) {
@@ -69,8 +69,5 @@ export function registerBodyBudget(app: FastifyInstance, maxBytes: number): void
     reply.raw.once('close', release);
   });
 }
-
-/** The same `overloaded` answer (and Retry-After) as a full queue. */
-const overloaded = (message: string) => new QueueFullError(message);
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
