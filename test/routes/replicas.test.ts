@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateModel } from '../../src/dev/random-model.ts';
 import { findPostgres, TestSchemas } from '../support/postgres.ts';
+import { until } from '../support/until.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const found = await findPostgres();
@@ -112,13 +113,6 @@ class Receiver {
   }
 }
 
-async function until(what: string, test: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 if ('reason' in found) {
   console.warn(`replica tests skipped: no PostgreSQL server answered (${found.reason})`);

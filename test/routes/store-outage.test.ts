@@ -17,6 +17,7 @@ import { loadSettings } from '../../src/settings.ts';
 import type { ConnectingStore } from '../../src/store/connecting-store.ts';
 import { LogCapture } from '../support/log-capture.ts';
 import { findPostgres, TcpProxy, TestSchemas, viaPort } from '../support/postgres.ts';
+import { until } from '../support/until.js';
 
 const found = await findPostgres();
 
@@ -83,13 +84,6 @@ if ('reason' in found) {
     app.inject({ method: 'POST', url: `/v1/detect?category=${encodeURIComponent(category)}&map=none`, headers: { 'content-type': 'image/png' }, payload: image });
   const readiness = async () => (await app.inject({ url: '/readyz' })).json() as { status: string; message?: string };
 
-  async function until(what: string, test: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await test())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   function expectUnavailable(res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }) {
     expect(res.statusCode).toBe(503);

@@ -14,6 +14,7 @@ import { escapeTopicLevel, mqttCredentials, mqttTopic, type MqttOptions } from '
 import { startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { detectEvent, startEventApp } from '../support/event-app.ts';
 import { partPng } from '../support/test-images.ts';
+import { until } from '../support/until.js';
 
 const BROKER = { host: '127.0.0.1', port: 1883 };
 const SECRET = 'whsec-test-0123456789';
@@ -125,13 +126,6 @@ async function webhookReceiver(): Promise<{ url: string; bodies: any[]; server: 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies, server };
 }
 
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
   let svc: TinyService;
@@ -171,8 +165,8 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
     expect((await detect(app, 1)).json().isAnomalous).toBe(false); // no event for a normal one
     expect([a.isAnomalous, b.isAnomalous]).toEqual([true, true]);
 
-    await eventually(() => sub.received.length >= 2 && hook.bodies.length >= 2);
-    await eventually(async () => (await store.outboxStats()).pending === 0);
+    await until('both messages and both webhook bodies', () => sub.received.length >= 2 && hook.bodies.length >= 2);
+    await until('the outbox empty', async () => (await store.outboxStats()).pending === 0);
     expect(sub.received.map((m) => m.qos)).toEqual([1, 1]);
     const byTopic = Object.fromEntries(sub.received.map((m) => [m.topic, m.event]));
     expect(Object.keys(byTopic).sort()).toEqual([`${root}/anomaly/metal plate`, `${root}/anomaly/metal%2Fplate%2B2`]);
@@ -181,9 +175,13 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
     // One event, two sinks: the same id (the idempotency key) on the broker and at the webhook.
     expect(sub.received.map((m) => m.event.id).sort()).toEqual(hook.bodies.map((e) => e.id).sort());
     expect(await store.outboxStats()).toMatchObject({ delivered: 4, gaveUp: 0 });
-    const rendered = await metrics.render();
-    expect(rendered).toMatch(/^mqtt_deliveries_total\{outcome="delivered"\} 2$/m);
-    expect(rendered).toMatch(/^webhook_deliveries_total\{outcome="delivered"\} 2$/m);
+    // A delivery is counted once its row's write is durable, which resolves after the fsync that
+    // follows the commit the stats above already read.
+    const counted = async () => {
+      const rendered = await metrics.render();
+      return /^mqtt_deliveries_total\{outcome="delivered"\} 2$/m.test(rendered) && /^webhook_deliveries_total\{outcome="delivered"\} 2$/m.test(rendered);
+    };
+    await until('both deliveries counted', counted);
     await new Promise((r) => setTimeout(r, 300));
     expect(sub.received).toHaveLength(2); // nothing sent twice while all went well
   });
@@ -194,7 +192,7 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
     opened.push({ close: () => sub.client.endAsync(true) });
     const { app } = await setUp({ url: `mqtt://${BROKER.host}:${BROKER.port}`, topic: `${root}/{method}/{category}`, includeOverlay: true });
     const result = (await detect(app, 0, 'metal plate', 'overlay')).json();
-    await eventually(() => sub.received.length >= 1);
+    await until('the message', () => sub.received.length >= 1);
     const [message] = sub.received;
     expect(message!.topic).toBe(`${root}/${result.method}/metal plate`);
     expect(message!.event.overlay).toMatchObject({ mime: 'image/png', encoding: 'base64', width: 96, height: 64 });
@@ -217,7 +215,7 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
       expect(res.statusCode).toBe(200);
       requestIds.push(String(res.headers['x-request-id']));
     }
-    await eventually(() => first.logs.lines.filter((l) => l.msg === 'MQTT delivery attempt failed; will retry').length >= 3);
+    await until('three retry lines', () => first.logs.lines.filter((l) => l.msg === 'MQTT delivery attempt failed; will retry').length >= 3);
     const retry = first.logs.lines.find((l) => l.msg === 'MQTT delivery attempt failed; will retry')!;
     expect(retry.reason).toMatch(/MQTT broker not connected \(ECONNREFUSED\)/);
     expect(await first.store.outboxStats()).toMatchObject({ pending: 3, delivered: 0 });
@@ -228,8 +226,8 @@ describe.skipIf(Boolean(unreachable))('MQTT publishing (real broker)', () => {
     await first.store.close();
     await proxy.up();
     const second = await setUp({ url, topic }, { dataDir: first.dataDir });
-    await eventually(() => sub.received.length >= 3);
-    await eventually(async () => (await second.store.outboxStats()).pending === 0);
+    await until('three messages', () => sub.received.length >= 3);
+    await until('the outbox empty', async () => (await second.store.outboxStats()).pending === 0);
     expect(sub.received.map((m) => m.event.requestId).sort()).toEqual([...requestIds].sort());
     expect(new Set(sub.received.map((m) => m.event.id)).size).toBe(3);
     expect(sub.received.every((m) => m.qos === 1 && m.topic === `${root}/metal plate`)).toBe(true);

@@ -15,6 +15,7 @@ import { startTinyService, type TinyService } from '../support/tiny-service.ts';
 import { detectEvent, startEventApp } from '../support/event-app.ts';
 import { LEVEL } from '../support/log-capture.ts';
 import { partPng } from '../support/test-images.ts';
+import { until } from '../support/until.js';
 
 const SECRET = 'whsec-test-0123456789';
 
@@ -115,13 +116,6 @@ async function freePortUrl(): Promise<{ url: string; port: number }> {
   return { url: `http://127.0.0.1:${port}/hooks/anomaly`, port };
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const detect = (app: FastifyInstance, threshold: number, map = 'none', requestId?: string) => detectEvent(app, png, threshold, { map, requestId });
 
@@ -187,14 +181,14 @@ describe('webhooks', () => {
     const ids = receiver.events().map((e) => e.id);
     expect(new Set(ids).size).toBe(1); // the same event each time, for the receiver to deduplicate
     expect(receiver.received.every((d) => d.valid)).toBe(true);
-    expect(await metric(metrics, 'webhook_deliveries_total{outcome="delivered"}')).toBe(1);
+    await until('the delivery counted', async () => (await metric(metrics, 'webhook_deliveries_total{outcome="delivered"}')) === 1);
     expect(await metric(metrics, 'webhook_delivery_attempts_total{result="error"}')).toBe(2);
     expect(await metric(metrics, 'webhook_delivery_attempts_total{result="ok"}')).toBe(1);
     const retries = logs.lines.filter((l) => l.msg === 'webhook delivery attempt failed; will retry');
     expect(retries.map((l) => l.reason)).toEqual(['HTTP 500', 'HTTP 503']);
     expect(retries.every((l) => l.level === LEVEL.warn && Number(l.retryInMs) >= 10)).toBe(true);
     expect(retries.map((l) => l.attempt)).toEqual([1, 2]); // the count lives in the store
-    await eventually(async () => (await metric(metrics, 'webhook_outbox_pending')) === 0);
+    await until('the outbox empty', async () => (await metric(metrics, 'webhook_outbox_pending')) === 0);
   });
 
   it('never delays the API response: it is out while the receiver still holds the event', async () => {
@@ -222,7 +216,7 @@ describe('webhooks', () => {
     await refusing.receiver.until(1);
     await new Promise((r) => setTimeout(r, 200));
     expect(refusing.receiver.received).toHaveLength(1);
-    expect(await metric(refusing.metrics, 'webhook_deliveries_total{outcome="failed"}')).toBe(1);
+    await until('the failure counted', async () => (await metric(refusing.metrics, 'webhook_deliveries_total{outcome="failed"}')) === 1);
   });
 
   it('WEBHOOK_INCLUDE_OVERLAY attaches the overlay PNG when the request made an image map', async () => {
@@ -273,20 +267,20 @@ describe('webhooks', () => {
     expect(b.id).toBe(a.id); // a duplicate across the restart: the receiver deduplicates on the id
     expect(b.requestId).toBe('before-restart');
     expect(receiver.received[1].headers['x-webhook-id']).toBe(a.id);
-    await eventually(async () => (await second.store.outboxStats()).pending === 0);
+    await until('the outbox empty', async () => (await second.store.outboxStats()).pending === 0);
   });
 
   it('a receiver that is down, then up, gets every event once', async () => {
     const { url, port } = await freePortUrl();
     const { app, metrics } = await setUp([], { maxAttempts: 50, backoffMs: 50 }, { url });
     for (let i = 0; i < 5; i++) expect((await detect(app, 0, 'none', `down-${i}`)).statusCode).toBe(200);
-    await eventually(async () => (await metric(metrics, 'webhook_delivery_attempts_total{result="error"}')) >= 5);
+    await until('five failed attempts', async () => (await metric(metrics, 'webhook_delivery_attempts_total{result="error"}')) >= 5);
     expect(await metric(metrics, 'webhook_outbox_pending')).toBe(5);
     const receiver = new Receiver();
     await receiver.start(port);
     opened.push({ close: () => receiver.stop() });
     await receiver.until(5, 15_000);
-    await eventually(async () => (await metric(metrics, 'webhook_outbox_pending')) === 0);
+    await until('the outbox empty', async () => (await metric(metrics, 'webhook_outbox_pending')) === 0);
     const ids = receiver.events().map((e) => e.id);
     expect(new Set(ids).size).toBe(5);
     expect(ids).toHaveLength(5); // no restart, so no duplicates
