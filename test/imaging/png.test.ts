@@ -22,7 +22,7 @@ describe('encodePng', () => {
     const height = 1000;
     const palette = Uint8Array.from({ length: 256 * 3 }, (_, i) => (i * 37) & 0xff);
     const index = (x: number, y: number) => (x * 7 + y * 13 + ((x * y) >> 5)) & 0xff;
-    const png = encodePng({
+    const png = await encodePng({
       width,
       height,
       colour: { type: 'palette', palette },
@@ -49,11 +49,11 @@ describe('encodePng', () => {
     expect(same).toBe(true);
   });
 
-  it('refuses an empty or oversized palette and a zero size', () => {
+  it('refuses an empty or oversized palette and a zero size', async () => {
     const rows = () => {};
-    expect(() => encodePng({ width: 2, height: 2, colour: { type: 'palette', palette: new Uint8Array(0) }, rows })).toThrow(RangeError);
-    expect(() => encodePng({ width: 2, height: 2, colour: { type: 'palette', palette: new Uint8Array(257 * 3) }, rows })).toThrow(RangeError);
-    expect(() => encodePng({ width: 0, height: 2, colour: { type: 'rgb' }, rows })).toThrow(RangeError);
+    await expect(encodePng({ width: 2, height: 2, colour: { type: 'palette', palette: new Uint8Array(0) }, rows })).rejects.toThrow(RangeError);
+    await expect(encodePng({ width: 2, height: 2, colour: { type: 'palette', palette: new Uint8Array(257 * 3) }, rows })).rejects.toThrow(RangeError);
+    await expect(encodePng({ width: 0, height: 2, colour: { type: 'rgb' }, rows })).rejects.toThrow(RangeError);
   });
 });
 
