@@ -11,7 +11,7 @@
 // HTTP thread (a 12-megapixel photo takes ~0.2 s). The passes are taps.ts's; only the table
 // is bicubic.
 import { isIdentity, resample2d, tapsFrom, type TapTable } from './taps.ts';
-import { columnKernel, type ColumnKernel } from './resize-kernel.ts';
+import { threadKernel, type ColumnKernel } from './resize-kernel.ts';
 
 /** A bicubic table; its taps are contiguous, from `start[o]` on. */
 export interface ResizeTaps extends TapTable {
@@ -175,12 +175,6 @@ export function resizeRgbToAffinePlanes(
 
 /** Uploads up to this size go through the WebAssembly kernel (its memory grows to the largest seen). */
 const MAX_KERNEL_BYTES = 64 << 20;
-let kernelOfThread: ColumnKernel | null | undefined;
-
-function threadKernel(): ColumnKernel | null {
-  if (kernelOfThread === undefined) kernelOfThread = columnKernel();
-  return kernelOfThread;
-}
 
 /**
  * resizeRgbToAffinePlanes with the height pass first, on the 8-bit rows in WebAssembly

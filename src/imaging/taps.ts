@@ -9,6 +9,8 @@
 // The inner loops are specialised (2-tap rows, RGB runs, four taps per pass over a row)
 // because the model-input resize and the map upsampling run on every request.
 
+import { threadKernel, type ColumnKernel } from './resize-kernel.ts';
+
 /**
  * A 1-D linear operator from `inSize` to `outSize` values:
  * out[o] = Σ_{k < count[o]} weights[o·stride + k] · in[indices[o·stride + k]].
@@ -276,6 +278,10 @@ export function resampleColumns(src: NumericArray, rowLength: number, t: TapTabl
     dst.set(src.subarray(0, rowLength * outSize));
     return;
   }
+  if (planes === 1 && !identity && t.contiguous && src instanceof Float64Array && dst instanceof Float32Array && rowLength >= 8 && src.byteLength <= MAX_KERNEL_BYTES) {
+    const kernel = threadKernel();
+    if (kernel) return mapColumnsInKernel(kernel, src, rowLength, t, dst);
+  }
   const acc = new Float64Array(rowLength);
   for (let y = 0; y < outSize; y++) {
     const b = y * stride;
@@ -307,6 +313,43 @@ export function resampleColumns(src: NumericArray, rowLength: number, t: TapTabl
     } else {
       for (let x = 0; x < pixels; x++) for (let c = 0; c < planes; c++) dst[c * plane + d0 + x] = acc[x * planes + c];
     }
+  }
+}
+
+/** Float64 rows up to this size go through the WebAssembly kernel (copied into its memory). */
+const MAX_KERNEL_BYTES = 16 << 20;
+
+/**
+ * resampleColumns for float64 rows into float32 (the maps' upsampling and blur): the same sums
+ * in the same order (tap order, from 0), eight values per step in WebAssembly
+ * (resize-kernel.ts); the last rowLength % 8 values of each row in JavaScript.
+ */
+function mapColumnsInKernel(kernel: ColumnKernel, src: Float64Array, rowLength: number, t: TapTable, dst: Float32Array): void {
+  const { outSize, stride, count, indices, weights } = t;
+  // Memory: the rows, the taps' weights, one float32 output row.
+  const weightsAt = src.byteLength;
+  const rowAt = weightsAt + weights.byteLength;
+  const needed = rowAt + rowLength * 4;
+  const have = kernel.memory.buffer.byteLength;
+  if (needed > have) kernel.memory.grow(Math.ceil((needed - have) / 65536));
+  const buffer = kernel.memory.buffer;
+  const rows = new Float64Array(buffer, 0, src.length);
+  rows.set(src);
+  new Float64Array(buffer, weightsAt, weights.length).set(weights);
+  const row = new Float32Array(buffer, rowAt, rowLength);
+  const simdLength = rowLength - (rowLength % 8);
+  for (let y = 0; y < outSize; y++) {
+    const b = y * stride;
+    const n = count[y];
+    const first = indices[b];
+    if (n === 0) row.fill(0);
+    else kernel.mapColumnTaps(rowAt, first * rowLength * 8, simdLength, weightsAt + b * 8, n, rowLength);
+    for (let i = simdLength; i < rowLength; i++) {
+      let acc = 0;
+      for (let k = 0; k < n; k++) acc = acc + weights[b + k] * rows[(first + k) * rowLength + i];
+      row[i] = acc;
+    }
+    dst.set(row, y * rowLength);
   }
 }
 

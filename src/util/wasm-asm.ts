@@ -84,6 +84,10 @@ export const op = {
   f64x2ConvertLowU32: simd(0xff),
   f64x2Add: simd(0xf0),
   f64x2Mul: simd(0xf2),
+  /** f32x4.demote_f64x2_zero: two float64 lanes rounded to the low two float32 lanes (round to nearest). */
+  f32x4DemoteF64x2Zero: simd(0x5e),
+  /** i8x16.shuffle taking the low 8 bytes of the first operand, then the low 8 of the second. */
+  vLowHalves: simd(0x0d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
 };
 
 /** `for (;;) { body; if (!(cond)) break }`: body runs at least once; `cond` leaves an i32. */
