@@ -142,7 +142,7 @@ export function blendScaled(image: DecodedImage, map: Float32Array, threshold: n
   const top = SCALE_STEPS - 1;
   for (let i = 0, o = 0; i < n; i++, o += 3) {
     const v = map[i];
-    const idx = v >= 1 ? top : v > 0 ? Math.round(v * top) : 0; // scaleIndex, inlined
+    const idx = v >= 1 ? top : v > 0 ? (v * top + 0.5) | 0 : 0; // scaleIndex, inlined
     const b = rest[idx];
     const k = idx * 3;
     out[o] = (pre[k] + src[o] * b) >> 8;
