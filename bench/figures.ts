@@ -31,6 +31,26 @@ export async function time(name: string, runs: number, fn: () => unknown, warmup
   return figure;
 }
 
+/**
+ * `time` for several calls measured in turn, one of each per round (after `warmup` rounds), so
+ * that each sees the same machine load: the figures of two of them compare within one run.
+ */
+export async function timeAlternating(names: readonly string[], runs: number, fns: ReadonlyArray<() => unknown>, warmup = 1): Promise<Figure[]> {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
+  const ms = fns.map(() => [] as number[]);
+  for (let r = 0; r < runs; r++) {
+    for (let f = 0; f < fns.length; f++) {
+      const t = performance.now();
+      await fns[f]();
+      ms[f].push(performance.now() - t);
+    }
+  }
+  return ms.map((m, f) => {
+    m.sort((a, b) => a - b);
+    return { name: names[f], median_ms: round(quantile(m, 0.5)), p95_ms: round(quantile(m, 0.95)) };
+  });
+}
+
 export function round(v: number): number {
   return Math.round(v * 100) / 100;
 }
