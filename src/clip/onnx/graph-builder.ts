@@ -167,6 +167,20 @@ export class GraphBuilder {
     return outputs;
   }
 
+  /**
+   * Builds a graph with `body`, which returns the model's doc string, and saves it: the model
+   * file and its data file appear together, or (when `body` throws) neither does.
+   */
+  static write(modelPath: string, graphName: string, body: (g: GraphBuilder) => string): void {
+    const g = new GraphBuilder(modelPath, graphName);
+    try {
+      g.save(body(g));
+    } catch (err) {
+      g.abandon();
+      throw err;
+    }
+  }
+
   /** Writes `${modelPath}` and its data file; both appear atomically under their final names. */
   save(docString = ''): void {
     const graph = onnx.GraphProto.create({

@@ -5,7 +5,7 @@
 import type { ClipWeights, ImageGraphOptions } from '../types.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import type { Numerics } from './quantize.ts';
-import { attentionWeights, layerNorm, linear, mergeHeads, patchStem, residualBlock, transpose2d } from './transformer-ops.ts';
+import { attentionWeights, layerNorm, linear, mergeHeads, pixelTokens, residualBlock, transpose2d } from './transformer-ops.ts';
 
 export function validateImageGraphOptions(weights: ClipWeights, opts: ImageGraphOptions): void {
   const v = weights.config.vision;
@@ -48,10 +48,8 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
   const width = cfg.width;
   const N = (opts.imageSize / cfg.patchSize) ** 2;
   const headDim = width / cfg.heads;
-  const g = new GraphBuilder(modelPath, 'clip_image');
-  try {
-    const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-    let x = layerNorm(g, patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf'), w.lnPre, cfg.layerNormEps, 'ln_pre');
+  GraphBuilder.write(modelPath, 'clip_image', (g) => {
+    let x = layerNorm(g, pixelTokens(g, w, cfg, opts), w.lnPre, cfg.layerNormEps, 'ln_pre');
 
     const proj = g.weight('visual_proj', transpose2d(w.proj), [width, projectionDim]);
     const project = (tokensIn: string) => g.op('MatMul', [layerNorm(g, tokensIn, w.lnPost, cfg.layerNormEps, 'ln_post'), proj]);
@@ -88,9 +86,6 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
     g.output(dense, 'dense_features', 'float32', ['batch', opts.denseLayers.length, N, projectionDim]);
     extraOutputs?.(g);
     const precision = numerics?.int8 ? ', int8 linear layers' : '';
-    g.save(`CLIP image tower ${opts.imageSize}px, dense layers ${opts.denseLayers.join(',')} from block ${opts.denseStart} (${opts.denseAttention})${precision}`);
-  } catch (err) {
-    g.abandon();
-    throw err;
-  }
+    return `CLIP image tower ${opts.imageSize}px, dense layers ${opts.denseLayers.join(',')} from block ${opts.denseStart} (${opts.denseAttention})${precision}`;
+  });
 }

@@ -12,8 +12,7 @@ export function buildTextGraph(weights: ClipWeights, modelPath: string, numerics
   const { text: cfg, projectionDim } = weights.config;
   const w = weights.text;
   const T = cfg.contextLength;
-  const g = new GraphBuilder(modelPath, 'clip_text');
-  try {
+  GraphBuilder.write(modelPath, 'clip_text', (g) => {
     const ids = g.input('input_ids', 'int64', ['batch', 'sequence']);
     const tok = g.op('Gather', [g.weight('token_embed', w.tokenEmbed.data, w.tokenEmbed.shape), ids], { axis: 0 });
     // L as a one-element tensor; position embeddings and the mask are cut to L.
@@ -42,9 +41,6 @@ export function buildTextGraph(weights: ClipWeights, modelPath: string, numerics
     const proj = g.weight('text_proj', transpose2d(w.proj), [cfg.width, projectionDim]);
     g.output(g.op('MatMul', [flat, proj]), 'text_embeds', 'float32', ['batch', projectionDim]);
     extraOutputs?.(g);
-    g.save(`CLIP text tower${numerics?.int8 ? ', int8 linear layers' : ''}`);
-  } catch (err) {
-    g.abandon();
-    throw err;
-  }
+    return `CLIP text tower${numerics?.int8 ? ', int8 linear layers' : ''}`;
+  });
 }

@@ -17,11 +17,17 @@ export function transpose2d(t: Tensor32): Float32Array {
 }
 
 /**
- * The vision stem every image-side graph starts with: pixels [B, 3, S, S] → conv patches
- * (stride = kernel = patch) + class token + position embedding resized to the S/patch grid by
- * the checkpoint layout's convention (position-embedding.ts) → tokens [B, 1+N, W], before ln_pre.
+ * The vision stem every image-side graph starts with: the `pixel_values` input [B, 3, S, S] →
+ * conv patches (stride = kernel = patch) + class token + position embedding resized to the
+ * S/patch grid by the checkpoint layout's convention (position-embedding.ts) → tokens
+ * [B, 1+N, W], before ln_pre.
  */
-export function patchStem(g: GraphBuilder, pixels: string, w: VisionWeights, cfg: VisionConfig, imageSize: number, positionResize: PositionResize = 'hf'): string {
+export function pixelTokens(g: GraphBuilder, w: VisionWeights, cfg: VisionConfig, opts: { imageSize: number; positionResize?: PositionResize }): string {
+  const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
+  return patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf');
+}
+
+function patchStem(g: GraphBuilder, pixels: string, w: VisionWeights, cfg: VisionConfig, imageSize: number, positionResize: PositionResize): string {
   const { width, patchSize: p } = cfg;
   const grid = imageSize / p;
   const N = grid * grid;

@@ -20,17 +20,13 @@ export function patchKnnGraphSpec(): GraphSpec {
     name: PATCH_KNN_GRAPH,
     options: { version: 1 },
     build(_weights, file) {
-      const g = new GraphBuilder(file, 'patch_knn');
-      try {
+      GraphBuilder.write(file, 'patch_knn', (g) => {
         const query = g.input('query', 'float32', ['layers', 'patches', 'dim']);
         const memory = g.input('memory', 'float32', ['layers', 'dim', 'memory']);
         const best = g.op('ReduceMax', [g.op('MatMul', [query, memory])], { axes: [2], keepdims: 0 });
         g.output(best, 'nearest_cosine', 'float32', ['layers', 'patches']);
-        g.save('nearest memory patch per query patch and layer (cosine)');
-      } catch (err) {
-        g.abandon();
-        throw err;
-      }
+        return 'nearest memory patch per query patch and layer (cosine)';
+      });
     },
   };
 }

@@ -44,8 +44,7 @@ function probabilities(g: GraphBuilder, x: string, diff: string, invT: string, e
 }
 
 export function buildScoringGraph(file: string): void {
-  const g = new GraphBuilder(file, 'dense_frequency_scoring');
-  try {
+  GraphBuilder.write(file, 'dense_frequency_scoring', (g) => {
     const x = g.input('features', 'float32', ['layers', 'h', 'w', 'dim']);
     const aw = g.input('lowpass_w', 'float32', ['w', 'w']);
     const ah = g.input('lowpass_h', 'float32', ['h', 'h']);
@@ -96,11 +95,8 @@ export function buildScoringGraph(file: string): void {
     g.output(probabilities(g, flat(x), diffFull, invT, eps), 'p_full', 'float32', ['layers', 'patches']);
     g.output(probabilities(g, flat(enhanced), diffHigh, invT, eps), 'p_high', 'float32', ['layers', 'patches']);
     g.output(probabilities(g, context, diffLow, invT, eps), 'p_low', 'float32', ['layers', 'patches']);
-    g.save('dense-frequency branch scoring: frequency split, FSAM, GSCM, per-branch probabilities per layer');
-  } catch (err) {
-    g.abandon();
-    throw err;
-  }
+    return 'dense-frequency branch scoring: frequency split, FSAM, GSCM, per-branch probabilities per layer';
+  });
 }
 
 /** The scoring graph as a method graph (no weights: everything is an input). */

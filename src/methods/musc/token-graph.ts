@@ -14,7 +14,7 @@ import type { ClipWeights } from '../../clip/types.ts';
 import type { GraphSpec } from '../../clip/onnx/graph-cache.ts';
 import type { PositionResize } from '../../clip/onnx/position-embedding.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
-import { layerNorm, patchStem, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+import { layerNorm, pixelTokens, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
 
 export interface TokenGraphOptions {
   imageSize: number;
@@ -46,10 +46,8 @@ export function buildTokenGraph(weights: ClipWeights, opts: TokenGraphOptions, m
   const p = cfg.patchSize;
   const grid = opts.imageSize / p;
   const N = grid * grid;
-  const g = new GraphBuilder(modelPath, 'clip_musc');
-  try {
-    const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-    let x = layerNorm(g, patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf'), w.lnPre, cfg.layerNormEps, 'ln_pre');
+  GraphBuilder.write(modelPath, 'clip_musc', (g) => {
+    let x = layerNorm(g, pixelTokens(g, w, cfg, opts), w.lnPre, cfg.layerNormEps, 'ln_pre');
 
     const taken = new Map<number, string>();
     w.blocks.forEach((block, i) => {
@@ -64,11 +62,8 @@ export function buildTokenGraph(weights: ClipWeights, opts: TokenGraphOptions, m
     const proj = g.weight('visual_proj', transpose2d(w.proj), [width, projectionDim]);
     const clsOut = g.op('Gather', [x, g.constI64([0], [])], { axis: 1 });
     g.output(g.op('MatMul', [layerNorm(g, clsOut, w.lnPost, cfg.layerNormEps, 'ln_post'), proj]), 'image_embeds', 'float32', ['batch', projectionDim]);
-    g.save(`MuSc patch tokens ${opts.imageSize}px, blocks ${opts.layers.join(',')} (no ln_post, no projection)`);
-  } catch (err) {
-    g.abandon();
-    throw err;
-  }
+    return `MuSc patch tokens ${opts.imageSize}px, blocks ${opts.layers.join(',')} (no ln_post, no projection)`;
+  });
 }
 
 /** The token graph as a method graph: built and cached by the runtime (model `musc`). */

@@ -23,7 +23,7 @@ import type { PositionResize } from '../../clip/onnx/position-embedding.ts';
 import type { Numerics } from '../../clip/onnx/quantize.ts';
 import { makeMasks, windowTokenIndices } from './masks.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
-import { layerNorm, patchStem, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+import { layerNorm, pixelTokens, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
 
 export interface WindowGraphOptions {
   imageSize: number;
@@ -61,10 +61,8 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
   const p = cfg.patchSize;
   const grid = opts.imageSize / p;
   const N = grid * grid;
-  const g = new GraphBuilder(modelPath, 'clip_winclip');
-  try {
-    const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-    const featureMap = patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf');
+  GraphBuilder.write(modelPath, 'clip_winclip', (g) => {
+    const featureMap = pixelTokens(g, w, cfg, opts);
 
     // ln_pre and the blocks on any [sequences, tokens, W]; weights are stored once and shared.
     // `classOnly`: the last block goes on past its keys and values for the class token alone
@@ -95,11 +93,8 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
       const embeds = g.op('Reshape', [g.op('MatMul', [pooled, proj]), g.constI64([-1, masks.count, projectionDim])]);
       g.output(embeds, windowOutputName(k), 'float32', ['batch', masks.count, projectionDim]);
     }
-    g.save(`WinCLIP window embeddings ${opts.imageSize}px, window sizes ${opts.windowSizes.join(',')} (stride 1)${numerics?.int8 ? ', int8 linear layers' : ''}`);
-  } catch (err) {
-    g.abandon();
-    throw err;
-  }
+    return `WinCLIP window embeddings ${opts.imageSize}px, window sizes ${opts.windowSizes.join(',')} (stride 1)${numerics?.int8 ? ', int8 linear layers' : ''}`;
+  });
 }
 
 /** The window graph as a method graph: built and cached by the runtime (model `winclip`). */
