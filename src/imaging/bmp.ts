@@ -16,7 +16,6 @@ export interface BmpHeader {
   hasAlpha: boolean;
 }
 
-const BI_RGB = 0;
 const BI_BITFIELDS = 3;
 const BI_ALPHABITFIELDS = 6;
 

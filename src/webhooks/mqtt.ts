@@ -50,7 +50,7 @@ class MqttSink implements Sink {
 
   constructor(
     private readonly opts: MqttOptions,
-    private readonly log: Log,
+    log: Log,
     private readonly metrics?: ServiceMetrics,
   ) {
     // The outbox is the durable queue, so the client keeps none: clean session, and nothing is

@@ -54,8 +54,6 @@ export class UnsafePickleError extends Error {
   }
 }
 
-const MARK = Symbol('mark');
-
 function isIntList(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((x) => Number.isSafeInteger(x) && (x as number) >= 0);
 }
