@@ -71,7 +71,11 @@ export function overloadGate(opts: OverloadGateOptions): (req: IncomingMessage, 
   };
 
   function answer(req: IncomingMessage, res: ServerResponse, id: string, drain: boolean, started: number): void {
-    if (req.socket.destroyed) return; // the client went away during the pause
+    if (req.socket.destroyed) {
+      // The client went away during the pause: nothing to write, but the refusal is still logged and counted.
+      logged(req, id, started, { clientGone: true });
+      return;
+    }
     if (!drain) {
       answerAndLinger(req.socket, rawJsonAnswer(REFUSAL.statusCode, ANSWER, { ...REFUSAL.headers, 'x-request-id': id }));
     } else {
@@ -84,8 +88,12 @@ export function overloadGate(opts: OverloadGateOptions): (req: IncomingMessage, 
       req.once('end', () => clearTimeout(timer));
       req.once('close', () => clearTimeout(timer));
     }
+    logged(req, id, started);
+  }
+
+  function logged(req: IncomingMessage, id: string, started: number, extra: { clientGone?: true } = {}): void {
     const seconds = (performance.now() - started) / 1000;
     opts.metrics.observeRequest('POST', '/v1/detect', REFUSAL.statusCode, seconds);
-    opts.log().info({ reqId: id, method: 'POST', url: shortUrl(req.url!), status: REFUSAL.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request completed');
+    opts.log().info({ reqId: id, method: 'POST', url: shortUrl(req.url!), status: REFUSAL.statusCode, ms: Math.round(seconds * 1e4) / 10, ...extra }, 'request completed');
   }
 }

@@ -104,6 +104,19 @@ describe('overload gate', () => {
     agent.destroy();
   });
 
+  it('a client that leaves during the pause still gets its access line and count', async () => {
+    const { port, logs, metrics } = await start({ refusalDelayMs: 300 });
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write('POST /v1/detect?category=bottle HTTP/1.1\r\nHost: x\r\nX-Request-Id: gone-1\r\nContent-Type: image/png\r\nContent-Length: 3\r\n\r\nabc');
+      setTimeout(() => socket.destroy(), 50);
+    });
+    socket.on('error', () => {});
+    const deadline = Date.now() + 5000;
+    while (!logs.lines.some((l) => l.reqId === 'gone-1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(logs.lines.filter((l) => l.reqId === 'gone-1')).toEqual([expect.objectContaining({ msg: 'request completed', status: 503, clientGone: true })]);
+    expect(await metrics.render()).toMatch(/http_requests_total\{method="POST",route="\/v1\/detect",status="503"\} 1\n/);
+  });
+
   it('keeps the connection for small bodies: 50 refusals on one keep-alive socket', async () => {
     const { base, connections } = await start();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
