@@ -8,7 +8,8 @@
 // heatmap is written a chunk of rows at a time).
 import sharp from 'sharp';
 import type { DecodedImage } from './decode.ts';
-import { SCALE_STEPS, scaleIndex, scaleTable } from './colormap.ts';
+import { SCALE_STEPS, scaleTable } from './colormap.ts';
+import { entryRangeOf, paletteIndicesOf, rgbPixelsOf } from './colour-kernel.ts';
 import { encodePng } from './png.ts';
 import { drawBoxes, drawContour, type Box } from './overlay-marks.ts';
 import { drawLegend } from './legend.ts';
@@ -54,51 +55,41 @@ const PALETTE_SIZE = 256;
 
 /**
  * The map alone on the fixed scale of `threshold`: a width × height PNG of exactly the colours
- * of applyColourScale. Indexed (a third of the bytes to compress) when the colours the map uses
- * fit a palette, RGB otherwise; both decode to the same pixels.
+ * of applyColourScale. Indexed (a third of the bytes to compress) when the colours between the
+ * map's least and greatest entry fit a palette — a blurred map reaches every entry between the
+ * two — and RGB otherwise; both decode to the same pixels. The per-pixel passes run as
+ * WebAssembly SIMD kernels (colour-kernel.ts).
  */
 export async function renderHeatmapPng(map: Float32Array, width: number, height: number, threshold: number): Promise<Buffer> {
   const n = width * height;
   if (map.length !== n) throw new RangeError(`map has ${map.length} values, expected ${width}×${height} = ${n}`);
   const { rgb } = scaleTable(threshold);
   const { colourOf, colours } = distinctColours(rgb);
-  // Each pixel's table entry, once; then which colours those entries have.
-  const entries = new Uint16Array(n);
-  const usedEntry = new Uint8Array(SCALE_STEPS);
-  for (let i = 0; i < n; i++) {
-    const k = scaleIndex(map[i]);
-    entries[i] = k;
-    usedEntry[k] = 1;
-  }
+  const [least, most] = entryRangeOf(map);
   const slot = new Int16Array(colours.length / 3).fill(-1);
   let used = 0;
-  for (let k = 0; k < SCALE_STEPS; k++) if (usedEntry[k] && slot[colourOf[k]] < 0) slot[colourOf[k]] = used++;
-  if (used <= PALETTE_SIZE) {
-    const palette = new Uint8Array(used * 3);
-    const entrySlot = new Uint8Array(SCALE_STEPS);
-    for (let c = 0; c < slot.length; c++) if (slot[c] >= 0) palette.set(colours.subarray(c * 3, c * 3 + 3), slot[c] * 3);
-    for (let k = 0; k < SCALE_STEPS; k++) entrySlot[k] = Math.max(0, slot[colourOf[k]]);
-    return encodePng({
-      width,
-      height,
-      colour: { type: 'palette', palette },
-      rows(y0, y1, out, stride, offset) {
-        for (let y = y0; y < y1; y++) {
-          let o = (y - y0) * stride + offset;
-          const end = (y + 1) * width;
-          for (let i = y * width; i < end; i++) out[o++] = entrySlot[entries[i]];
-        }
-      },
-    });
+  for (let k = least; k <= most && used <= PALETTE_SIZE; k++) if (slot[colourOf[k]] < 0) slot[colourOf[k]] = used++;
+  if (used > PALETTE_SIZE) {
+    const out = Buffer.allocUnsafe(n * 3);
+    rgbPixelsOf(map, rgb, out);
+    return encodeRgbPng(out, width, height);
   }
-  const out = Buffer.allocUnsafe(n * 3);
-  for (let i = 0, o = 0; i < n; i++, o += 3) {
-    const k = entries[i] * 3;
-    out[o] = rgb[k];
-    out[o + 1] = rgb[k + 1];
-    out[o + 2] = rgb[k + 2];
-  }
-  return encodeRgbPng(out, width, height);
+  const palette = new Uint8Array(used * 3);
+  const entrySlot = new Uint8Array(SCALE_STEPS);
+  for (let c = 0; c < slot.length; c++) if (slot[c] >= 0) palette.set(colours.subarray(c * 3, c * 3 + 3), slot[c] * 3);
+  for (let k = 0; k < SCALE_STEPS; k++) entrySlot[k] = Math.max(0, slot[colourOf[k]]);
+  let indices = new Uint8Array(0);
+  return encodePng({
+    width,
+    height,
+    colour: { type: 'palette', palette },
+    rows(y0, y1, out, stride, offset) {
+      // The chunk's indices in one pass, then placed row by row after each row's filter byte.
+      if (indices.length < (y1 - y0) * width) indices = new Uint8Array((y1 - y0) * width);
+      paletteIndicesOf(map.subarray(y0 * width, y1 * width), entrySlot, indices);
+      for (let y = y0; y < y1; y++) out.set(indices.subarray((y - y0) * width, (y - y0 + 1) * width), (y - y0) * stride + offset);
+    },
+  });
 }
 
 /** Per byte round(alpha · heat + (1 − alpha) · image): both interleaved RGB of the same size. */

@@ -1,5 +1,5 @@
 // A tiny WebAssembly assembler: just the opcodes the project's kernels use (MuSc's scoring, the
-// model-input resize; core + 128-bit SIMD), so the kernels live as TypeScript with no build step
+// model-input resize, the maps' upsampling and colour scale; core + 128-bit SIMD), so the kernels live as TypeScript with no build step
 // and no binary blob. Numbers from the
 // WebAssembly 2.0 specification (binary format, SIMD opcodes after the 0xfd prefix).
 
@@ -50,6 +50,9 @@ export const op = {
   shrU: [0x76],
   ltU: [0x49],
   ltS: [0x48],
+  gtS: [0x4a],
+  /** select: the first of two values when the i32 on top is non-zero, else the second. */
+  select: [0x1b],
   geS: [0x4e],
   leS: [0x4c],
   call: (index: number): Code => [0x10, ...uleb(index)],
@@ -84,6 +87,22 @@ export const op = {
   f64x2ConvertLowU32: simd(0xff),
   f64x2Add: simd(0xf0),
   f64x2Mul: simd(0xf2),
+  /** i32.load8_u and i32.store8 (byte offset, alignment 1). */
+  load8U: (offset = 0): Code => [0x2d, 0, ...uleb(offset)],
+  store8: (offset = 0): Code => [0x3a, 0, ...uleb(offset)],
+  i32Load: (offset = 0): Code => [0x28, 2, ...uleb(offset)],
+  i32Store: (offset = 0): Code => [0x36, 2, ...uleb(offset)],
+  /** v128.const of two float64 values. */
+  vConstF64: (a: number, b = a): Code => simd(0x0c, ...new Uint8Array(new Float64Array([a, b]).buffer)),
+  /** v128.const of four int32 values. */
+  vConstI32: (v: number): Code => simd(0x0c, ...new Uint8Array(new Int32Array([v, v, v, v]).buffer)),
+  /** f64x2.promote_low_f32x4: the two low float32 lanes, exactly, as float64. */
+  f64x2PromoteLowF32x4: simd(0x5f),
+  /** i32x4.trunc_sat_f64x2_s_zero: toward zero, saturated (NaN → 0), into the two low lanes. */
+  i32x4TruncSatF64x2SZero: simd(0xfc),
+  i32x4MinS: simd(0xb6),
+  i32x4MaxS: simd(0xb8),
+  i32x4Lane: (lane: number): Code => simd(0x1b, lane),
   /** f32x4.demote_f64x2_zero: two float64 lanes rounded to the low two float32 lanes (round to nearest). */
   f32x4DemoteF64x2Zero: simd(0x5e),
   /** i8x16.shuffle taking the low 8 bytes of the first operand, then the low 8 of the second. */
