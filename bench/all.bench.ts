@@ -138,7 +138,8 @@ async function detectorFigures(detector: ClipDetector, label: string, int8: bool
       const res = await app.inject({ method: 'POST', url, headers: { 'content-type': 'image/jpeg' }, payload: jpeg });
       if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
     };
-    const [detect, alone] = await timeAlternating([`detect ${label} 1MP map=${map} branches=${branches}`, 'tower'], runs, [run, tower]);
+    // Twice the runs (at least 12): a detection's median moves more with the load than the tower's.
+    const [detect, alone] = await timeAlternating([`detect ${label} 1MP map=${map} branches=${branches}`, 'tower'], Math.max(12, 2 * runs), [run, tower], 2);
     const f = withFloor(detect, towerMacs, rate);
     f.note = `${(f.median_ms / alone.median_ms).toFixed(2)}× the tower (${alone.median_ms.toFixed(1)} ms in alternate runs), +${(f.median_ms - alone.median_ms).toFixed(0)} ms around it`;
     figures.push(f);
