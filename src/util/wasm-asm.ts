@@ -86,7 +86,10 @@ export const op = {
   i32x4ExtendHighU16: simd(0xaa),
   f64x2ConvertLowU32: simd(0xff),
   f64x2Add: simd(0xf0),
+  f64x2Sub: simd(0xf1),
   f64x2Mul: simd(0xf2),
+  /** f64x2.pmin(a, b) = b < a ? b : a per lane (a kept on ties and when either is NaN). */
+  f64x2Pmin: simd(0xf6),
   /** i32.load8_u and i32.store8 (byte offset, alignment 1). */
   load8U: (offset = 0): Code => [0x2d, 0, ...uleb(offset)],
   store8: (offset = 0): Code => [0x3a, 0, ...uleb(offset)],

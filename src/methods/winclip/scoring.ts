@@ -11,6 +11,7 @@
 // Upsampling the grid map to pixels is the caller's (worker-task.ts).
 import { harmonicAggregation, harmonicMeanOfMaps, meanOfMaps } from './aggregation.ts';
 import type { WindowMasks } from './masks.ts';
+import { minDistancesInKernel } from './association-kernel.ts';
 
 /** anomalib's TEMPERATURE: "temperature hyperparameter from the clip paper". */
 export const WINCLIP_TEMPERATURE = 0.07;
@@ -117,10 +118,11 @@ export function visualAssociationScores(embeds: ArrayLike<number>, n: number, re
   const q = normalizeRows(embeds, n, d);
   const r = normalizeRows(references, m, d);
   const out = new Float64Array(n);
+  // Eight rows at a time in WebAssembly (association-kernel.ts), the same sums; the rest here.
   // Four query rows against each reference row at once: each reference value is loaded once
   // for four products (the loop was bound by loads; ~2–3× faster). Every dot product still sums
   // k = 0, 1, … in order, so the values are the same bit for bit.
-  let i = 0;
+  let i = minDistancesInKernel(q, n, r, m, d, out);
   for (; i + 4 <= n; i += 4) {
     const q0 = i * d;
     const q1 = q0 + d;

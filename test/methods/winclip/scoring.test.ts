@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeMasks } from '../../../src/methods/winclip/masks.ts';
 import { classScores, normalizeRows, scoreWinclip, visualAssociationScores } from '../../../src/methods/winclip/scoring.ts';
+import { minDistancesInKernel } from '../../../src/methods/winclip/association-kernel.ts';
 import { distinctPrompts, meanPromptEmbedding, winclipPromptSet } from '../../../src/methods/winclip/prompting.ts';
 import { createPromptEnsembleReference } from '../../support/reference-winclip.ts';
 import { centredLcg } from '../../support/lcg.ts';
@@ -24,11 +25,13 @@ describe('class_scores and visual_association_score', () => {
     expect(s[1]).toBe(0);
   });
 
-  it('visual_association_score by blocks of four rows equals the one-row-at-a-time definition bit for bit (n not a multiple of 4)', () => {
+  it('visual_association_score (eight rows at a time in WebAssembly, then four, then one) equals the one-row-at-a-time definition bit for bit', () => {
     const rnd = centredLcg(5);
-    const [n, m, d] = [11, 6, 37];
+    // 27 rows: three kernel blocks of eight, then three in JavaScript; a repeated reference row (ties).
+    const [n, m, d] = [27, 7, 37];
     const q = Float32Array.from({ length: n * d }, rnd);
     const r = Float32Array.from({ length: m * d }, rnd);
+    r.copyWithin(6 * d, 2 * d, 3 * d);
     const [qn, rn] = [normalizeRows(q, n, d), normalizeRows(r, m, d)];
     const expected = Array.from({ length: n }, (_, i) => {
       let best = Infinity;
@@ -40,6 +43,8 @@ describe('class_scores and visual_association_score', () => {
       return best / 2;
     });
     expect(Array.from(visualAssociationScores(q, n, r, m, d))).toEqual(expected);
+    // The kernel is there on this Node and took the first 24 rows.
+    expect(minDistancesInKernel(qn, n, rn, m, d, new Float64Array(n))).toBe(24);
   });
 });
 
