@@ -134,14 +134,19 @@ async function detectorFigures(detector: ClipDetector, label: string, int8: bool
   const tower = () => r.pool.infer('image', { pixel_values: { type: 'float32', data: pixels.slice(), dims: [1, 3, size, size] } });
   for (const [map, branches] of combos) {
     const url = `/v1/detect?category=metal%20plate&map=${map}&branches=${branches}`;
+    // The answers' own timingsMs per stage (decode; encode = model input + tower; score; render).
+    const stages: Record<string, number[]> = {};
     const run = async () => {
       const res = await app.inject({ method: 'POST', url, headers: { 'content-type': 'image/jpeg' }, payload: jpeg });
       if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+      for (const [stage, ms] of Object.entries(res.json().timingsMs as Record<string, number>)) (stages[stage] ??= []).push(ms);
     };
     // Twice the runs (at least 12): a detection's median moves more with the load than the tower's.
     const [detect, alone] = await timeAlternating([`detect ${label} 1MP map=${map} branches=${branches}`, 'tower'], Math.max(12, 2 * runs), [run, tower], 2);
     const f = withFloor(detect, towerMacs, rate);
-    f.note = `${(f.median_ms / alone.median_ms).toFixed(2)}× the tower (${alone.median_ms.toFixed(1)} ms in alternate runs), +${(f.median_ms - alone.median_ms).toFixed(0)} ms around it`;
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+    const byStage = ['decode', 'encode', 'score', 'render'].map((k) => `${k} ${median(stages[k] ?? [NaN]).toFixed(1)}`).join(', ');
+    f.note = `${(f.median_ms / alone.median_ms).toFixed(2)}× the tower (${alone.median_ms.toFixed(1)} ms in alternate runs), +${(f.median_ms - alone.median_ms).toFixed(0)} ms around it; stages ${byStage}`;
     figures.push(f);
   }
   await app.close();
