@@ -1,9 +1,12 @@
 // The machine's own MatMul floor, measured in the same run as the figures it divides: a 2048³
 // fp32 MatMul and an int8 MatMulInteger (uint8 × int8, as dynamic quantization feeds it) of the
-// same size, each one ONNX Runtime session with the workers' thread count.
+// same size, each one ONNX Runtime session with the workers' thread count. Run on its own
+// (`node --import tsx bench/floor.ts [rounds]`) it measures the two floors in alternation and
+// prints their ratio: how much faster int8 GEMMs can be than fp32 ones on this CPU.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { time, type Figure } from './figures.ts';
@@ -93,4 +96,17 @@ export async function measureFloors(threads: number, runs: number): Promise<Floo
 export function withFloor(figure: Figure, macs: number, macsPerMs: number): Figure {
   const floor = macs / macsPerMs;
   return { ...figure, floor_ms: Math.round(floor * 100) / 100, ratio_to_floor: Math.round((figure.median_ms / floor) * 100) / 100 };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const sessions = await FloorSessions.open(availableParallelism());
+  const ratios: number[] = [];
+  for (let round = 0; round < Number(process.argv[2] ?? 8); round++) {
+    const f = await sessions.measure(5);
+    ratios.push(f.fp32.median_ms / f.int8.median_ms);
+    console.log(`fp32 ${f.fp32.median_ms.toFixed(1)} ms (${f.fp32.note}), int8 ${f.int8.median_ms.toFixed(1)} ms (${f.int8.note}): int8 ${ratios.at(-1)!.toFixed(2)}× faster`);
+  }
+  ratios.sort((a, b) => a - b);
+  console.log(`int8 floor / fp32 floor: median ${ratios[ratios.length >> 1].toFixed(2)}×, range ${ratios[0].toFixed(2)}–${ratios.at(-1)!.toFixed(2)}×`);
+  await sessions.close();
 }
