@@ -58,17 +58,20 @@ function entryRangeBody(): Code {
   );
 }
 
-function paletteIndicesBody(): Code {
+/**
+ * A pass writing `bytes` per value at dst from each value's table entry: `store(k, d, table, e)`
+ * writes lane k of the entries `e` (int32x4) at d + bytes·k.
+ */
+function tableLookupBody(bytes: number, store: (k: number, d: Code, table: Code, e: Code) => Code): Code {
   const { get, set, i32 } = op;
   const [dst, src, count, table] = [0, 1, 2, 3];
   const [p, d, end] = [4, 5, 6];
   const [lo, hi, e] = [7, 8, 9];
-  const store = (k: number): Code => cat(get(d), get(table), get(e), op.i32x4Lane(k), op.add, op.load8U(), op.store8(k));
   const step = cat(
     entries4(p, lo, hi), set(e),
-    store(0), store(1), store(2), store(3),
+    ...[0, 1, 2, 3].map((k) => store(k, get(d), get(table), get(e))),
     get(p), i32(16), op.add, set(p),
-    get(d), i32(4), op.add, set(d),
+    get(d), i32(4 * bytes), op.add, set(d),
   );
   return cat(
     get(src), set(p), get(dst), set(d),
@@ -79,27 +82,11 @@ function paletteIndicesBody(): Code {
   );
 }
 
-function rgbPixelsBody(): Code {
-  const { get, set, i32 } = op;
-  const [dst, src, count, table] = [0, 1, 2, 3];
-  const [p, d, end] = [4, 5, 6];
-  const [lo, hi, e] = [7, 8, 9];
-  // The entry's 4 table bytes (R, G, B, 0) stored as one int32 at the pixel: the next pixel's store overwrites the 4th.
-  const store = (k: number): Code => cat(get(d), get(table), get(e), op.i32x4Lane(k), i32(2), op.shl, op.add, op.i32Load(), op.i32Store(3 * k));
-  const step = cat(
-    entries4(p, lo, hi), set(e),
-    store(0), store(1), store(2), store(3),
-    get(p), i32(16), op.add, set(p),
-    get(d), i32(12), op.add, set(d),
-  );
-  return cat(
-    get(src), set(p), get(dst), set(d),
-    get(src), get(count), i32(2), op.shl, op.add, set(end),
-    op.block, get(count), op.eqz, op.brIf(0),
-    doWhile(step, cat(get(p), get(end), op.ltU)),
-    op.end,
-  );
-}
+/** One palette byte per value. */
+const paletteIndicesBody = () => tableLookupBody(1, (k, d, table, e) => cat(d, table, e, op.i32x4Lane(k), op.add, op.load8U(), op.store8(k)));
+
+/** Three RGB bytes per value: the entry's 4 table bytes (R, G, B, 0) stored as one int32, the next pixel's store overwriting the 4th. */
+const rgbPixelsBody = () => tableLookupBody(3, (k, d, table, e) => cat(d, table, e, op.i32x4Lane(k), op.i32(2), op.shl, op.add, op.i32Load(), op.i32Store(3 * k)));
 
 export interface ColourKernel {
   memory: WebAssembly.Memory;
