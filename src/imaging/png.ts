@@ -4,7 +4,7 @@
 // pool while the next is produced, a few at a time: on two cores a 1 MP map is deflated in about
 // half the time of one stream. The chunks form one zlib stream (raw deflate blocks, each chunk's
 // own back-references only, one final empty block, Adler-32 over all rows), so any PNG decoder
-// reads the result, and a 49-megapixel overlay holds about a megabyte of scanlines beside the
+// reads the result, and a 49-megapixel map holds about a megabyte of scanlines beside the
 // pixels, not a second image. It runs in the inference workers, not on the HTTP thread.
 import { promisify } from 'node:util';
 import { constants, crc32, deflateRaw } from 'node:zlib';
