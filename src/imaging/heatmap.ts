@@ -92,12 +92,16 @@ export async function renderHeatmapPng(map: Float32Array, width: number, height:
   });
 }
 
-/** Per byte round(alpha · heat + (1 − alpha) · image): both interleaved RGB of the same size. */
-export function blendOverlay(heat: Uint8Array, image: Uint8Array, alpha = 0.5): Buffer {
-  if (heat.length !== image.length) throw new RangeError(`heatmap has ${heat.length} bytes but the image ${image.length}`);
+/**
+ * Per byte round(alpha · heat + (1 − alpha) · image): both interleaved RGB of the same size,
+ * written into `out` (default: a new buffer). At one half that is (heat + image + 1) >> 1 exactly.
+ */
+export function blendOverlay(heat: Uint8Array, image: Uint8Array, alpha = 0.5, out: Uint8Array = Buffer.allocUnsafe(heat.length)): Uint8Array {
+  if (heat.length !== image.length || out.length < heat.length) throw new RangeError(`heatmap has ${heat.length} bytes, the image ${image.length}, the output ${out.length}`);
   if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`alpha must be in [0, 1], got ${alpha}`);
-  const out = Buffer.alloc(heat.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(alpha * heat[i] + (1 - alpha) * image[i]);
+  const n = heat.length;
+  if (alpha === 0.5) for (let i = 0; i < n; i++) out[i] = (heat[i] + image[i] + 1) >> 1;
+  else for (let i = 0; i < n; i++) out[i] = Math.round(alpha * heat[i] + (1 - alpha) * image[i]);
   return out;
 }
 
