@@ -69,7 +69,7 @@ export async function eventOverlay(
 const BLEND_SLICE = 1 << 20;
 
 /** blendOverlay at one half, a slice at a time, so a 49-megapixel image never holds the HTTP thread for long. */
-async function blendInSlices(heat: Uint8Array, image: Uint8Array): Promise<Buffer> {
+export async function blendInSlices(heat: Uint8Array, image: Uint8Array): Promise<Buffer> {
   if (heat.length !== image.length) throw new RangeError(`heatmap has ${heat.length} bytes but the image ${image.length}`);
   const out = Buffer.allocUnsafe(heat.length);
   for (let at = 0; at < heat.length; at += BLEND_SLICE) {
