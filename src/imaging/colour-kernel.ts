@@ -113,25 +113,38 @@ function memoryFor(kernel: ColourKernel): ArrayBuffer {
   return kernel.memory.buffer;
 }
 
+/**
+ * Runs `pass` over `values` a slab at a time in the kernel's memory (each slab a multiple of 4
+ * values, copied to address 0; `pass(count, done)` runs the kernel on it, `done` values being
+ * before it); returns how many values it covered, the rest (< 4, or all without a kernel) being
+ * the caller's. `setUp` fills the table once.
+ */
+function inSlabs(values: Float32Array, setUp: (kernel: ColourKernel, buffer: ArrayBuffer) => void, pass: (kernel: ColourKernel, buffer: ArrayBuffer, count: number, done: number) => void): number {
+  const kernel = colourKernel();
+  if (!kernel) return 0;
+  const buffer = memoryFor(kernel);
+  const slab = new Float32Array(buffer, 0, SLAB);
+  setUp(kernel, buffer);
+  let done = 0;
+  while (values.length - done >= 4) {
+    const count = Math.min(SLAB, (values.length - done) & ~3);
+    slab.set(values.subarray(done, done + count));
+    pass(kernel, buffer, count, done);
+    done += count;
+  }
+  return done;
+}
+
 /** The least and greatest scale entry (scaleIndex) over `values`; [SCALE_STEPS − 1, 0] when empty. */
 export function entryRangeOf(values: Float32Array): [number, number] {
   let least = SCALE_STEPS - 1;
   let most = 0;
-  const kernel = colourKernel();
-  let done = 0;
-  if (kernel) {
-    const buffer = memoryFor(kernel);
-    const slab = new Float32Array(buffer, 0, SLAB);
+  const done = inSlabs(values, () => {}, (kernel, buffer, count) => {
+    kernel.entryRange(0, count, RANGE_AT);
     const range = new Int32Array(buffer, RANGE_AT, 2);
-    for (; values.length - done >= 4; ) {
-      const count = Math.min(SLAB, (values.length - done) & ~3);
-      slab.set(values.subarray(done, done + count));
-      kernel.entryRange(0, count, RANGE_AT);
-      least = Math.min(least, range[0]);
-      most = Math.max(most, range[1]);
-      done += count;
-    }
-  }
+    least = Math.min(least, range[0]);
+    most = Math.max(most, range[1]);
+  });
   for (let i = done; i < values.length; i++) {
     const e = scaleIndex(values[i]);
     if (e < least) least = e;
@@ -143,43 +156,31 @@ export function entryRangeOf(values: Float32Array): [number, number] {
 /** dst[i] = table[scaleIndex(values[i])]: `table` maps each of the SCALE_STEPS entries to a byte. */
 export function paletteIndicesOf(values: Float32Array, table: Uint8Array, dst: Uint8Array): void {
   if (table.length !== SCALE_STEPS) throw new RangeError(`the table needs ${SCALE_STEPS} entries, got ${table.length}`);
-  const kernel = colourKernel();
-  let done = 0;
-  if (kernel) {
-    const buffer = memoryFor(kernel);
-    const slab = new Float32Array(buffer, 0, SLAB);
-    new Uint8Array(buffer, TABLE_AT, SCALE_STEPS).set(table);
-    const out = new Uint8Array(buffer, OUT_AT, SLAB);
-    for (; values.length - done >= 4; ) {
-      const count = Math.min(SLAB, (values.length - done) & ~3);
-      slab.set(values.subarray(done, done + count));
+  const done = inSlabs(
+    values,
+    (_kernel, buffer) => new Uint8Array(buffer, TABLE_AT, SCALE_STEPS).set(table),
+    (kernel, buffer, count, at) => {
       kernel.paletteIndices(OUT_AT, 0, count, TABLE_AT);
-      dst.set(out.subarray(0, count), done);
-      done += count;
-    }
-  }
+      dst.set(new Uint8Array(buffer, OUT_AT, count), at);
+    },
+  );
   for (let i = done; i < values.length; i++) dst[i] = table[scaleIndex(values[i])];
 }
 
 /** dst = the RGB bytes of each value's scale entry: `rgb` holds SCALE_STEPS RGB triples (colormap.ts scaleTable). */
 export function rgbPixelsOf(values: Float32Array, rgb: Uint8Array, dst: Uint8Array): void {
   if (rgb.length !== 3 * SCALE_STEPS) throw new RangeError(`the table needs ${SCALE_STEPS} RGB entries, got ${rgb.length} bytes`);
-  const kernel = colourKernel();
-  let done = 0;
-  if (kernel) {
-    const buffer = memoryFor(kernel);
-    const slab = new Float32Array(buffer, 0, SLAB);
-    const table = new Uint8Array(buffer, TABLE_AT, 4 * SCALE_STEPS);
-    for (let k = 0; k < SCALE_STEPS; k++) table.set(rgb.subarray(3 * k, 3 * k + 3), 4 * k);
-    const out = new Uint8Array(buffer, OUT_AT, 3 * SLAB);
-    for (; values.length - done >= 4; ) {
-      const count = Math.min(SLAB, (values.length - done) & ~3);
-      slab.set(values.subarray(done, done + count));
+  const done = inSlabs(
+    values,
+    (_kernel, buffer) => {
+      const table = new Uint8Array(buffer, TABLE_AT, 4 * SCALE_STEPS);
+      for (let k = 0; k < SCALE_STEPS; k++) table.set(rgb.subarray(3 * k, 3 * k + 3), 4 * k);
+    },
+    (kernel, buffer, count, at) => {
       kernel.rgbPixels(OUT_AT, 0, count, TABLE_AT);
-      dst.set(out.subarray(0, 3 * count), 3 * done);
-      done += count;
-    }
-  }
+      dst.set(new Uint8Array(buffer, OUT_AT, 3 * count), 3 * at);
+    },
+  );
   for (let i = done; i < values.length; i++) {
     const k = scaleIndex(values[i]) * 3;
     dst[3 * i] = rgb[k];
