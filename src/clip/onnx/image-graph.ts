@@ -5,13 +5,11 @@
 import type { ClipWeights, ImageGraphOptions } from '../types.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import type { Numerics } from './quantize.ts';
-import { attentionWeights, layerNorm, linear, mergeHeads, pixelTokens, residualBlock, transpose2d } from './transformer-ops.ts';
+import { attentionWeights, layerNorm, linear, mergeHeads, patchGrid, pixelTokens, residualBlock, transpose2d } from './transformer-ops.ts';
 
 export function validateImageGraphOptions(weights: ClipWeights, opts: ImageGraphOptions): void {
   const v = weights.config.vision;
-  if (!Number.isInteger(opts.imageSize) || opts.imageSize < v.patchSize || opts.imageSize % v.patchSize !== 0) {
-    throw new Error(`image size ${opts.imageSize} must be a positive multiple of the patch size ${v.patchSize}`);
-  }
+  patchGrid(v, opts.imageSize);
   if (opts.denseLayers.length === 0) throw new Error('at least one dense layer is needed');
   for (const l of opts.denseLayers) {
     if (!Number.isInteger(l) || l < 1 || l > v.layers) throw new Error(`dense layer ${l} is outside 1..${v.layers}`);
@@ -46,7 +44,7 @@ export function buildImageGraph(weights: ClipWeights, opts: ImageGraphOptions, m
   const { vision: cfg, projectionDim } = weights.config;
   const w = weights.vision;
   const width = cfg.width;
-  const N = (opts.imageSize / cfg.patchSize) ** 2;
+  const N = patchGrid(cfg, opts.imageSize).patches;
   const headDim = width / cfg.heads;
   GraphBuilder.write(modelPath, 'clip_image', (g) => {
     let x = layerNorm(g, pixelTokens(g, w, cfg, opts), w.lnPre, cfg.layerNormEps, 'ln_pre');

@@ -17,6 +17,19 @@ export function transpose2d(t: Tensor32): Float32Array {
 }
 
 /**
+ * The patch grid of a square input of `imageSize` pixels: its side and its number of patches.
+ * Throws unless the size is a positive multiple of the patch size (every image-side graph's rule).
+ */
+export function patchGrid(cfg: VisionConfig, imageSize: number): { grid: number; patches: number } {
+  const p = cfg.patchSize;
+  if (!Number.isInteger(imageSize) || imageSize < p || imageSize % p !== 0) {
+    throw new Error(`image size ${imageSize} must be a positive multiple of the patch size ${p}`);
+  }
+  const grid = imageSize / p;
+  return { grid, patches: grid * grid };
+}
+
+/**
  * The vision stem every image-side graph starts with: the `pixel_values` input [B, 3, S, S] →
  * conv patches (stride = kernel = patch) + class token + position embedding resized to the
  * S/patch grid by the checkpoint layout's convention (position-embedding.ts) → tokens

@@ -14,7 +14,7 @@ import type { ClipWeights } from '../../clip/types.ts';
 import type { GraphSpec } from '../../clip/onnx/graph-cache.ts';
 import type { PositionResize } from '../../clip/onnx/position-embedding.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
-import { layerNorm, pixelTokens, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+import { layerNorm, patchGrid, pixelTokens, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
 
 export interface TokenGraphOptions {
   imageSize: number;
@@ -28,10 +28,8 @@ export interface TokenGraphOptions {
 export const MUSC_GRAPH = 'musc';
 
 export function validateTokenGraphOptions(weights: ClipWeights, opts: TokenGraphOptions): void {
-  const { patchSize: p, layers: blocks } = weights.config.vision;
-  if (!Number.isInteger(opts.imageSize) || opts.imageSize < p || opts.imageSize % p !== 0) {
-    throw new Error(`image size ${opts.imageSize} must be a positive multiple of the patch size ${p}`);
-  }
+  const blocks = weights.config.vision.layers;
+  patchGrid(weights.config.vision, opts.imageSize);
   if (opts.layers.length === 0) throw new Error('at least one MuSc layer is needed');
   for (const l of opts.layers) {
     if (!Number.isInteger(l) || l < 1 || l > blocks) throw new Error(`MuSc layer ${l} is outside 1..${blocks}`);
@@ -43,9 +41,7 @@ export function buildTokenGraph(weights: ClipWeights, opts: TokenGraphOptions, m
   const { vision: cfg, projectionDim } = weights.config;
   const w = weights.vision;
   const width = cfg.width;
-  const p = cfg.patchSize;
-  const grid = opts.imageSize / p;
-  const N = grid * grid;
+  const N = patchGrid(cfg, opts.imageSize).patches;
   GraphBuilder.write(modelPath, 'clip_musc', (g) => {
     let x = layerNorm(g, pixelTokens(g, w, cfg, opts), w.lnPre, cfg.layerNormEps, 'ln_pre');
 

@@ -23,7 +23,7 @@ import type { PositionResize } from '../../clip/onnx/position-embedding.ts';
 import type { Numerics } from '../../clip/onnx/quantize.ts';
 import { makeMasks, windowTokenIndices } from './masks.ts';
 import { GraphBuilder } from '../../clip/onnx/graph-builder.ts';
-import { layerNorm, pixelTokens, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
+import { layerNorm, patchGrid, pixelTokens, residualBlock, transpose2d } from '../../clip/onnx/transformer-ops.ts';
 
 export interface WindowGraphOptions {
   imageSize: number;
@@ -40,11 +40,7 @@ export function windowOutputName(k: number): string {
 }
 
 export function validateWindowGraphOptions(weights: ClipWeights, opts: WindowGraphOptions): void {
-  const p = weights.config.vision.patchSize;
-  if (!Number.isInteger(opts.imageSize) || opts.imageSize < p || opts.imageSize % p !== 0) {
-    throw new Error(`image size ${opts.imageSize} must be a positive multiple of the patch size ${p}`);
-  }
-  const grid = opts.imageSize / p;
+  const { grid } = patchGrid(weights.config.vision, opts.imageSize);
   if (opts.windowSizes.length === 0) throw new Error('at least one window size is needed');
   if (new Set(opts.windowSizes).size !== opts.windowSizes.length) throw new Error(`window sizes ${opts.windowSizes.join(',')} repeat a size`);
   for (const k of opts.windowSizes) {
@@ -58,9 +54,7 @@ export function buildWindowGraph(weights: ClipWeights, opts: WindowGraphOptions,
   const { vision: cfg, projectionDim } = weights.config;
   const w = weights.vision;
   const width = cfg.width;
-  const p = cfg.patchSize;
-  const grid = opts.imageSize / p;
-  const N = grid * grid;
+  const { grid, patches: N } = patchGrid(cfg, opts.imageSize);
   GraphBuilder.write(modelPath, 'clip_winclip', (g) => {
     const featureMap = pixelTokens(g, w, cfg, opts);
 
