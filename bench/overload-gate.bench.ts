@@ -8,22 +8,9 @@ import http from 'node:http';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.ts';
-import type { Detector } from '../src/detection/types.ts';
+import { fullDetector } from '../src/dev/full-detector.ts';
 
 const CLIENTS = 28;
-
-/** A detector whose queue is always full: every detection is refused. */
-const fullDetector: Detector = {
-  ready: true,
-  info: () => {
-    throw new Error('not used');
-  },
-  detect: async () => {
-    throw new Error('a refused detection must not run');
-  },
-  close: async () => {},
-  admissionFull: () => true,
-};
 
 async function server(): Promise<void> {
   const app = await buildApp({ detector: fullDetector, defaultThreshold: 0.5, maxBodyBytes: 1e6, logLevel: 'info', logStream: { write() {} } as never });

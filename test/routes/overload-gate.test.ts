@@ -7,25 +7,12 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/app.ts';
-import type { Detector } from '../../src/detection/types.ts';
 import { ApiKeys } from '../../src/auth/api-keys.ts';
 import { ServiceMetrics } from '../../src/observability/metrics.ts';
 import { LogCapture } from '../support/log-capture.ts';
 import { DRAINED_BODY_MAX_BYTES } from '../../src/routes/overload-gate.ts';
 import { LINGER_MS } from '../../src/routes/unread-body.ts';
-
-/** A detector whose queue is always full: every detection must be refused. */
-const fullDetector: Detector = {
-  ready: true,
-  info: () => {
-    throw new Error('not used');
-  },
-  detect: async () => {
-    throw new Error('a refused detection must not run');
-  },
-  close: async () => {},
-  admissionFull: () => true,
-};
+import { fullDetector } from '../../src/dev/full-detector.ts';
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
