@@ -36,20 +36,15 @@ export function patchGrid(cfg: VisionConfig, imageSize: number): { grid: number;
  * [B, 1+N, W], before ln_pre.
  */
 export function pixelTokens(g: GraphBuilder, w: VisionWeights, cfg: VisionConfig, opts: { imageSize: number; positionResize?: PositionResize }): string {
-  const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
-  return patchStem(g, pixels, w, cfg, opts.imageSize, opts.positionResize ?? 'hf');
-}
-
-function patchStem(g: GraphBuilder, pixels: string, w: VisionWeights, cfg: VisionConfig, imageSize: number, positionResize: PositionResize): string {
   const { width, patchSize: p } = cfg;
-  const grid = imageSize / p;
-  const N = grid * grid;
+  const { grid, patches: N } = patchGrid(cfg, opts.imageSize);
+  const pixels = g.input('pixel_values', 'float32', ['batch', 3, opts.imageSize, opts.imageSize]);
   const conv = g.op('Conv', [pixels, g.weight('patch_embed', w.patchEmbed.data, w.patchEmbed.shape)], { kernel_shape: [p, p], strides: [p, p] });
   const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([0, width, N])])], { perm: [0, 2, 1] });
   // Class token broadcast to the batch: shape [B, 1, W] from the input's batch size.
   const batch = g.op('Shape', [pixels], { start: 0, end: 1 });
   const cls = g.op('Expand', [g.weight('class_embed', w.classEmbed.data, [1, 1, width]), g.op('Concat', [batch, g.constI64([1, width])], { axis: 0 })]);
-  const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid, positionResize);
+  const pos = resizePositionEmbedding(w.posEmbed, cfg.imageSize / p, grid, opts.positionResize ?? 'hf');
   return g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.weight('pos_embed', pos, [1 + N, width])]);
 }
 
