@@ -123,10 +123,8 @@ export class SqliteBackend implements SqlBackend {
       this.flushes++;
       return (this.flushing = fsyncWal(this.db.name).finally(() => (this.flushing = undefined)));
     }
-    this.nextFlush ??= this.flushing.then(
-      () => ((this.nextFlush = undefined), this.durable()),
-      () => ((this.nextFlush = undefined), this.durable()),
-    );
+    // After the running fsync, succeeded or not, a new one covers the commits since it began.
+    this.nextFlush ??= this.flushing.catch(() => {}).then(() => ((this.nextFlush = undefined), this.durable()));
     return this.nextFlush;
   }
 
