@@ -11,7 +11,7 @@
 // paletteIndicesOf run them on a JavaScript array a slab at a time (the kernel's memory stays
 // ~1 MB whatever the map's size), in plain JavaScript where WebAssembly SIMD is unavailable.
 import { SCALE_STEPS, scaleIndex } from './colormap.ts';
-import { assemble, doWhile, op, type Code } from '../util/wasm-asm.ts';
+import { assemble, doWhile, memoryOfAtLeast, op, type Code } from '../util/wasm-asm.ts';
 
 const cat = (...parts: Code[]): Code => parts.flat();
 const TOP = SCALE_STEPS - 1;
@@ -107,12 +107,6 @@ const OUT_AT = TABLE_AT + 4 * SCALE_STEPS;
 const RANGE_AT = OUT_AT + 3 * SLAB + 16;
 const MEMORY_BYTES = RANGE_AT + 16;
 
-function memoryFor(kernel: ColourKernel): ArrayBuffer {
-  const have = kernel.memory.buffer.byteLength;
-  if (have < MEMORY_BYTES) kernel.memory.grow(Math.ceil((MEMORY_BYTES - have) / 65536));
-  return kernel.memory.buffer;
-}
-
 /**
  * Runs `pass` over `values` a slab at a time in the kernel's memory (each slab a multiple of 4
  * values, copied to address 0; `pass(count, done)` runs the kernel on it, `done` values being
@@ -122,7 +116,7 @@ function memoryFor(kernel: ColourKernel): ArrayBuffer {
 function inSlabs(values: Float32Array, setUp: (kernel: ColourKernel, buffer: ArrayBuffer) => void, pass: (kernel: ColourKernel, buffer: ArrayBuffer, count: number, done: number) => void): number {
   const kernel = colourKernel();
   if (!kernel) return 0;
-  const buffer = memoryFor(kernel);
+  const buffer = memoryOfAtLeast(kernel.memory, MEMORY_BYTES);
   const slab = new Float32Array(buffer, 0, SLAB);
   setUp(kernel, buffer);
   let done = 0;

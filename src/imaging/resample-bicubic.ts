@@ -12,6 +12,7 @@
 // is bicubic.
 import { isIdentity, resample2d, tapsFrom, type TapTable } from './taps.ts';
 import { threadKernel, type ColumnKernel } from './resize-kernel.ts';
+import { memoryOfAtLeast } from '../util/wasm-asm.ts';
 
 /** A bicubic table; its taps are contiguous, from `start[o]` on. */
 export interface ResizeTaps extends TapTable {
@@ -201,10 +202,7 @@ function columnsFirst(
   // Memory: the image, then the height taps (float64, 8-aligned), then one float64 row.
   const weightsAt = Math.ceil(rgb.length / 8) * 8 + 8;
   const rowAt = weightsAt + ty.weights.length * 8;
-  const needed = rowAt + inRow * 8;
-  const have = kernel.memory.buffer.byteLength;
-  if (needed > have) kernel.memory.grow(Math.ceil((needed - have) / 65536));
-  const buffer = kernel.memory.buffer;
+  const buffer = memoryOfAtLeast(kernel.memory, rowAt + inRow * 8);
   new Uint8Array(buffer, 0, rgb.length).set(rgb);
   new Float64Array(buffer, weightsAt, ty.weights.length).set(ty.weights);
   const row = new Float64Array(buffer, rowAt, inRow);

@@ -10,6 +10,7 @@
 // because the model-input resize and the map upsampling run on every request.
 
 import { threadKernel, type ColumnKernel } from './resize-kernel.ts';
+import { memoryOfAtLeast } from '../util/wasm-asm.ts';
 
 /**
  * A 1-D linear operator from `inSize` to `outSize` values:
@@ -329,10 +330,7 @@ function mapColumnsInKernel(kernel: ColumnKernel, src: Float64Array, rowLength: 
   // Memory: the rows, the taps' weights, one float32 output row.
   const weightsAt = src.byteLength;
   const rowAt = weightsAt + weights.byteLength;
-  const needed = rowAt + rowLength * 4;
-  const have = kernel.memory.buffer.byteLength;
-  if (needed > have) kernel.memory.grow(Math.ceil((needed - have) / 65536));
-  const buffer = kernel.memory.buffer;
+  const buffer = memoryOfAtLeast(kernel.memory, rowAt + rowLength * 4);
   const rows = new Float64Array(buffer, 0, src.length);
   rows.set(src);
   new Float64Array(buffer, weightsAt, weights.length).set(weights);

@@ -145,3 +145,13 @@ export function assemble(functions: WasmFunction[]): Uint8Array<ArrayBuffer> {
     ...section(10, vec(bodies)),
   ]);
 }
+
+/** WebAssembly's page size. */
+export const WASM_PAGE = 65536;
+
+/** The memory's buffer, grown first (by whole pages, never shrinking) when it holds under `bytes`. */
+export function memoryOfAtLeast(memory: WebAssembly.Memory, bytes: number): ArrayBuffer {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+  return memory.buffer;
+}

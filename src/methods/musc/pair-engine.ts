@@ -11,8 +11,8 @@
 // depend on the band size.
 import type { MsmLayer, PatchGrid } from './features.ts';
 import { instantiateKernels, type Kernels } from './kernels.ts';
+import { memoryOfAtLeast } from '../../util/wasm-asm.ts';
 
-const PAGE = 65536;
 const ALL_ONES = 0xffffffff;
 
 /** Regions of the engine's memory for one layer shape, as float offsets (the kernels take bytes). */
@@ -96,9 +96,9 @@ export class PairEngine {
     const lay = layoutFor(layer, Math.max(1, Math.min(layer.grid.h, bandRows)));
     const bytes = 4 * lay.floats;
     if (bytes > this.memory.buffer.byteLength) {
-      this.memory.grow(Math.ceil((bytes - this.memory.buffer.byteLength) / PAGE));
-      this.f32 = new Float32Array(this.memory.buffer);
-      this.u32 = new Uint32Array(this.memory.buffer);
+      const buffer = memoryOfAtLeast(this.memory, bytes);
+      this.f32 = new Float32Array(buffer);
+      this.u32 = new Uint32Array(buffer);
     }
     const { f32, u32 } = this;
     const { images, patches: L, stride, channels: C, degrees, grid } = lay;

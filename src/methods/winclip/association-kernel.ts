@@ -7,7 +7,7 @@
 // one sum), the minimum keeps the earlier distance on ties and NaN as the JavaScript `if (d < b)`
 // does, and WebAssembly neither fuses nor reorders float operations: the values are the ones
 // scoring.ts's JavaScript loops compute, bit for bit; the kernel is only faster.
-import { assemble, doWhile, op, type Code } from '../../util/wasm-asm.ts';
+import { assemble, doWhile, memoryOfAtLeast, op, type Code } from '../../util/wasm-asm.ts';
 
 const cat = (...parts: Code[]): Code => parts.flat();
 
@@ -82,10 +82,7 @@ export function minDistancesInKernel(q: Float64Array, n: number, r: Float64Array
   // Memory: the reference rows, one transposed block of eight query rows, its eight results.
   const blockAt = r.byteLength;
   const outAt = blockAt + 64 * d;
-  const needed = outAt + 64;
-  const have = kernel.memory.buffer.byteLength;
-  if (needed > have) kernel.memory.grow(Math.ceil((needed - have) / 65536));
-  const buffer = kernel.memory.buffer;
+  const buffer = memoryOfAtLeast(kernel.memory, outAt + 64);
   new Float64Array(buffer, 0, r.length).set(r);
   const block = new Float64Array(buffer, blockAt, 8 * d);
   const results = new Float64Array(buffer, outAt, 8);
