@@ -118,43 +118,10 @@ export function visualAssociationScores(embeds: ArrayLike<number>, n: number, re
   const q = normalizeRows(embeds, n, d);
   const r = normalizeRows(references, m, d);
   const out = new Float64Array(n);
-  // Eight rows at a time in WebAssembly (association-kernel.ts), the same sums; the rest here.
-  // Four query rows against each reference row at once: each reference value is loaded once
-  // for four products (the loop was bound by loads; ~2–3× faster). Every dot product still sums
-  // k = 0, 1, … in order, so the values are the same bit for bit.
+  // Eight rows at a time in WebAssembly (association-kernel.ts); the rest (or all, without
+  // WebAssembly SIMD) here, one row at a time. Every dot product sums k = 0, 1, … in order in
+  // both, so the values are the same bit for bit.
   let i = minDistancesInKernel(q, n, r, m, d, out);
-  for (; i + 4 <= n; i += 4) {
-    const q0 = i * d;
-    const q1 = q0 + d;
-    const q2 = q1 + d;
-    const q3 = q2 + d;
-    let b0 = Infinity;
-    let b1 = Infinity;
-    let b2 = Infinity;
-    let b3 = Infinity;
-    for (let j = 0; j < m; j++) {
-      const rj = j * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let k = 0; k < d; k++) {
-        const rv = r[rj + k];
-        s0 += q[q0 + k] * rv;
-        s1 += q[q1 + k] * rv;
-        s2 += q[q2 + k] * rv;
-        s3 += q[q3 + k] * rv;
-      }
-      if (1 - s0 < b0) b0 = 1 - s0;
-      if (1 - s1 < b1) b1 = 1 - s1;
-      if (1 - s2 < b2) b2 = 1 - s2;
-      if (1 - s3 < b3) b3 = 1 - s3;
-    }
-    out[i] = b0 / 2;
-    out[i + 1] = b1 / 2;
-    out[i + 2] = b2 / 2;
-    out[i + 3] = b3 / 2;
-  }
   for (; i < n; i++) {
     let best = Infinity;
     const qi = i * d;

@@ -25,7 +25,7 @@ describe('class_scores and visual_association_score', () => {
     expect(s[1]).toBe(0);
   });
 
-  it('visual_association_score (eight rows at a time in WebAssembly, then four, then one) equals the one-row-at-a-time definition bit for bit', () => {
+  it('visual_association_score (eight rows at a time in WebAssembly, the rest one at a time) equals the one-row-at-a-time definition bit for bit', () => {
     const rnd = centredLcg(5);
     // 27 rows: three kernel blocks of eight, then three in JavaScript; a repeated reference row (ties).
     const [n, m, d] = [27, 7, 37];
