@@ -70,13 +70,13 @@ function associationKernel(): AssociationKernel | null {
 const MAX_KERNEL_BYTES = 64 << 20;
 
 /**
- * out[i] = (min over reference rows of 1 − q_i·r_j) / 2 for the first 8·⌊n/8⌋ rows of the unit
- * rows `q` ([n, d]) against the unit rows `r` ([m, d]); returns how many rows it scored (0 when
- * the kernel is unavailable or `r` is too large), the caller scores the rest.
+ * out[i] = (min over reference rows of 1 − q_i·r_j) / 2 for every row of the unit rows `q`
+ * ([n, d]) against the unit rows `r` ([m, d]), eight at a time (the last block padded with
+ * zero rows, whose results are dropped); returns how many rows it scored: n, or 0 when the
+ * kernel is unavailable or `r` is too large (the caller then scores them all).
  */
 export function minDistancesInKernel(q: Float64Array, n: number, r: Float64Array, m: number, d: number, out: Float64Array): number {
-  const blocks = Math.floor(n / 8);
-  if (blocks === 0 || m === 0 || d === 0 || r.byteLength > MAX_KERNEL_BYTES) return 0;
+  if (n === 0 || m === 0 || d === 0 || r.byteLength > MAX_KERNEL_BYTES) return 0;
   const kernel = associationKernel();
   if (!kernel) return 0;
   // Memory: the reference rows, one transposed block of eight query rows, its eight results.
@@ -86,11 +86,15 @@ export function minDistancesInKernel(q: Float64Array, n: number, r: Float64Array
   new Float64Array(buffer, 0, r.length).set(r);
   const block = new Float64Array(buffer, blockAt, 8 * d);
   const results = new Float64Array(buffer, outAt, 8);
-  for (let b = 0; b < blocks; b++) {
-    const q0 = 8 * b * d;
-    for (let row = 0; row < 8; row++) for (let k = 0; k < d; k++) block[8 * k + row] = q[q0 + row * d + k];
+  for (let first = 0; first < n; first += 8) {
+    const rows = Math.min(8, n - first);
+    if (rows < 8) block.fill(0);
+    for (let row = 0; row < rows; row++) {
+      const q0 = (first + row) * d;
+      for (let k = 0; k < d; k++) block[8 * k + row] = q[q0 + k];
+    }
     kernel.minDistances8(outAt, blockAt, 0, m, d);
-    out.set(results, 8 * b);
+    out.set(rows < 8 ? results.subarray(0, rows) : results, first);
   }
-  return 8 * blocks;
+  return n;
 }

@@ -118,9 +118,9 @@ export function visualAssociationScores(embeds: ArrayLike<number>, n: number, re
   const q = normalizeRows(embeds, n, d);
   const r = normalizeRows(references, m, d);
   const out = new Float64Array(n);
-  // Eight rows at a time in WebAssembly (association-kernel.ts); the rest (or all, without
-  // WebAssembly SIMD) here, one row at a time. Every dot product sums k = 0, 1, … in order in
-  // both, so the values are the same bit for bit.
+  // In WebAssembly, eight rows at a time (association-kernel.ts); here, one row at a time, only
+  // without WebAssembly SIMD. Every dot product sums k = 0, 1, … in order in both, so the values
+  // are the same bit for bit.
   let i = minDistancesInKernel(q, n, r, m, d, out);
   for (; i < n; i++) {
     let best = Infinity;
