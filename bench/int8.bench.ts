@@ -210,13 +210,17 @@ const loadStart = load();
 
 const floor = await floors();
 lines.push({ name: 'floor.matmul_fp32_2048', median_ms: floor.fp32.median, p95_ms: floor.fp32.p95, floor_ms: floor.fp32.median, ratio_to_floor: 1 });
-lines.push({ name: 'floor.matmulinteger_u8u8_2048', median_ms: floor.int8.median, p95_ms: floor.int8.p95, floor_ms: floor.fp32.median, ratio_to_floor: floor.int8.median / floor.fp32.median });
-lines.push({ name: 'floor.matmulinteger_u8s7_2048', median_ms: floor['int8-s7'].median, p95_ms: floor['int8-s7'].p95, floor_ms: floor.fp32.median, ratio_to_floor: floor['int8-s7'].median / floor.fp32.median });
-lines.push({ name: 'floor.matmulinteger_u8s8_2048', median_ms: floor['int8-s8'].median, p95_ms: floor['int8-s8'].p95, floor_ms: floor.fp32.median, ratio_to_floor: floor['int8-s8'].median / floor.fp32.median });
 table.push(`2048³ MatMul fp32:            median ${floor.fp32.median.toFixed(1)} ms (${((2 * 2048 ** 3) / floor.fp32.median / 1e6).toFixed(0)} GFLOP/s)`);
-table.push(`2048³ MatMulInteger u8×u8:    median ${floor.int8.median.toFixed(1)} ms (${(floor.fp32.median / floor.int8.median).toFixed(2)}× the fp32 MatMul's speed)`);
-table.push(`2048³ MatMulInteger u8×s8 (±63): median ${floor['int8-s7'].median.toFixed(1)} ms (${(floor.fp32.median / floor['int8-s7'].median).toFixed(2)}× the fp32 MatMul's speed)`);
-table.push(`2048³ MatMulInteger u8×s8 (±127): median ${floor['int8-s8'].median.toFixed(1)} ms (${(floor.fp32.median / floor['int8-s8'].median).toFixed(2)}× the fp32 MatMul's speed; exact only with VNNI)`);
+const INT8_FLOORS = [
+  ['int8', 'u8u8', 'u8×u8:   ', ''],
+  ['int8-s7', 'u8s7', 'u8×s8 (±63):', ''],
+  ['int8-s8', 'u8s8', 'u8×s8 (±127):', '; exact only with VNNI'],
+] as const;
+for (const [kind, name, label, note] of INT8_FLOORS) {
+  const f = floor[kind];
+  lines.push({ name: `floor.matmulinteger_${name}_2048`, median_ms: f.median, p95_ms: f.p95, floor_ms: floor.fp32.median, ratio_to_floor: f.median / floor.fp32.median });
+  table.push(`2048³ MatMulInteger ${label} median ${f.median.toFixed(1)} ms (${(floor.fp32.median / f.median).toFixed(2)}× the fp32 MatMul's speed${note})`);
+}
 
 const plainDir = modelFolder(false);
 const allGraphs = async (dir: string) => ({ fp32: await graphsFor(dir, 'fp32'), int8: await graphsFor(dir, 'int8'), 'int8-s7': await graphsFor(dir, 'int8-s7'), 'int8-s8': await graphsFor(dir, 'int8-s8') });
