@@ -277,8 +277,8 @@ function stallBody(): Buffer {
   return stallBodyBytes;
 }
 
-/** One upload that sends its headers and `stallBytes` of body (a real PNG's start), then nothing. */
-function stallUpload(base: string, record: Stall[]): Promise<void> {
+/** One upload that sends its headers and `stallBytes` of body (a real PNG's start), then nothing; resolves with its record once closed. */
+function stallUpload(base: string, record: Stall[]): Promise<Stall> {
   const url = new URL(base);
   return new Promise((resolve) => {
     const s: Stall = { opened: performance.now(), lastByte: performance.now() };
@@ -305,7 +305,7 @@ function stallUpload(base: string, record: Stall[]): Promise<void> {
       s.closed = performance.now();
       const m = /^HTTP\/1\.1 (\d{3})/.exec(answer);
       s.status = m ? Number(m[1]) : 0;
-      resolve();
+      resolve(s);
     });
   });
 }
@@ -327,8 +327,9 @@ async function stalledUploads(): Promise<void> {
     // A refused upload (503: the body budget is full) comes back after its Retry-After.
     const lanes = Array.from({ length: stalledCount }, async () => {
       while (keepStalling) {
-        await stallUpload(server.base, stalls);
-        if (stalls[stalls.length - 1].status === 503) await sleep(1000);
+        // This lane's own record (the shared list's last one may be another lane's).
+        const s = await stallUpload(server.base, stalls);
+        if (s.status === 503) await sleep(1000);
       }
     });
     const loaded = await closedLoop(server.base, 4, seconds * 1000);
