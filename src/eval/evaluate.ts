@@ -73,6 +73,16 @@ export interface CategoryMetrics {
 export const METRIC_KEYS = ['imageAuroc', 'imageAp', 'imageF1Max', 'pixelAuroc', 'pixelAp', 'aupro'] as const;
 export type MetricKey = (typeof METRIC_KEYS)[number];
 
+/** Each metric's name in reports and tables. */
+export const METRIC_TITLES: Record<MetricKey, string> = {
+  imageAuroc: 'image AUROC',
+  imageAp: 'image AP',
+  imageF1Max: 'image F1-max',
+  pixelAuroc: 'pixel AUROC',
+  pixelAp: 'pixel AP',
+  aupro: 'AUPRO@0.3',
+};
+
 export interface ScoredRecord {
   name: string;
   type: string;

@@ -2,7 +2,7 @@
 // and the metrics' spread over the seeds (mean, sample standard deviation, min, max) per
 // category and for the macro mean; for calibration, the threshold, its guarantee and the
 // realised false-alarm and miss rates. report.ts puts it into report.json and report.md.
-import { METRIC_KEYS, type ConfigurationEvaluation, type MetricKey } from './evaluate.ts';
+import { METRIC_KEYS, METRIC_TITLES, type ConfigurationEvaluation, type MetricKey } from './evaluate.ts';
 import type { CategoryCalibration } from './calibrate.ts';
 
 /** The protocol as the command line asked for it. */
@@ -115,14 +115,6 @@ export function formatSpread(s: Spread | null | undefined): string {
   return s.n > 1 ? `${pct(s.mean)} ± ${pct(s.std)} (${pct(s.min)}–${pct(s.max)})` : pct(s.mean);
 }
 
-const METRIC_TITLES: Record<MetricKey, string> = {
-  imageAuroc: 'image AUROC',
-  imageAp: 'image AP',
-  imageF1Max: 'image F1-max',
-  pixelAuroc: 'pixel AUROC',
-  pixelAp: 'pixel AP',
-  aupro: 'AUPRO@0.3',
-};
 
 /** The protocol statement and the over-seeds tables. */
 export function protocolMarkdown(p: ProtocolReport): string[] {

@@ -8,19 +8,11 @@ import type { ScoringSettings } from '../methods/dense-frequency/pipeline.ts';
 import { describeCategory, type Category } from '../dataset/mvtec.ts';
 import { buildProtocolReport, calibrationMarkdown, protocolMarkdown, type ProtocolInfo, type ProtocolReport } from './protocol-report.ts';
 import type { CategoryProtocol } from './protocol.ts';
-import { METRIC_KEYS, type CategoryEvaluation, type CategoryMetrics, type ConfigurationEvaluation, type MeanMetrics, type MetricKey } from './evaluate.ts';
+import { METRIC_KEYS, METRIC_TITLES, type CategoryEvaluation, type CategoryMetrics, type ConfigurationEvaluation, type MeanMetrics, type MetricKey } from './evaluate.ts';
 
 export const REPORT_VERSION = 1;
 export const RANDOM_MODEL_WARNING = '**Generated model with random weights: these numbers measure nothing about detection quality.**';
 
-export const METRIC_TITLES: Record<MetricKey, string> = {
-  imageAuroc: 'image AUROC',
-  imageAp: 'image AP',
-  imageF1Max: 'image F1-max',
-  pixelAuroc: 'pixel AUROC',
-  pixelAp: 'pixel AP',
-  aupro: 'AUPRO@0.3',
-};
 
 export interface OverlayFile {
   kind: string;

@@ -98,18 +98,10 @@ export interface Feedback {
   at: Date;
 }
 
-export interface DetectionRecord {
+/** A stored detection: what was recorded, with its id and time fixed and the feedback given since. */
+export interface DetectionRecord extends Omit<NewDetection, 'id' | 'time'> {
   id: string;
   time: Date;
-  categoryId: string | null;
-  category: string;
-  method: string;
-  score: number;
-  isAnomalous: boolean;
-  threshold: number;
-  thresholdSource: string;
-  summary: string;
-  metadata: Record<string, string>;
   /** The stored image's hash (a blob), or null when the image was not kept. */
   imageSha256: string | null;
   feedback: Feedback | null;
