@@ -16,7 +16,8 @@
 //
 // --winclip adds WinCLIP's window graph (batch 1, 3 runs per precision) and its window-embedding cosine.
 // --profile adds an ONNX Runtime session profile of each tower variant at batch 1: kernel time per
-// operator type (after a warm-up run), to see what the int8 tower spends beside its int8 GEMMs.
+// operator type (after a warm-up run), to see what the int8 tower spends beside its int8 GEMMs;
+// with --winclip also of the fp32 and int8-s8 window graphs.
 //
 // Output: a table, then one JSON line per figure:
 //   {"name", "median_ms", "p95_ms", "floor_ms", "ratio_to_floor"} (speed)
@@ -339,6 +340,15 @@ if (values.winclip) {
     lines.push({ name: `fidelity.${arch}.${v}.winclip.window_embeds`, min_cosine: minCos, images: 1 });
   }
   for (const s of sessions) await s.release();
+  if (values.profile) {
+    for (const v of ['fp32', 'int8-s8'] as const) {
+      const p = await profileByOp(paths[v], 2);
+      table.push(`profile ${v} WinCLIP window graph b1: ${p.wall.toFixed(1)} ms per run, kernels ${p.kernels.toFixed(1)} ms:`);
+      for (const [op, ms, nodes] of p.ops.filter((o) => o[1] >= 0.01 * p.kernels)) {
+        table.push(`  ${op.padEnd(26)} ${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / p.kernels).toFixed(1).padStart(5)} % (${nodes} nodes)`);
+      }
+    }
+  }
 }
 
 if (!values['no-fidelity']) {
