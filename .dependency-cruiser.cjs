@@ -1,8 +1,9 @@
 // The layering of src/, checked by `npm run lint:deps` (dependency-cruiser) in CI (.ci/run).
 // README.md, "Architecture", draws it. Top to bottom, a layer imports only the ones below it:
 //
-//   server.ts → app.ts → routes/ (auth/, webhooks/ beside them)
-//     → detection/ → methods/ → prompts/, scoring/ → clip/
+//   server.ts → app.ts → routes/ (auth/, web/ beside them)
+//     → categories/ → webhooks/ → detection/ → methods/ → prompts/, scoring/ → clip/
+//   store/ (the database) serves routes/, categories/ and webhooks/ and imports only the bottom layer;
 //   beside and below everything: imaging/, util/, observability/, errors.ts, defaults.ts;
 //   settings.ts (the environment) is read by detection/ and above only.
 //   tooling: eval/, folder-scoring/, training/ (above detection/; dataset/ is their MVTec reader) and dev/

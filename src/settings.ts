@@ -54,7 +54,7 @@ export const SETTINGS = {
   denseLayers: {
     env: 'DENSE_LAYERS',
     schema: intList,
-    help: 'blocks whose dense patch features are scored (default: 6,9,12 of 12 or 6,12,18,24 of 24; a quarter steps otherwise)',
+    help: 'blocks whose dense patch features are scored (default: 6,9,12 of 12; quarter steps at depths ≥ 16 divisible by 4, e.g. 6,12,18,24 of 24; half, 3/4 and last otherwise)',
   },
   denseStart: { env: 'DENSE_START', schema: int(1, 64), help: 'first block of the dense path (default: start of the last third)' },
   denseAttention: { env: 'DENSE_ATTENTION', schema: z.enum(['vv', 'qqkk']), default: 'vv', help: 'dense path attention: V-V or q-q + k-k' },
@@ -86,14 +86,14 @@ export const SETTINGS = {
   intraOpThreads: {
     env: 'INTRA_OP_THREADS',
     schema: int(1, 256),
-    help: `ONNX Runtime threads per worker (default: cores / workers, here ${cores})`,
+    help: `ONNX Runtime threads per worker (default: cores / workers, here ${cores} cores)`,
   },
   intraOpSpinning: {
     env: 'INTRA_OP_SPINNING',
     schema: bool,
     default: '0',
     // Measured on a 2-core machine: spinning made the tower alone 5–12 % faster, but the spinning
-    // threads take the cores the event loop needs: without it the tiny model served 1.9× more
+    // threads take the cores the event loop needs: without it the tiny model served 1.8× more
     // detections at concurrency 4 (README, Performance).
     help: "ONNX Runtime's intra-op threads spin between operators (1) or sleep (0); 1 suits machines with cores to spare",
   },

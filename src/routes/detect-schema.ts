@@ -92,7 +92,7 @@ const booleanText = z.preprocess(
   z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1')]),
 );
 
-// `learned:<name>` names a file in PROMPTS_DIR (src/prompts/learned-prompts.ts); whether it
+// `learned:<name>` names a file in PROMPTS_DIR (src/methods/dense-frequency/learned-prompts.ts); whether it
 // exists is the detector's answer (400 with the available names).
 const LEARNED_OR_FIXED = /^(templated|custom|learned(:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?)$/;
 

@@ -90,7 +90,7 @@ export const batchResponseSchema = z.strictObject({
   results: z.array(batchEntrySchema).meta({ description: 'one entry per file, in upload order; a bad file gets its own error entry' }),
 });
 
-// Learned prompt files from PROMPTS_DIR (src/prompts/learned-prompts.ts).
+// Learned prompt files from PROMPTS_DIR (src/methods/dense-frequency/learned-prompts.ts).
 const nullableNumber = z.number().nullable();
 const learnedPromptsSchema = z
   .strictObject({
