@@ -8,7 +8,8 @@ import type { CategoryRecord, DetectionRecord } from '../store/store.ts';
 import { ConflictError } from '../errors.ts';
 import type { DecodedImage } from '../imaging/decode.ts';
 import { calibratePixelThreshold, calibrateThreshold } from './calibration.ts';
-import { calibrationFor, type StoredCalibration } from './detect-context.ts';
+import { calibrationFor } from './detect-context.ts';
+import type { StoredCalibration } from './stored-calibration.ts';
 import type { CategoryService, UploadedImage } from './service.ts';
 
 export interface CalibrateOptions {
@@ -66,8 +67,21 @@ export async function addToCalibration(service: CategoryService, categoryId: str
   const record = await service.require(categoryId);
   const current = calibrationFor(service, record, detection.method);
   if (!current) throw new ConflictError(`category ${JSON.stringify(categoryId)} has no current calibration for method ${detection.method}: calibrate it first (POST /v1/categories/{id}/calibrate)`);
+  // A detection counts once: feedback sent again (a retry, a second click) changes nothing.
+  const added = current.addedDetections ?? [];
+  if (added.includes(detection.id)) return current;
   const image = calibrateThreshold([...current.scores, detection.score], current.targetFalseAlarmRate, current.confidence);
-  const calibration: StoredCalibration = { ...current, m: image.m, threshold: image.threshold, rank: image.rank, confidence: image.confidence, guarantee: image.guarantee, scores: image.scores, calibratedAt: new Date().toISOString() };
+  const calibration: StoredCalibration = {
+    ...current,
+    m: image.m,
+    threshold: image.threshold,
+    rank: image.rank,
+    confidence: image.confidence,
+    guarantee: image.guarantee,
+    scores: image.scores,
+    addedDetections: [...added, detection.id],
+    calibratedAt: new Date().toISOString(),
+  };
   await service.store.setCalibration(categoryId, calibration);
   return calibration;
 }

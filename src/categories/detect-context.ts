@@ -5,24 +5,7 @@ import type { DetectOptions, DetectResponse } from '../detection/types.ts';
 import { DEFAULT_METHOD } from '../methods/registry.ts';
 import type { CategoryRecord } from '../store/store.ts';
 import type { CategoryService } from './service.ts';
-
-/** A calibration as stored on the category (POST /v1/categories/{id}/calibrate). */
-export interface StoredCalibration {
-  source: 'images' | 'references';
-  method: string;
-  /** The method's feature key and the reference count it was made with: scores depend on both. */
-  featureKey: string | null;
-  referenceCount: number;
-  m: number;
-  targetFalseAlarmRate: number;
-  threshold: number;
-  pixelThreshold: number;
-  rank: number;
-  confidence: number;
-  guarantee: string;
-  scores: number[];
-  calibratedAt: string;
-}
+import { calibrationOutdated, type StoredCalibration } from './stored-calibration.ts';
 
 export interface CategoryContext {
   record: CategoryRecord | null;
@@ -36,8 +19,7 @@ export interface CategoryContext {
 export function calibrationFor(service: CategoryService, record: CategoryRecord, method: string): StoredCalibration | null {
   const c = record.calibration as StoredCalibration | null;
   if (!c || c.method !== method) return null;
-  if ((service.featureKeys().get(method) ?? null) !== c.featureKey || c.referenceCount !== record.referenceCount) return null;
-  return c;
+  return calibrationOutdated(c, record.referenceCount, service.featureKeys().get(method) ?? null) === null ? c : null;
 }
 
 /** The detection's options completed from the stored category, if `options.category` names one. */

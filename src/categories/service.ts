@@ -9,8 +9,10 @@ import type { ClipDetector } from '../detection/clip-detector.ts';
 import type { PackedFeatures } from '../methods/contract.ts';
 import { CategoryNotFoundError, StoreUnavailableError } from '../store/errors.ts';
 import { nfc } from '../store/context.ts';
+import { sha256Hex } from '../store/blobs.ts';
 import type { CategoryRecord, DetectionRecord, ReferenceRecord, Store } from '../store/store.ts';
 import { MemoryCache } from './memory-cache.ts';
+import { calibrationOutdated, type StoredCalibration } from './stored-calibration.ts';
 import { isPostgresUrl, openStore, type OpenStoreOptions } from '../store/open-store.ts';
 import { ConnectingStore } from '../store/connecting-store.ts';
 import type { Settings } from '../settings.ts';
@@ -50,7 +52,8 @@ export interface CategoryView {
   createdAt: string;
   updatedAt: string;
   references: { count: number; limit: number };
-  calibration: unknown | null;
+  /** The stored calibration; `current: false` with the reason in `outdated` once detections no longer use it. */
+  calibration: (StoredCalibration & { current: boolean; outdated?: string }) | null;
   /** Some references lack features for the loaded model: POST /v1/reembed computes them from the stored images. */
   needsReembedding: boolean;
 }
@@ -63,6 +66,21 @@ export interface ReferenceView {
   sha256: string;
   addedAt: string;
   thumbnail: string;
+}
+
+/** An upload the category already held (or that came twice): not stored again. */
+export interface DuplicateReference {
+  /** Its position among the request's files (0-based). */
+  index: number;
+  filename?: string;
+  sha256: string;
+  /** The reference holding the same image. */
+  referenceId: string | null;
+}
+
+export interface AddedReferences {
+  added: ReferenceRecord[];
+  duplicates: DuplicateReference[];
 }
 
 /** An uploaded file: its bytes and the name the client gave it (for messages). */
@@ -137,9 +155,17 @@ export class CategoryService {
       createdAt: record.createdAt.toISOString(),
       updatedAt: record.updatedAt.toISOString(),
       references: { count: record.referenceCount, limit: this.options.referenceLimit },
-      calibration: record.calibration,
+      calibration: this.calibrationView(record),
       needsReembedding: needing.has(record.id),
     };
+  }
+
+  /** The stored calibration, with whether detections use it (`current`) and, when not, why (`outdated`). */
+  private calibrationView(record: CategoryRecord): CategoryView['calibration'] {
+    const c = record.calibration as StoredCalibration | null;
+    if (!c) return null;
+    const outdated = calibrationOutdated(c, record.referenceCount, this.featureKeys().get(c.method) ?? null);
+    return { ...c, current: outdated === null, ...(outdated ? { outdated } : {}) };
   }
 
   /** Categories with references that lack features of the loaded model. */
@@ -196,12 +222,32 @@ export class CategoryService {
   }
 
   /** Decodes, features and stores the images as references, all or none. */
-  async addReferences(id: string, uploads: readonly UploadedImage[], signal?: AbortSignal): Promise<ReferenceRecord[]> {
+  /**
+   * Decodes, encodes and stores the uploads as references. An image the category already holds
+   * (the same bytes), or one sent twice, is not stored again: it is listed in `duplicates` with
+   * the reference that holds it, and it costs no encoding. Nothing changes when every upload is
+   * a duplicate, so a repeated request (a retry, a second click) leaves the calibration current.
+   */
+  async addReferences(id: string, uploads: readonly UploadedImage[], signal?: AbortSignal): Promise<AddedReferences> {
     await this.require(id);
-    const images = await this.decodeAll(uploads);
+    const held = new Map((await this.store.listReferences(id)).map((r) => [r.sha256, r.id]));
+    const fresh: UploadedImage[] = [];
+    const duplicates: DuplicateReference[] = [];
+    const seen = new Set<string>();
+    uploads.forEach((u, index) => {
+      const sha256 = sha256Hex(u.bytes);
+      const holder = held.get(sha256);
+      if (holder !== undefined || seen.has(sha256)) duplicates.push({ index, ...(u.filename ? { filename: u.filename } : {}), sha256, referenceId: holder ?? null });
+      else {
+        seen.add(sha256);
+        fresh.push(u);
+      }
+    });
+    if (fresh.length === 0) return { added: [], duplicates };
+    const images = await this.decodeAll(fresh);
     const features = await this.encodeFeatures(images, signal);
     const references = await Promise.all(
-      uploads.map(async (u, i) => ({
+      fresh.map(async (u, i) => ({
         width: images[i].width,
         height: images[i].height,
         image: u.bytes,
@@ -209,7 +255,11 @@ export class CategoryService {
         features: features.map(({ key, packed }) => ({ featureKey: key, shape: packed[i].shape, data: packed[i].data })),
       })),
     );
-    return this.store.addReferences(id, references, { limit: this.options.referenceLimit, keepImages: this.options.keepReferenceImages });
+    const added = await this.store.addReferences(id, references, { limit: this.options.referenceLimit, keepImages: this.options.keepReferenceImages });
+    // A copy sent twice in one request names the reference its first copy became.
+    const bySha = new Map(added.map((r) => [r.sha256, r.id]));
+    for (const d of duplicates) d.referenceId ??= bySha.get(d.sha256) ?? null;
+    return { added, duplicates };
   }
 
   /** Every feature-storing method's features of the images. */

@@ -94,9 +94,10 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
     await service.require(id);
     const { files, fields } = await readImageFiles(request, { maxBytes: opts.maxBodyBytes, maxFiles: REFERENCE_FILES_PER_REQUEST });
     if (Object.keys(fields).length) throw new BadRequestError(`unexpected fields ${Object.keys(fields).join(', ')}; send only file fields "image"`);
-    const added = await service.addReferences(id, files);
+    const { added, duplicates } = await service.addReferences(id, files);
     const count = (await service.require(id)).referenceCount;
-    return reply.code(201).send({ added: added.map(referenceView), references: { count, limit: service.options.referenceLimit } });
+    // 200 when nothing was new (every image already a reference): a repeated upload is harmless.
+    return reply.code(added.length > 0 ? 201 : 200).send({ added: added.map(referenceView), duplicates, references: { count, limit: service.options.referenceLimit } });
   });
 
   app.get('/v1/categories/:id/references', { schema: { summary: "A category's normal references", tags } }, async (request) => {

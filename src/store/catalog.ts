@@ -104,12 +104,22 @@ export class Catalog {
     // is still true when the inserts commit.
     const found = await tx.all(`SELECT id FROM categories WHERE id = ?${this.ctx.backend.forUpdate}`, [id]);
     if (found.length === 0) throw new CategoryNotFoundError(id);
+    // An image the category already holds (same bytes) is not stored twice: two requests racing
+    // with the same image add it once (the service leaves out the duplicates it can see first).
+    const held = new Set((await tx.all('SELECT sha256 FROM category_references WHERE category_id = ?', [id])).map((r) => String(r.sha256)));
+    const fresh = references.filter((ref) => {
+      const sha = sha256Hex(ref.image);
+      if (held.has(sha)) return false;
+      held.add(sha);
+      return true;
+    });
     const existing = toNumber((await tx.all('SELECT COUNT(*) AS n FROM category_references WHERE category_id = ?', [id]))[0]!.n);
-    if (existing + references.length > options.limit) throw new ReferenceLimitError(options.limit, existing, references.length);
+    if (existing + fresh.length > options.limit) throw new ReferenceLimitError(options.limit, existing, fresh.length);
+    if (fresh.length === 0) return [];
     const keep = options.keepImages ?? true;
     const now = this.ctx.clock();
     const ids: string[] = [];
-    for (const ref of references) {
+    for (const ref of fresh) {
       const refId = ref.id ?? randomUUID();
       await tx.run(
         `INSERT INTO category_references (id, category_id, width, height, bytes, sha256, added_at, thumbnail, image)

@@ -224,7 +224,9 @@ export interface Store {
 
   /**
    * Adds all references with their features in one transaction, or none: throws
-   * CategoryNotFoundError, or ReferenceLimitError when count + new would pass the limit.
+   * CategoryNotFoundError, or ReferenceLimitError when count + new would pass the limit. An image
+   * the category already holds (by sha256), or one given twice, is added once: the result lists
+   * only the references stored.
    */
   addReferences(categoryId: string, references: NewReference[], options: AddReferencesOptions): Promise<ReferenceRecord[]>;
   /** In insertion order. */

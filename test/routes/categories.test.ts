@@ -70,14 +70,21 @@ describe('category resources', () => {
 describe('references, few-shot detection and calibration', () => {
   it('stores references with thumbnails; refuses damaged ones naming the file, and more than the limit', async () => {
     await json('PUT', '/v1/categories/tile', { name: 'tile', targetFalseAlarmRate: 0.3 });
-    const add = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images(await Promise.all([1, 2, 3, 4, 5, 6, 7].map((s) => part(s)))) });
+    // Part 7 twice in one upload: stored once, the second copy listed as a duplicate of the first.
+    const add = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images(await Promise.all([1, 2, 3, 4, 5, 6, 7, 7].map((s) => part(s)))) });
     expect(add.statusCode).toBe(201);
     const body = add.json();
     expect(body.references).toEqual({ count: 7, limit: 8 });
+    expect(body.duplicates).toEqual([{ index: 7, filename: 'good-7.png', sha256: body.added[6].sha256, referenceId: body.added[6].id }]);
     expect(body.added[0]).toMatchObject({ width: 96, height: 64 });
     expect(body.added[0].thumbnail).toMatch(/^data:image\/jpeg;base64,/);
     const listed = (await json('GET', '/v1/categories/tile/references')).json().references;
     expect(listed).toHaveLength(7);
+
+    // The same image again (a retry) is not stored twice, nor encoded: 200, nothing added, the holder named.
+    const again = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images([await part(3)]) });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ added: [], duplicates: [{ index: 0, filename: 'good-0.png', referenceId: body.added[2].id }], references: { count: 7, limit: 8 } });
 
     const broken = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/references', ...images([await part(8), (await part(9)).subarray(0, 80)]) });
     expect(broken.statusCode).toBe(422);
@@ -116,11 +123,21 @@ describe('references, few-shot detection and calibration', () => {
     expect(c.confidence).toBeGreaterThanOrEqual(0.9);
     expect(c.scores).toHaveLength(7);
     expect(c.guarantee).toMatch(/P\(false-alarm rate > 30%\)/);
+    expect((await json('GET', '/v1/categories/tile')).json().calibration).toMatchObject({ threshold: c.threshold, referenceCount: 7, current: true });
     const after = (await detect(await part(21), { category: 'tile', map: 'none' })).json();
     expect(after.thresholdSource).toBe('category calibration');
     expect(after.calibrated).toBe(true);
     expect(after.threshold).toBe(c.threshold);
     expect(after.summary).toMatch(/calibrated threshold/);
+
+    // A false alarm joins the calibration once: its score is the 8th normal score, and feedback sent again changes nothing.
+    const joined = await json('POST', `/v1/detections/${after.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
+    expect(joined.statusCode).toBe(200);
+    const once = (await json('GET', '/v1/categories/tile')).json().calibration;
+    expect(once).toMatchObject({ m: 8, current: true, addedDetections: [after.detectionId] });
+    expect(once.scores.some((v: number) => Math.abs(v - after.score) < 1e-6)).toBe(true);
+    await json('POST', `/v1/detections/${after.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
+    expect((await json('GET', '/v1/categories/tile')).json().calibration).toMatchObject({ m: 8, calibratedAt: once.calibratedAt });
   });
 
   it('detections are recorded and listed; feedback is stored, counted, and can add a false alarm to the references', async () => {
@@ -133,12 +150,18 @@ describe('references, few-shot detection and calibration', () => {
     expect(fb.statusCode).toBe(200);
     expect(fb.json().feedback).toMatchObject({ label: 'normal', note: 'glare' });
     expect((await json('GET', '/v1/categories/tile')).json().references.count).toBe(8);
+    // Sent again (a second click): the image is already a reference, nothing is added.
+    expect((await json('POST', `/v1/detections/${res.detectionId}/feedback`, { label: 'normal', note: 'glare', addTo: 'references' })).statusCode).toBe(200);
+    expect((await json('GET', '/v1/categories/tile')).json().references.count).toBe(8);
     const metrics = (await svc.app.inject({ url: '/metrics' })).body;
-    expect(metrics).toMatch(/detection_feedback_total\{category="tile",label="normal"\} 1/);
+    // Every feedback is counted, repeated ones too: two here, two in the calibration test.
+    expect(metrics).toMatch(/detection_feedback_total\{category="tile",label="normal"\} 4/);
     expect((await json('POST', `/v1/detections/${res.detectionId}/feedback`, { label: 'maybe' })).statusCode).toBe(400);
     expect((await json('POST', '/v1/detections/00000000-0000-4000-8000-000000000000/feedback', { label: 'normal' })).statusCode).toBe(404);
-    // With an 8th reference the 7-reference calibration no longer describes the scores.
+    // With an 8th reference the 7-reference calibration no longer describes the scores, and the category says so.
     expect((await detect(await part(41), { category: 'tile', map: 'none' })).json().thresholdSource).toBe('default');
+    const stale = (await json('GET', '/v1/categories/tile')).json().calibration;
+    expect(stale).toMatchObject({ current: false, outdated: expect.stringMatching(/made with 7 references, the category now has 8/) });
   });
 
   it('metadata that is not a small object of strings → 400', async () => {

@@ -65,6 +65,21 @@ export function catalogCases({ fresh }: SuiteContext): void {
   });
 
   describe('references', () => {
+    it('stores an image once per category: one already held, or given twice, is left out; another category may hold it too', async () => {
+      const { store } = await fresh();
+      await store.putCategory(category('screw'));
+      await store.putCategory(category('bottle'));
+      const [a] = await store.addReferences('screw', [reference('a')], { limit: 3 });
+      const before = (await store.getCategory('screw'))!.updatedAt;
+      expect(await store.addReferences('screw', [reference('a')], { limit: 3 })).toEqual([]);
+      expect((await store.getCategory('screw'))!.updatedAt).toEqual(before);
+      // The limit counts what is stored: 1 held + b (c twice) = 3 ≤ 3.
+      const added = await store.addReferences('screw', [reference('b'), reference('a'), reference('c'), reference('c')], { limit: 3 });
+      expect(added.map((r) => r.sha256)).toEqual(['b', 'c'].map((t) => createHash('sha256').update(image(t)).digest('hex')));
+      expect((await store.listReferences('screw')).map((r) => r.id)).toEqual([a!.id, ...added.map((r) => r.id)]);
+      expect(await store.addReferences('bottle', [reference('a')], { limit: 3 })).toHaveLength(1);
+    });
+
     it('adds a batch with features, lists it without blobs, serves the image, deletes one', async () => {
       const { store } = await fresh();
       await store.putCategory(category('screw'));
