@@ -66,9 +66,12 @@ export function minimumNormals(targetFalseAlarmRate: number, confidence: number)
   const L = Math.log1p(-targetFalseAlarmRate);
   const logDelta = Math.log1p(-confidence);
   // The closed form, then nudged so it agrees exactly with the j = 0 test in chooseRank (m·L ≤ log δ).
+  // Rounding puts the closed form at most a step or two off, so the nudges are bounded: past 2^53
+  // (α near 1e-16) n − 1 === n and an unbounded nudge never ended, holding the event loop.
   let n = Math.max(0, Math.ceil(logDelta / L));
-  while (n > 0 && (n - 1) * L <= logDelta) n--;
-  while (n * L > logDelta) n++;
+  if (!Number.isSafeInteger(n)) return n;
+  for (let step = 0; step < 4 && n > 0 && (n - 1) * L <= logDelta; step++) n--;
+  for (let step = 0; step < 4 && n * L > logDelta; step++) n++;
   return n;
 }
 

@@ -17,6 +17,9 @@ export interface CategoryRouteOptions {
   methods: readonly string[];
 }
 
+/** The smallest targetFalseAlarmRate a category takes. */
+const MIN_FALSE_ALARM_RATE = 0.0001;
+
 /** Same rules and normalisation (NFKC) as the `category` field of /v1/detect. */
 export const categoryId = z
   .string()
@@ -35,7 +38,8 @@ const refParams = z.strictObject({ id: categoryId, refId: z.string().uuid('not a
 function categoryBody(methods: readonly string[]) {
   return z.strictObject({
     name: z.string().trim().min(1).max(LIMITS.categoryLength).regex(CATEGORY_CHARS, "name may hold letters, digits, spaces and - _ ' . , ( ) & + /").optional(),
-    targetFalseAlarmRate: z.number().gt(0).max(0.5).optional(),
+    // Below 1 in 10,000 a calibration would need more than 23,000 normal images (at 90% confidence).
+    targetFalseAlarmRate: z.number().min(MIN_FALSE_ALARM_RATE, `targetFalseAlarmRate must be at least ${MIN_FALSE_ALARM_RATE} (1 in 10,000)`).max(0.5).optional(),
     defaultMethod: z.enum(methods as [string, ...string[]]).optional(),
     notes: z.string().max(2000).optional(),
   });

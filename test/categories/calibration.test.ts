@@ -114,6 +114,14 @@ describe('calibrateThreshold: too few normals', () => {
     expect(calibrateThreshold(new Array(needed).fill(0.5), 1 / d, 1 - 1 / e).rank).toBe(0);
   });
 
+  it('ends for any rate, however small: past 2^53 normals the exact nudge would never end (it held the event loop)', () => {
+    for (const alpha of [1e-12, 2e-16, 1e-16, 1e-300, Number.MIN_VALUE]) {
+      const n = minimumNormals(alpha, 0.9);
+      expect(n).toBeGreaterThan(1e11);
+      expect(() => calibrateThreshold([0.1, 0.2], alpha, 0.9)).toThrow(TooFewNormalsError);
+    }
+  });
+
   it('is a 422 too_few_normals catalogue error saying how many are needed', () => {
     const err = captured(() => calibrateThreshold(Array.from({ length: 12 }, (_, i) => i), 0.01, 0.9));
     expect(err).toBeInstanceOf(TooFewNormalsError);

@@ -53,6 +53,8 @@ describe('category resources', () => {
     ['an invalid id', 'PUT', `/v1/categories/${encodeURIComponent('a<b>')}`, {}, 400, /category id/],
     ['an unknown field', 'PUT', '/v1/categories/x', { colour: 'red' }, 400, /colour/],
     ['a false-alarm rate out of range', 'PUT', '/v1/categories/x', { targetFalseAlarmRate: 2 }, 400, /targetFalseAlarmRate/],
+    // No calibration could reach it (and 1e-16 once hung the calibration).
+    ['a false-alarm rate below 1 in 10,000', 'PUT', '/v1/categories/x', { targetFalseAlarmRate: 1e-16 }, 400, /targetFalseAlarmRate must be at least 0.0001/],
     ['an unknown default method', 'PUT', '/v1/categories/x', { defaultMethod: 'patchcore' }, 400, /defaultMethod/],
   ])('%s → %i', async (_name, method, url, body, status, message) => {
     const res = await json(method, url, body);

@@ -310,9 +310,18 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     await expect.poll(() => card.getByTestId('feedback-state').textContent(), { timeout: 30_000 }).toMatch(/^Reviewed: anomalous/);
     await card.getByTestId('add-to-references').click();
     await expect.poll(() => card.getByTestId('feedback-state').textContent(), { timeout: 30_000 }).toMatch(/^Reviewed: normal/);
+    // The rebuilt card keeps what was done, and offers no second add (it would add nothing).
+    expect(await card.locator('[role="status"]').last().textContent()).toBe('Marked normal and added to the references.');
+    expect(await card.getByTestId('add-to-references').count()).toBe(0);
     await screenshot(page, '09-review');
-    const refsAfter = ((await (await fetch(`${base}/v1/categories/${encodeURIComponent(id)}`)).json()) as { references: { count: number } }).references.count;
-    expect(refsAfter).toBe(refsBefore + 1);
+    const after = (await (await fetch(`${base}/v1/categories/${encodeURIComponent(id)}`)).json()) as { references: { count: number }; calibration: { current: boolean } | null };
+    expect(after.references.count).toBe(refsBefore + 1);
+    // The calibration was made with one reference fewer: the Categories view says it is out of date.
+    expect(after.calibration?.current).toBe(false);
+    await page.getByRole('tab', { name: 'Categories' }).click();
+    await expect.poll(() => page.getByTestId('category-list').textContent(), { timeout: 30_000 }).toContain('(out of date)');
+    await page.getByTestId(`open-category-${id}`).click();
+    await expect.poll(() => page.getByTestId('calibration-outdated').textContent(), { timeout: 30_000 }).toMatch(/^Out of date: made with 7 references, the category now has 8/);
   });
 
   it('runs a batch and sorts the results by score, name and verdict', async (ctx) => {

@@ -85,9 +85,11 @@ export class Api {
     return this.json('GET', '/v1/models');
   }
 
-  async ready(): Promise<boolean> {
+  /** /readyz: 'ready', 'not ready' (loading, warming up, or the store unreachable) or 'unreachable'. */
+  async ready(): Promise<'ready' | 'not ready' | 'unreachable'> {
     const res = await fetch(this.base + '/readyz').catch(() => undefined);
-    return res?.ok ?? false;
+    if (!res) return 'unreachable';
+    return res.ok ? 'ready' : 'not ready';
   }
 
   detect(form: FormData, signal?: AbortSignal): Promise<DetectResponse> {
@@ -118,7 +120,7 @@ export class Api {
     return (await this.json<{ references: Reference[] }>('GET', `/v1/categories/${enc(id)}/references`)).references;
   }
 
-  addReferences(id: string, files: File[]): Promise<{ added: Reference[]; references: { count: number; limit: number } }> {
+  addReferences(id: string, files: File[]): Promise<{ added: Reference[]; duplicates?: Array<{ index: number; filename?: string }>; references: { count: number; limit: number } }> {
     const form = new FormData();
     for (const f of files) form.append('image', f, f.name);
     return this.json('POST', `/v1/categories/${enc(id)}/references`, { form });

@@ -38,6 +38,18 @@ export class AppContext {
     return methods.map((m) => [m, METHOD_NAMES[m] ?? m]);
   }
 
+  /**
+   * When `category` names a stored category, selects its default method in `method` (if offered
+   * there) and says so by returning true: what the menu shows is what is sent, and the person can
+   * still change it.
+   */
+  followDefaultMethod(category: HTMLInputElement, method: HTMLSelectElement): boolean {
+    const stored = this.categories.find((c) => c.id === category.value.trim());
+    if (!stored || ![...method.options].some((o) => o.value === stored.defaultMethod)) return false;
+    method.value = stored.defaultMethod;
+    return true;
+  }
+
   /** Prompt choices: the modes the model lists, and each learned prompt file by name. */
   promptOptions(): Array<[string, string]> {
     const modes = this.model?.promptModes ?? ['templated', 'custom'];

@@ -7,6 +7,7 @@ export interface FilePicker {
   input: HTMLInputElement;
   files(): File[];
   clear(): void;
+  focus(): void;
 }
 
 export function filePicker(label: string, opts: { multiple?: boolean; onChange?: (files: File[]) => void; testId?: string } = {}): FilePicker {
@@ -23,9 +24,12 @@ export function filePicker(label: string, opts: { multiple?: boolean; onChange?:
     summary,
   );
   const set = (files: File[]) => {
-    picked = files.filter((f) => f.type.startsWith('image/') || /\.(png|jpe?g|webp|tiff?|gif|avif)$/i.test(f.name));
+    const isImage = (f: File) => f.type.startsWith('image/') || /\.(png|jpe?g|webp|tiff?|gif|avif|bmp)$/i.test(f.name);
+    picked = files.filter(isImage);
+    const left = files.filter((f) => !isImage(f));
     if (opts.multiple === false) picked = picked.slice(0, 1);
-    summary.textContent = picked.length ? `${picked.length} image${picked.length > 1 ? 's' : ''}: ${picked.map((f) => f.name).join(', ')}` : 'No image chosen.';
+    const chosen = picked.length ? `${picked.length} image${picked.length > 1 ? 's' : ''}: ${picked.map((f) => f.name).join(', ')}` : 'No image chosen.';
+    summary.textContent = left.length ? `${chosen} Left out, not images: ${left.map((f) => f.name).join(', ')}.` : chosen;
     opts.onChange?.(picked);
   };
   input.addEventListener('change', () => set(Array.from(input.files ?? [])));
@@ -37,6 +41,8 @@ export function filePicker(label: string, opts: { multiple?: boolean; onChange?:
   zone.addEventListener('drop', (e) => {
     e.preventDefault();
     zone.classList.remove('dragging');
+    // The dropped files replace the chosen ones: the input stops naming its old choice.
+    input.value = '';
     set(Array.from(e.dataTransfer?.files ?? []));
   });
   return {
@@ -47,5 +53,6 @@ export function filePicker(label: string, opts: { multiple?: boolean; onChange?:
       input.value = '';
       set([]);
     },
+    focus: () => input.focus(),
   };
 }

@@ -61,6 +61,9 @@ const shownOnce = new Set<string>();
 
 const tabs = new Tabs(byId('tabs'), byId('main'));
 tabs.onChange = (id) => {
+  // The server's state changes under the page: asked again each time its tab is shown.
+  if (id === 'server') void server.refresh();
+  if (id === 'category') void category?.refresh();
   if (shownOnce.has(id)) return;
   shownOnce.add(id);
   if (id === 'review') void review?.refresh();

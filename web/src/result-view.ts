@@ -1,6 +1,6 @@
 // One detection shown in full: score, verdict and summary, the image with the overlay drawn
 // from the returned grid, the colour legend, and a threshold slider that recomputes regions and
-// contour in the browser, with the full/high/low branch maps beside it when they were asked.
+// contour in the browser, with the branch maps (full, high, low, few-shot) beside it when they were asked.
 import { facts, fill, fmt, h, pct, uid } from './dom.ts';
 import { MapLayer } from './map/layer.ts';
 import { MapCanvas } from './viewer.ts';
@@ -13,7 +13,9 @@ export interface Shown {
   response: DetectResponse;
 }
 
-const BRANCHES = ['full', 'high', 'low'] as const;
+/** The parts a dense-frequency detection reports with branches=true; `fewShot` only with stored references. */
+const BRANCHES = ['full', 'high', 'low', 'fewShot'] as const;
+const BRANCH_NAMES: Record<(typeof BRANCHES)[number], string> = { full: 'full', high: 'high', low: 'low', fewShot: 'few-shot (references)' };
 
 export class ResultView {
   readonly el: HTMLElement;
@@ -76,6 +78,11 @@ export class ResultView {
     this.el = h('section', { class: 'result', 'aria-label': 'Detection result', hidden: true }, this.header, this.noMap, this.mapArea, this.branches);
   }
 
+  hide(): void {
+    this.shown = null;
+    this.el.hidden = true;
+  }
+
   show(shown: Shown): void {
     this.shown = shown;
     const r = shown.response;
@@ -95,12 +102,12 @@ export class ResultView {
       const row = h('div', { class: 'branch-row' });
       for (const name of BRANCHES) {
         const b = r.branches[name];
-        if (b.map?.type !== 'grid') continue;
-        const canvas = new MapCanvas(`${name} branch map`, `branch-${name}`);
+        if (b?.map?.type !== 'grid') continue;
+        const canvas = new MapCanvas(`${BRANCH_NAMES[name]} branch map`, `branch-${name}`);
         canvas.layers = { ...this.main.layers };
         const layer = new MapLayer(b.map as GridMap, r.image.width, r.image.height);
         this.branchViews.push({ layer, canvas });
-        row.append(h('figure', { class: 'branch' }, canvas.canvas, h('figcaption', {}, `${name} · score ${fmt(b.score)}`)));
+        row.append(h('figure', { class: 'branch' }, canvas.canvas, h('figcaption', {}, `${BRANCH_NAMES[name]} · score ${fmt(b.score)}`)));
       }
       this.branches.append(row);
     }

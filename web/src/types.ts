@@ -41,7 +41,8 @@ export interface DetectResponse {
   summary: string;
   image: { width: number; height: number };
   map: MapPayload | null;
-  branches?: { full: BranchResult; high: BranchResult; low: BranchResult };
+  /** `fewShot` with a stored category's references: the part the references add to the score and map. */
+  branches?: { full: BranchResult; high: BranchResult; low: BranchResult; fewShot?: BranchResult };
   model: { id: string; generatedRandomModel: boolean; warning?: string };
   timingsMs: Record<string, number>;
   detectionId?: string;
@@ -91,6 +92,9 @@ export interface Calibration {
   pixelThreshold: number;
   scores: number[];
   calibratedAt: string;
+  /** False once detections no longer use it (references or the model changed); `outdated` says why. */
+  current?: boolean;
+  outdated?: string;
 }
 
 export interface Category {

@@ -36,6 +36,7 @@ export class BatchView {
     private readonly open: (name: string, image: ImageBitmap | null, response: DetectResponse) => void,
   ) {
     this.method = select('method', ctx.methodOptions());
+    this.category.addEventListener('change', () => void this.ctx.followDefaultMethod(this.category, this.method));
     const form = h(
       'form',
       { class: 'batch-form', novalidate: true },

@@ -12,7 +12,7 @@ export class CategoryDetail {
   private category: Category | null = null;
   private readonly title = h('h3', { id: 'category-detail-title' });
   private readonly facts = h('div');
-  private readonly refs = h('ul', { class: 'thumbs', 'aria-label': 'Normal references', 'data-testid': 'references' });
+  private readonly refs = h('ul', { class: 'thumbs', 'aria-label': 'Normal references', tabindex: -1, 'data-testid': 'references' });
   private readonly refCount = h('p', { class: 'hint', 'data-testid': 'reference-count' });
   private readonly refPicker = filePicker('Normal images to add as references', { testId: 'reference-files' });
   private readonly addButton = h('button', { type: 'button', 'data-testid': 'add-references' }, 'Add references');
@@ -74,7 +74,7 @@ export class CategoryDetail {
       ['Default method', c.defaultMethod],
       ['Target false-alarm rate', `${(c.targetFalseAlarmRate * 100).toFixed(2)}%`],
       ['References', `${c.references.count} of ${c.references.limit}`],
-      ['Calibrated', c.calibration ? `${when(c.calibration.calibratedAt)}, threshold ${fmt(c.calibration.threshold)}` : 'no'],
+      ['Calibrated', !c.calibration ? 'no' : `${when(c.calibration.calibratedAt)}, threshold ${fmt(c.calibration.threshold)}${c.calibration.current === false ? ' (out of date: not used)' : ''}`],
       ['Updated', when(c.updatedAt)],
     ];
     if (c.needsReembedding) rows.push(['Note', 'references need re-embedding for the loaded model']);
@@ -98,6 +98,8 @@ export class CategoryDetail {
       void withBusy(remove, this.refNotice, 'Removing the reference…', async () => {
         await this.ctx.api.deleteReference(this.category!.id, r.id);
         await this.reload();
+        // The focused Remove button is gone with its thumbnail: the keyboard goes on from the list.
+        this.refs.focus();
       }, () => 'Reference removed.'),
     );
     return h(
@@ -125,7 +127,11 @@ export class CategoryDetail {
       this.refPicker.clear();
       await this.reload();
       return out;
-    }, (out) => `Added ${out.added.length}; ${out.references.count} of ${out.references.limit} references.`);
+    }, (out) => {
+      const dup = out.duplicates?.length ?? 0;
+      const skipped = dup ? ` ${dup} ${dup === 1 ? 'was' : 'were'} already a reference and not added again.` : '';
+      return `Added ${out.added.length}; ${out.references.count} of ${out.references.limit} references.${skipped}`;
+    });
   }
 
   private async calibrate(): Promise<void> {
@@ -145,8 +151,12 @@ export class CategoryDetail {
       fill(this.calResult, h('p', { class: 'hint' }, 'Not calibrated yet: detections use the request threshold or the server default.'));
       return;
     }
+    const outdated = cal.current === false
+      ? h('p', { class: 'error', 'data-testid': 'calibration-outdated' }, `Out of date: ${cal.outdated ?? 'the category changed since'}. Run the calibration again.`)
+      : null;
     fill(
       this.calResult,
+      outdated,
       h('p', { class: 'guarantee', 'data-testid': 'guarantee' }, cal.guarantee),
       this.histogram,
       facts(

@@ -8,7 +8,7 @@ import { CategoryDetail } from './category-detail.ts';
 
 export class CategoryView {
   readonly panel: HTMLElement;
-  private readonly table = h('div', { class: 'category-table', 'data-testid': 'category-list' });
+  private readonly table = h('div', { class: 'category-table', tabindex: -1, 'data-testid': 'category-list' });
   private readonly listNotice = new Notice('categories');
   private readonly id = h('input', { name: 'id', required: true, maxlength: 100, autocomplete: 'off', 'data-testid': 'category-id' });
   private readonly name = h('input', { name: 'name', maxlength: 100, autocomplete: 'off', placeholder: 'same as the id' });
@@ -62,8 +62,13 @@ export class CategoryView {
     return this.ctx.methodOptions().filter(([m]) => m !== 'musc');
   }
 
+  /** The list and the open category as the server has them now (another tab or a review may have changed them). */
   async refresh(): Promise<void> {
     await this.refreshList();
+    const id = this.selected;
+    if (!id || !this.ctx.categories.some((c) => c.id === id)) return;
+    const c = await withBusy(null, this.listNotice, `Loading ${id}…`, () => this.ctx.api.category(id));
+    if (c && this.selected === id) await this.detail.show(c);
   }
 
   private async refreshList(): Promise<void> {
@@ -79,7 +84,7 @@ export class CategoryView {
         { 'aria-current': c.id === this.selected ? 'true' : null },
         h('th', { scope: 'row' }, h('button', { type: 'button', class: 'link', onclick: () => void this.select(c.id), 'data-testid': `open-category-${c.id}` }, c.id)),
         h('td', {}, `${c.references.count} / ${c.references.limit}`),
-        h('td', {}, c.calibration ? c.calibration.threshold.toFixed(3) : 'not calibrated'),
+        h('td', {}, !c.calibration ? 'not calibrated' : c.calibration.current === false ? `${c.calibration.threshold.toFixed(3)} (out of date)` : c.calibration.threshold.toFixed(3)),
         h('td', {}, c.defaultMethod),
         h('td', {}, when(c.updatedAt)),
       ),
@@ -133,14 +138,14 @@ export class CategoryView {
     await this.select(c.id);
   }
 
-  /** Deleting asks once more, in the page (no browser dialog). */
-  private renderDelete(): void {
+  /** Deleting asks once more, in the page (no browser dialog); `focus` puts the focus back on the first button. */
+  private renderDelete(focus = false): void {
     const id = this.selected;
     if (!id) return fill(this.deleteArea);
     const ask = h('button', { type: 'button', class: 'danger' }, `Delete ${id}…`);
     ask.addEventListener('click', () => {
       const yes = h('button', { type: 'button', class: 'danger' }, `Yes, delete ${id} and its references`);
-      const no = h('button', { type: 'button', class: 'secondary', onclick: () => this.renderDelete() }, 'Cancel');
+      const no = h('button', { type: 'button', class: 'secondary', onclick: () => this.renderDelete(true) }, 'Cancel');
       yes.addEventListener('click', async () => {
         const done = await withBusy(yes, this.formNotice, `Deleting ${id}…`, () => this.ctx.api.deleteCategory(id).then(() => true), () => `Deleted ${id}.`);
         if (!done) return;
@@ -148,10 +153,13 @@ export class CategoryView {
         this.detail.hide();
         this.renderDelete();
         await this.refreshList();
+        // The focused button is gone: keep the keyboard where the list of categories is.
+        this.table.focus();
       });
       fill(this.deleteArea, yes, no);
       no.focus();
     });
     fill(this.deleteArea, ask);
+    if (focus) ask.focus();
   }
 }

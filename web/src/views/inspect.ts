@@ -40,12 +40,13 @@ export class InspectView {
   private readonly submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'detect' }, 'Detect anomalies');
   private readonly notice = new Notice('inspect');
   private readonly list = h('ol', { class: 'result-list', 'aria-label': 'Inspected images' });
+  private readonly clear = h('button', { type: 'button', class: 'secondary small', hidden: true, 'data-testid': 'clear-results' }, 'Clear the list');
   private readonly result = new ResultView();
   private items: Item[] = [];
   private current = -1;
 
   constructor(private readonly ctx: AppContext) {
-    this.method = select('method', ctx.methodOptions());
+    this.method = select('method', this.methods());
     this.prompts = select('prompts', ctx.promptOptions());
     this.custom = h(
       'div',
@@ -55,6 +56,8 @@ export class InspectView {
     );
     this.prompts.addEventListener('change', () => (this.custom.hidden = this.prompts.value !== 'custom'));
     this.method.addEventListener('change', () => this.syncBranches());
+    this.category.addEventListener('change', () => this.followCategory());
+    this.clear.addEventListener('click', () => this.clearAll());
     this.syncBranches();
     const form = h(
       'form',
@@ -69,7 +72,7 @@ export class InspectView {
         field('Threshold (optional)', this.threshold, 'Blank: the category calibration or the server default.'),
       ),
       this.custom,
-      h('label', { class: 'check', for: this.branches.id }, this.branches, ' Also show the full, high and low frequency branch maps'),
+      h('label', { class: 'check', for: this.branches.id }, this.branches, ' Also show the part maps: the full, high and low frequency branches (and the references\' few-shot part)'),
       h('div', { class: 'row' }, this.submit),
       this.notice.el,
     );
@@ -82,17 +85,27 @@ export class InspectView {
       { class: 'panel', 'data-view': 'inspect' },
       h('h2', {}, 'Inspect images'),
       form,
-      this.list,
+      h('div', { class: 'row wrap' }, this.list, this.clear),
       this.result.el,
     );
   }
 
   /** The server's methods and prompt modes, once /v1/models has answered. */
   refresh(): void {
-    setOptions(this.method, this.ctx.methodOptions());
+    setOptions(this.method, this.methods());
     setOptions(this.prompts, this.ctx.promptOptions());
     this.custom.hidden = this.prompts.value !== 'custom';
     this.syncBranches();
+  }
+
+  /** MuSc scores a batch of images together: it is offered in the Batch view only. */
+  private methods(): Array<[string, string]> {
+    return this.ctx.methodOptions().filter(([m]) => m !== 'musc');
+  }
+
+  /** A stored category's default method, chosen when its id is entered (the menu still overrides it). */
+  private followCategory(): void {
+    if (this.ctx.followDefaultMethod(this.category, this.method)) this.syncBranches();
   }
 
   private syncBranches(): void {
@@ -170,8 +183,19 @@ export class InspectView {
     this.result.show({ name: item.name, image: item.image, response: item.response });
   }
 
+  /** Forgets every result: the list, and the one shown. */
+  private clearAll(): void {
+    this.items = [];
+    this.current = -1;
+    this.result.hide();
+    this.renderList();
+    this.picker.focus();
+  }
+
   private renderList(): void {
-    if (this.items.length < 2 && !this.items.some((i) => i.error)) return fill(this.list);
+    const listed = this.items.length >= 2 || this.items.some((i) => i.error);
+    this.clear.hidden = !listed;
+    if (!listed) return fill(this.list);
     fill(
       this.list,
       ...this.items.map((item, i) =>

@@ -15,6 +15,8 @@ export class ReviewView {
   private readonly notice = new Notice('review');
   private readonly list = h('ul', { class: 'detections', 'aria-label': 'Detections', 'data-testid': 'detections' });
   private readonly urls: string[] = [];
+  /** Detections this page added to their category's references. */
+  private readonly addedToReferences = new Set<string>();
 
   constructor(private readonly ctx: AppContext) {
     const form = h(
@@ -52,17 +54,21 @@ export class ReviewView {
     return li;
   }
 
-  private renderCard(li: HTMLLIElement, r: DetectionRecord): void {
+  /** `said`: what the last action on this card did, kept in the rebuilt card's notice. */
+  private renderCard(li: HTMLLIElement, r: DetectionRecord, said = ''): void {
     const verdict = r.isAnomalous ? 'anomalous' : 'normal';
     const note = h('input', { type: 'text', maxlength: 500, placeholder: 'optional note', 'aria-label': `Note for detection ${r.id}` });
     const notice = new Notice(`feedback-${r.id}`);
+    notice.done(said);
     const act = (label: string, input: Omit<FeedbackInput, 'note'>, testId: string) => {
       const b = h('button', { type: 'button', class: input.addTo ? 'primary small' : 'secondary small', 'data-testid': testId }, label);
       b.addEventListener('click', async () => {
         const body: FeedbackInput = { ...input, ...(note.value.trim() ? { note: note.value.trim() } : {}) };
-        const updated = await withBusy(b, notice, 'Saving…', () => this.ctx.api.feedback(r.id, body), () => (input.addTo ? 'Marked normal and added to the references.' : 'Saved.'));
+        const message = input.addTo ? 'Marked normal and added to the references.' : 'Saved.';
+        const updated = await withBusy(b, notice, 'Saving…', () => this.ctx.api.feedback(r.id, body), () => message);
         if (updated) {
-          this.renderCard(li, updated);
+          if (input.addTo === 'references') this.addedToReferences.add(r.id);
+          this.renderCard(li, updated, message);
           li.querySelector<HTMLElement>('.feedback-state')?.focus();
         }
       });
@@ -87,7 +93,8 @@ export class ReviewView {
           note,
           act('Mark normal', { label: 'normal' }, 'mark-normal'),
           act('Mark anomalous', { label: 'anomalous' }, 'mark-anomalous'),
-          r.isAnomalous && r.categoryId ? act('False alarm: add to references', { label: 'normal', addTo: 'references' }, 'add-to-references') : null,
+          // Once the image is a reference there is nothing more to add (the server would add it once anyway).
+          r.isAnomalous && r.categoryId && !this.addedToReferences.has(r.id) ? act('False alarm: add to references', { label: 'normal', addTo: 'references' }, 'add-to-references') : null,
         ),
         notice.el,
       ),

@@ -24,7 +24,8 @@ export class ServerView {
     else this.notice.clearError();
     const m = this.ctx.model;
     const ready = await this.ctx.api.ready();
-    const rows: Array<[string, string]> = [['Ready', ready ? 'yes' : 'no (loading or warming up)']];
+    const state = { ready: 'yes', 'not ready': 'no (loading, warming up, or the store unreachable)', unreachable: 'the server did not answer: is it running?' }[ready];
+    const rows: Array<[string, string]> = [['Ready', `${state} (checked ${new Date().toLocaleTimeString()})`]];
     if (m) {
       rows.push(
         ['Model', m.id],
