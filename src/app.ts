@@ -73,6 +73,8 @@ export interface AppOptions {
   batchMax?: number;
   /** Total header pixels of one batch (MAX_BATCH_PIXELS, default 200 M). */
   maxBatchPixels?: number;
+  /** Pixels of one image (MAX_PIXELS): in a batch, a larger image gets its own error entry. */
+  maxImagePixels?: number;
   /** Folder of the built web page served at `/` (default web/dist; missing = a 503 page). */
   webRoot?: string;
 }
@@ -85,6 +87,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     maxBodyBytes: settings.maxBodyBytes,
     batchMax: settings.batchMax,
     maxBatchPixels: settings.maxBatchPixels,
+    maxImagePixels: settings.maxPixels,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
     corsOrigins: settings.corsOrigins,
@@ -238,6 +241,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     maxBodyBytes: opts.maxBodyBytes,
     batchMax: opts.batchMax ?? 64,
     maxBatchPixels: opts.maxBatchPixels ?? 200_000_000,
+    maxImagePixels: opts.maxImagePixels,
     requestTimeoutMs: opts.requestTimeoutMs,
     methods: opts.registry?.accepted(),
     metrics,

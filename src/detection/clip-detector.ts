@@ -186,7 +186,7 @@ export class ClipDetector implements Detector {
     this.checkPromptLengths(options);
     const limits = { maxPixels: this.options.maxPixels, maxSide: this.options.maxSide, iccConvert: this.options.iccConvert };
     // Every header first: a request whose images are too large together costs no decoding.
-    await checkTotalPixels([bytes, ...(options.references ?? [])], this.options.maxRequestPixels ?? DEFAULT_MAX_REQUEST_PIXELS);
+    await checkTotalPixels([bytes, ...(options.references ?? [])], this.options.maxRequestPixels ?? DEFAULT_MAX_REQUEST_PIXELS, limits);
     const image = await this.decode(bytes);
     const references = await Promise.all((options.references ?? []).map((b, i) => decodeReference(b, i, limits)));
     const decodeMs = performance.now() - started;

@@ -107,10 +107,11 @@ export interface DecodeOptions {
  */
 /**
  * Refuses a request whose images together (the image and its references) hold more than
- * `maxPixels`, read from each header (no pixel is decoded). A header that cannot be read
- * counts 0 here: decoding it reports that.
+ * `maxPixels`, read from each header (no pixel is decoded). An image over its own limits
+ * (`perImage`, as decodeImage checks them) is refused for those first, so the message names the
+ * limit that binds. A header that cannot be read counts 0 here: decoding it reports that.
  */
-export async function checkTotalPixels(images: Buffer[], maxPixels: number): Promise<void> {
+export async function checkTotalPixels(images: Buffer[], maxPixels: number, perImage: Pick<DecodeOptions, 'maxPixels' | 'maxSide'> = {}): Promise<void> {
   const sizes = await Promise.all(
     images.map(async (bytes) => {
       try {
@@ -121,6 +122,7 @@ export async function checkTotalPixels(images: Buffer[], maxPixels: number): Pro
       }
     }),
   );
+  sizes.forEach((s, i) => checkLimits(s.width, s.height, perImage.maxPixels ?? DEFAULT_MAX_PIXELS, perImage.maxSide ?? DEFAULT_MAX_SIDE, i === 0 ? 'the image' : `reference ${i}`));
   const total = sizes.reduce((sum, s) => sum + s.width * s.height, 0);
   if (total <= maxPixels) return;
   const limit = `the limit per request is ${maxPixels} pixels (MAX_REQUEST_PIXELS)`;
@@ -169,13 +171,13 @@ export async function decodeImage(bytes: Buffer, limits: DecodeOptions = {}): Pr
   }
 }
 
-function checkLimits(width: number, height: number, maxPixels: number, maxSide: number): void {
+function checkLimits(width: number, height: number, maxPixels: number, maxSide: number, what = 'the image'): void {
   if (width * height > maxPixels) {
-    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; the limit is ${maxPixels} pixels`);
+    throw new ImageTooLargeError(`${what} is ${width}×${height} pixels; the limit is ${maxPixels} pixels per image (MAX_PIXELS)`);
   }
   // A 1×10⁸ strip passes the pixel count but not the side limit.
   if (width > maxSide || height > maxSide) {
-    throw new ImageTooLargeError(`the image is ${width}×${height} pixels; each side is limited to ${maxSide} pixels`);
+    throw new ImageTooLargeError(`${what} is ${width}×${height} pixels; each side is limited to ${maxSide} pixels (MAX_SIDE)`);
   }
 }
 

@@ -17,7 +17,7 @@ import { detectBatchRouteSchema } from './detect-docs.ts';
 import type { batchResponseSchema } from './response-schemas.ts';
 import type { z } from 'zod';
 import { withDeadline } from './deadline.ts';
-import { checkImageBytes, readImageFiles } from './uploads.ts';
+import { checkImageBytes, readImageFiles, refuseQueryWithMultipart } from './uploads.ts';
 
 export interface DetectBatchRouteOptions {
   detector: Detector;
@@ -28,6 +28,8 @@ export interface DetectBatchRouteOptions {
   batchMax: number;
   /** Total pixels of a batch, read from the headers before decoding (MAX_BATCH_PIXELS); more: 413. */
   maxBatchPixels: number;
+  /** Pixels of one image (MAX_PIXELS): a larger one gets its own 413 entry and does not count towards maxBatchPixels. */
+  maxImagePixels?: number;
   methods?: readonly string[];
   requestTimeoutMs?: number;
   metrics?: ServiceMetrics;
@@ -84,6 +86,7 @@ export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchR
 
   app.post('/v1/detect/batch', { schema: detectBatchRouteSchema(opts.defaultThreshold, opts.batchMax, opts.methods), onRequest: admit }, async (request, reply) => {
     const { files, fields } = await readBatch(request, opts.maxBodyBytes, opts.batchMax);
+    refuseQueryWithMultipart(request);
     const { options: parsed, format } = schema.parse(fields);
     // One JSON answer holds every image's result: a PNG body cannot, and map URLs would outlive most batches' use.
     if (format !== 'json') throw new BadRequestError(`format=${format} is for POST /v1/detect; a batch answers JSON with each result's map inline`);
@@ -102,7 +105,9 @@ export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchR
       }
     });
     // Memory: the decoded pixels of the whole batch are bounded, from the headers, before any decoding.
-    const pixels = (await Promise.all(good.map((i) => headerPixels(files[i].bytes)))).reduce<number>((n, p) => n + (p ?? 0), 0);
+    // An image over the per-image limit is refused on its own when it is decoded (its entry), so it is not counted.
+    const perImage = opts.maxImagePixels ?? Infinity;
+    const pixels = (await Promise.all(good.map((i) => headerPixels(files[i].bytes)))).reduce<number>((n, p) => n + (p !== null && p <= perImage ? p : 0), 0);
     if (pixels > opts.maxBatchPixels) {
       throw new ImageTooLargeError(`the images of this batch hold ${pixels} pixels together; the limit is ${opts.maxBatchPixels} (MAX_BATCH_PIXELS): send fewer or smaller images`);
     }

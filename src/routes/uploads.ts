@@ -19,6 +19,18 @@ export function rethrowMalformedMultipart(err: unknown): never {
 }
 
 /** Refuses empty uploads and bytes that are no supported image, naming the file. */
+/**
+ * A multipart request takes its options from the form fields only. Query parameters beside them
+ * were ignored, so `?threshold=0.99` answered at the default threshold: refused instead.
+ */
+export function refuseQueryWithMultipart(request: FastifyRequest): void {
+  const keys = Object.keys((request.query ?? {}) as Record<string, unknown>);
+  if (!keys.length) return;
+  throw new BadRequestError(
+    `a multipart/form-data request takes its options as form fields, not in the query string (got ${keys.map((k) => `?${k}`).join(', ')}): send them as fields, e.g. -F ${keys[0]}=…`,
+  );
+}
+
 export function checkImageBytes(image: Buffer, what = 'the image'): void {
   if (image.length === 0) throw new BadRequestError(`${what} is empty (0 bytes)`);
   if (!sniffImageType(image)) {

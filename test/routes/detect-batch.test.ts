@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { buildApp } from '../../src/app.ts';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
-import { partPng, randomBytes } from '../support/test-images.ts';
+import { partPng, pngClaiming, randomBytes } from '../support/test-images.ts';
 
 let svc: TinyService;
 let png: Buffer;
@@ -82,6 +82,18 @@ describe('POST /v1/detect/batch', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it('an image over MAX_PIXELS gets its own 413 entry and does not count towards MAX_BATCH_PIXELS; options in the query string are refused', async () => {
+    // 16000 × 16000 (header only) is over MAX_PIXELS and, alone, over MAX_BATCH_PIXELS (200 M): it once refused the whole batch.
+    const res = await batch([file(png, 'a.png'), file(pngClaiming(16_000, 16_000), 'huge.png'), ...fields({ category: 'plate', map: 'none' })]);
+    expect(res.statusCode).toBe(200);
+    const [a, huge] = res.json().results;
+    expect(a.ok).toBe(true);
+    expect(huge).toMatchObject({ ok: false, status: 413, error: 'image_too_large', message: expect.stringMatching(/16000×16000 pixels; the limit is \d+ pixels per image \(MAX_PIXELS\)/) });
+    const query = await svc.app.inject({ method: 'POST', url: '/v1/detect/batch?threshold=0.9', ...multipart([file(png, 'a.png'), ...fields({ category: 'plate' })]) });
+    expect(query.statusCode).toBe(400);
+    expect(query.json().message).toMatch(/not in the query string \(got \?threshold\)/);
   });
 
   it('refuses a request without images, and lists batch among the capabilities', async () => {

@@ -151,6 +151,8 @@ describe('POST /v1/detect errors', () => {
     ['a truncated JPEG', () => detect([image(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'image/jpeg'), { name: 'category', value: 'a' }]), 422, /decoded|truncated|damaged/],
     ['a PNG claiming 100000 × 100000 pixels', () => detect([image(pngClaiming(100_000, 100_000)), { name: 'category', value: 'a' }]), 413, /pixels/],
     ['a JSON body', () => svc.app.inject({ method: 'POST', url: '/v1/detect?category=a', payload: { image: 'x' } }), 415, /multipart|image/],
+    // It was answered at the default threshold, the query ignored.
+    ['multipart with options in the query string', () => detect([image(), { name: 'category', value: 'a' }], '?threshold=0.99'), 400, /form fields, not in the query string \(got \?threshold\)/],
   ];
 
   it.each(cases)('%s → JSON error', async (_name, send, status, message) => {
