@@ -5,11 +5,11 @@
 // share of normal images. Leave-one-out over the stored references scores each reference
 // against a memory of the others.
 import type { CategoryRecord, DetectionRecord } from '../store/store.ts';
-import { ConflictError } from '../errors.ts';
+import { BadRequestError, ConflictError } from '../errors.ts';
 import type { DecodedImage } from '../imaging/decode.ts';
 import { calibratePixelThreshold, calibrateThreshold } from './calibration.ts';
 import { calibrationFor } from './detect-context.ts';
-import type { StoredCalibration } from './stored-calibration.ts';
+import { CALIBRATION_PROMPTS, type StoredCalibration } from './stored-calibration.ts';
 import type { CategoryService, UploadedImage } from './service.ts';
 
 export interface CalibrateOptions {
@@ -21,11 +21,14 @@ export interface CalibrateOptions {
 
 /** Scores normal images as detections of the category would be, and stores the calibration. */
 export async function calibrateCategory(service: CategoryService, record: CategoryRecord, options: CalibrateOptions): Promise<StoredCalibration> {
-  const method = service.detector.registry.get(record.defaultMethod).name;
+  const scoring = service.detector.registry.get(record.defaultMethod);
+  // Scores that depend on the other images of a batch have no fixed distribution to calibrate.
+  if (scoring.batchOnly) throw new BadRequestError(`method ${scoring.name} scores each image against the others of its batch, so its scores cannot be calibrated: give the category another default method`);
+  const method = scoring.name;
   const scores: number[] = [];
   const maxima: number[] = [];
   const score = async (image: DecodedImage, memory: unknown) => {
-    const { outcome } = await service.detector.scoreDecoded({ image, category: record.name, prompts: { mode: 'templated' }, threshold: 1, method, memory });
+    const { outcome } = await service.detector.scoreDecoded({ image, category: record.name, prompts: { mode: CALIBRATION_PROMPTS }, threshold: 1, method, memory });
     scores.push(outcome.score);
     maxima.push(outcome.map.reduce((m, v) => (v > m ? v : m), 0));
   };
@@ -45,6 +48,9 @@ export async function calibrateCategory(service: CategoryService, record: Catego
     method,
     featureKey: service.featureKeys().get(method) ?? null,
     referenceCount: record.referenceCount,
+    scoringKey: service.detector.scoringKey(method),
+    prompts: CALIBRATION_PROMPTS,
+    name: record.name,
     m: image.m,
     targetFalseAlarmRate: alpha,
     threshold: image.threshold,
@@ -67,6 +73,11 @@ export async function addToCalibration(service: CategoryService, categoryId: str
   const record = await service.require(categoryId);
   const current = calibrationFor(service, record, detection.method);
   if (!current) throw new ConflictError(`category ${JSON.stringify(categoryId)} has no current calibration for method ${detection.method}: calibrate it first (POST /v1/categories/{id}/calibrate)`);
+  // Only a detection scored as the calibration's normals were (it used this calibration: same
+  // method, model, prompts and references) can join them.
+  if (detection.thresholdSource !== 'category calibration') {
+    throw new ConflictError(`this detection did not use the category's calibration (its threshold came from ${detection.thresholdSource === 'request' ? 'the request' : 'the default'}), so its score may not be comparable with the calibration's normal scores: add it to the references, or calibrate again`);
+  }
   // A detection counts once: feedback sent again (a retry, a second click) changes nothing.
   const added = current.addedDetections ?? [];
   if (added.includes(detection.id)) return current;

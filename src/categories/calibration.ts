@@ -37,7 +37,7 @@ export interface Calibration {
   targetFalseAlarmRate: number;
   /** A plain sentence stating the guarantee. */
   guarantee: string;
-  /** The normal scores, sorted ascending, rounded to 1e-6 (for display; the threshold is exact). */
+  /** The normal scores, sorted ascending, exact: a calibration recomputed from them (a false alarm added) must find the same order statistics. */
   scores: number[];
 }
 
@@ -113,7 +113,7 @@ export function calibrateThreshold(normalScores: readonly number[], targetFalseA
     guarantee:
       `P(false-alarm rate > ${pct(targetFalseAlarmRate)}) ≤ ${pctUp(failure)} (m = ${m} normal scores, ` +
       `threshold = just above their ${ordinalLargest(j + 1)}, ${j === 0 ? 'so none of them is flagged' : `so at most ${j} of them are flagged`})`,
-    scores: Array.from(sorted, (s) => Math.round(s * 1e6) / 1e6),
+    scores: Array.from(sorted),
   };
 }
 

@@ -58,7 +58,7 @@ export async function recordDetection(
   return {
     ...result,
     detectionId: record.id,
-    categoryResource: context.record ? { id: context.record.id, references: context.record.referenceCount, calibrated: context.calibrated } : null,
+    categoryResource: context.record ? { id: context.record.id, references: context.record.referenceCount, calibrated: context.resourceCalibrated ?? context.calibrated } : null,
     thresholdSource: context.thresholdSource,
     calibrated: context.calibrated,
     metadata: options.metadata ?? {},

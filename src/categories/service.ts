@@ -12,7 +12,7 @@ import { nfc } from '../store/context.ts';
 import { sha256Hex } from '../store/blobs.ts';
 import type { CategoryRecord, DetectionRecord, ReferenceRecord, Store } from '../store/store.ts';
 import { MemoryCache } from './memory-cache.ts';
-import { calibrationOutdated, type StoredCalibration } from './stored-calibration.ts';
+import { calibrationOutdated, type CalibrationNow, type StoredCalibration } from './stored-calibration.ts';
 import { isPostgresUrl, openStore, type OpenStoreOptions } from '../store/open-store.ts';
 import { ConnectingStore } from '../store/connecting-store.ts';
 import type { Settings } from '../settings.ts';
@@ -160,11 +160,22 @@ export class CategoryService {
     };
   }
 
+  /** The category and the detector as a calibration of `method` is checked against. */
+  calibrationNow(record: CategoryRecord, method: string): CalibrationNow {
+    return {
+      referenceCount: record.referenceCount,
+      featureKey: this.featureKeys().get(method) ?? null,
+      scoringKey: this.detector.scoringKey(method),
+      name: record.name,
+      targetFalseAlarmRate: record.targetFalseAlarmRate,
+    };
+  }
+
   /** The stored calibration, with whether detections use it (`current`) and, when not, why (`outdated`). */
   private calibrationView(record: CategoryRecord): CategoryView['calibration'] {
     const c = record.calibration as StoredCalibration | null;
     if (!c) return null;
-    const outdated = calibrationOutdated(c, record.referenceCount, this.featureKeys().get(c.method) ?? null);
+    const outdated = calibrationOutdated(c, this.calibrationNow(record, c.method));
     return { ...c, current: outdated === null, ...(outdated ? { outdated } : {}) };
   }
 

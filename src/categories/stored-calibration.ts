@@ -6,6 +6,12 @@ export interface StoredCalibration {
   /** The method's feature key and the reference count it was made with: scores depend on both. */
   featureKey: string | null;
   referenceCount: number;
+  /** The detector's scoring key (model, precision, few-shot settings: ClipDetector.scoringKey); absent in older calibrations. */
+  scoringKey?: string;
+  /** The prompts the normals were scored with (`templated`): detections with other prompts do not use it. */
+  prompts?: string;
+  /** The category's prompt name the normals were scored with. */
+  name?: string;
   m: number;
   targetFalseAlarmRate: number;
   threshold: number;
@@ -19,14 +25,32 @@ export interface StoredCalibration {
   calibratedAt: string;
 }
 
+/** What a calibration is checked against: the category and the detector as they are now. */
+export interface CalibrationNow {
+  referenceCount: number;
+  /** The method's feature key (methods that store features), else null. */
+  featureKey: string | null;
+  scoringKey: string;
+  name: string;
+  targetFalseAlarmRate: number;
+}
+
+/** The prompts a calibration scores its normals with; a detection uses it only with the same. */
+export const CALIBRATION_PROMPTS = 'templated';
+
 /**
- * Why `c` no longer holds for a category with `referenceCount` references under the method's
- * feature key today (detections then fall back to the default threshold), or null when it holds.
+ * Why `c` no longer holds for the category and detector as they are now (`now`), or null when
+ * it holds. Detections then fall back to the default threshold until it is calibrated again.
  */
-export function calibrationOutdated(c: StoredCalibration, referenceCount: number, featureKey: string | null): string | null {
-  if (c.featureKey !== featureKey) return 'made with another model\'s features; detections use the default threshold until it is calibrated again';
-  if (c.referenceCount !== referenceCount) {
-    return `made with ${c.referenceCount} reference${c.referenceCount === 1 ? '' : 's'}, the category now has ${referenceCount}; detections use the default threshold until it is calibrated again`;
+export function calibrationOutdated(c: StoredCalibration, now: CalibrationNow): string | null {
+  const why = (reason: string) => `${reason}; detections use the default threshold until it is calibrated again`;
+  if (c.featureKey !== now.featureKey || (c.scoringKey !== undefined && c.scoringKey !== now.scoringKey)) {
+    return why('made with another model, precision or few-shot setting than the loaded one');
+  }
+  if (c.referenceCount !== now.referenceCount) return why(`made with ${c.referenceCount} reference${c.referenceCount === 1 ? '' : 's'}, the category now has ${now.referenceCount}`);
+  if (c.name !== undefined && c.name !== now.name) return why(`made for the prompt name ${JSON.stringify(c.name)}, the category's is now ${JSON.stringify(now.name)}`);
+  if (c.targetFalseAlarmRate !== now.targetFalseAlarmRate) {
+    return why(`made for a target false-alarm rate of ${c.targetFalseAlarmRate}, the category now asks ${now.targetFalseAlarmRate}`);
   }
   return null;
 }

@@ -88,6 +88,19 @@ export class ClipDetector implements Detector {
     for (const m of this.registry.all()) if (offered.includes(m.name)) this.runners.set(m.name, m.open(ctx));
   }
 
+  private modelKey?: string;
+
+  /**
+   * What a method's scores depend on beyond the image, its prompts and its references: the
+   * weights' content, the graph options (precision included), the graph format and the few-shot
+   * settings. A category's calibration holds for the scores of this key only.
+   */
+  scoringKey(method: string): string {
+    this.modelKey ??= sharedTextCheckpoint(this.runtime) ?? `${this.runtime.graphs.key}`;
+    const fewShot = this.options.fewShot ?? defaultFewShotSettings;
+    return `${this.registry.get(method).name}:${this.modelKey}:fewShot=${fewShot.weight}/${fewShot.augment}`;
+  }
+
   /** The class-embedding LRU (metrics read it). */
   get prompts(): EmbeddingCache {
     return this.text.cache;
@@ -248,6 +261,8 @@ export class ClipDetector implements Detector {
       branches,
       model: { id: this.runtime.modelId, generated: Boolean(this.runtime.generated), precision: this.runtime.precision },
       thresholdSource: options.thresholdSource,
+      regionThreshold: options.regionThreshold,
+      calibrationNotUsed: options.calibrationNotUsed,
       timingsMs: {
         decode: roundMs(t.decodeMs),
         encode: roundMs(t.textMs + outcome.encodeMs),

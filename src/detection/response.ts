@@ -2,6 +2,7 @@
 // verdict, regions, summary, model and timings.
 import type { DecodedImage } from '../imaging/decode.ts';
 import { summarize } from '../scoring/summary.ts';
+import { InternalError } from '../errors.ts';
 import { renderPngs, type MapToRender, type RenderPayload } from './render-task.ts';
 import type { MethodOutcome } from '../methods/contract.ts';
 import type { DetectResponse, MapKind, MapPayload, Region } from './types.ts';
@@ -94,11 +95,17 @@ export interface ResponseParts {
   branches?: DetectResponse['branches'];
   model: { id: string; generated: boolean; precision?: 'fp32' | 'int8' };
   thresholdSource?: 'request' | 'category calibration' | 'default';
+  /** The level regions were found at; default `threshold`. */
+  regionThreshold?: number;
+  calibrationNotUsed?: { reason: string; summary: string };
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
 }
 
 export function buildResponse(p: ResponseParts): DetectResponse {
   const { outcome, image } = p;
+  // A NaN score would compare as normal (NaN >= t is false) and find no region: a verdict a
+  // client would act on, from a fault (broken weights or features). Refused instead.
+  if (!Number.isFinite(outcome.score)) throw new InternalError(`the ${p.method} method produced a non-finite score (${outcome.score}): no verdict can be given`);
   const isAnomalous = outcome.score >= p.threshold;
   const response: DetectResponse = {
     category: p.category,
@@ -116,6 +123,7 @@ export function buildResponse(p: ResponseParts): DetectResponse {
       width: image.width,
       height: image.height,
       thresholdSource: p.thresholdSource,
+      ...(p.calibrationNotUsed ? { thresholdNote: p.calibrationNotUsed.summary } : {}),
     }),
     image: { width: image.width, height: image.height },
     map: p.map,
@@ -126,7 +134,9 @@ export function buildResponse(p: ResponseParts): DetectResponse {
       ...(p.model.generated ? { warning: RANDOM_MODEL_WARNING } : {}),
     },
     timingsMs: p.timingsMs,
+    regionThreshold: p.regionThreshold ?? p.threshold,
   };
+  if (p.calibrationNotUsed) response.calibrationNotUsed = p.calibrationNotUsed.reason;
   if (p.branches) response.branches = p.branches;
   return response;
 }

@@ -29,6 +29,8 @@ export interface DetectOptions {
   memory?: unknown;
   /** Regions are the map above this (a calibrated pixel threshold); default `threshold`. */
   regionThreshold?: number;
+  /** The stored category has a calibration this detection does not use, and why (said in the answer and the summary). */
+  calibrationNotUsed?: { reason: string; summary: string };
 }
 
 export interface Region {
@@ -91,6 +93,10 @@ export interface DetectResponse {
   thresholdSource?: 'request' | 'category calibration' | 'default';
   /** Whether the verdict rests on a calibration of this category. */
   calibrated?: boolean;
+  /** Regions (and the map's contour) are the map above this: the calibrated pixel threshold, else `threshold`. */
+  regionThreshold: number;
+  /** Why the stored category's calibration was not used, when it has one. */
+  calibrationNotUsed?: string;
   metadata?: Record<string, string>;
 }
 

@@ -76,6 +76,10 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
     const service = opts.categories.get();
     const existing = await service.store.getCategory(id);
     const method = input.defaultMethod ?? existing?.defaultMethod;
+    // A category's default method scores its single detections and its calibration too.
+    if (input.defaultMethod && service.detector.registry.get(input.defaultMethod).batchOnly) {
+      throw new BadRequestError(`defaultMethod ${input.defaultMethod} scores batches only (POST /v1/detect/batch with method=${input.defaultMethod}); a category's default method also scores POST /v1/detect and its calibration`);
+    }
     const { category, created } = await service.store.putCategory({
       id,
       name: input.name ?? existing?.name ?? id,

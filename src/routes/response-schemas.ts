@@ -62,9 +62,11 @@ export const detectResponseSchema = z.strictObject({
     .strictObject({ id: z.string(), references: z.number().int(), calibrated: z.boolean() })
     .nullable()
     .optional()
-    .meta({ description: 'the stored category used (references, calibration); null: zero-shot' }),
+    .meta({ description: 'the stored category used: its references, and whether it has a calibration this method and these prompts can use (calibrated, whatever the request threshold); null: zero-shot' }),
   thresholdSource: z.enum(['request', 'category calibration', 'default']).optional(),
   calibrated: z.boolean().optional().meta({ description: 'false: the threshold is not calibrated for this category' }),
+  regionThreshold: z.number().meta({ description: "regions and the map's contour are the map above this: the category's calibrated pixel threshold, else threshold" }),
+  calibrationNotUsed: z.string().optional().meta({ description: "the stored category has a calibration this detection did not use, and why (out of date, another method, other prompts)" }),
   metadata: z.record(z.string(), z.string()).optional(),
 });
 

@@ -14,16 +14,24 @@ export interface SummaryInput {
   height: number;
   /** Where the threshold came from: said in the sentence when it is not the caller's own. */
   thresholdSource?: 'request' | 'category calibration' | 'default';
+  /** With a default threshold: why the category's calibration was not used ("the category's calibration is out of date"). */
+  thresholdNote?: string;
 }
 
-/** Score and threshold with 2 decimals, or 3 when 2 would print them equal. */
-function formatPair(score: number, threshold: number): [string, string] {
-  for (const digits of [2, 3, 4]) {
+/**
+ * Score, relation and threshold: 2 decimals, or more (up to 6) when fewer would print them
+ * equal; still equal at 6 (a score a hair below a calibrated threshold, which sits just above a
+ * normal score), the relation says "just below" / "just above" instead of "<" / "≥".
+ */
+function formatPair(score: number, threshold: number): [string, string, string] {
+  const relation = score >= threshold ? '≥' : '<';
+  for (const digits of [2, 3, 4, 5, 6]) {
     const s = score.toFixed(digits);
     const t = threshold.toFixed(digits);
-    if (s !== t || score === threshold || digits === 4) return [s, t];
+    if (s !== t || score === threshold) return [s, relation, t];
   }
-  return [score.toFixed(4), threshold.toFixed(4)];
+  const t = threshold.toFixed(6);
+  return [t, score < threshold ? 'just below' : 'just above', t];
 }
 
 function formatPercent(fraction: number): string {
@@ -47,11 +55,10 @@ export function summarize(input: SummaryInput): string {
   const { score, threshold, isAnomalous, regions } = input;
   const pixels = input.width * input.height;
   const name = input.category.trim().length > 0 ? input.category.trim() : 'image';
-  const [s, t] = formatPair(score, threshold);
-  const relation = score >= threshold ? '≥' : '<';
+  const [s, relation, t] = formatPair(score, threshold);
   const verdict = isAnomalous ? 'anomalous' : 'looks normal';
   const kind = input.thresholdSource === 'category calibration' ? 'calibrated threshold' : 'threshold';
-  const note = input.thresholdSource === 'default' ? ', default, not calibrated for this category' : '';
+  const note = input.thresholdSource !== 'default' ? '' : input.thresholdNote ? `, default: ${input.thresholdNote}` : ', default, not calibrated for this category';
   let sentence = `${name}: ${verdict} (score ${s} ${relation} ${kind} ${t}${note})`;
   if (isAnomalous) {
     sentence += regions.length === 0 ? '; no localized suspect region' : `; ${describeRegions(regions, 'suspect', pixels)}`;

@@ -93,12 +93,22 @@ describe('calibrateThreshold: exact answers', () => {
     expect(binomialCdf(100_000, 0.01, 800)).toBeGreaterThan(0);
   });
 
-  it('returns the sorted scores rounded to 1e-6 and does not touch its input', () => {
+  it('returns the sorted scores exactly and does not touch its input', () => {
     const input = Array.from({ length: 300 }, (_, i) => ((i * 7919) % 300) / 300 + 1e-9);
     const copy = input.slice();
     const c = calibrateThreshold(input, 0.01, 0.9);
     expect(input).toEqual(copy);
-    expect(c.scores).toEqual(copy.sort((a, b) => a - b).map((x) => Math.round(x * 1e6) / 1e6));
+    expect(c.scores).toEqual(copy.sort((a, b) => a - b));
+  });
+
+  it('recomputed from its own scores plus a lower one, keeps the threshold just above the same order statistic', () => {
+    // Rounded scores (as stored before) once moved the threshold below the top normal: flagged, while "none is flagged" was said.
+    const scores = Array.from({ length: 22 }, (_, i) => 0.2 + i * 0.0074 + 0.35925925690000005 - 0.2 - 21 * 0.0074);
+    const first = calibrateThreshold(scores, 0.1, 0.9);
+    const again = calibrateThreshold([...first.scores, 0.05], 0.1, 0.9);
+    expect(again.rank).toBe(first.rank);
+    expect(again.threshold).toBe(first.threshold);
+    expect(again.flagged).toBe(first.flagged);
   });
 });
 

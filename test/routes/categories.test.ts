@@ -140,6 +140,21 @@ describe('references, few-shot detection and calibration', () => {
     expect(once.scores.some((v: number) => Math.abs(v - after.score) < 1e-6)).toBe(true);
     await json('POST', `/v1/detections/${after.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
     expect((await json('GET', '/v1/categories/tile')).json().calibration).toMatchObject({ m: 8, calibratedAt: once.calibratedAt });
+    expect(after.regionThreshold).toBe(c.pixelThreshold);
+    expect(after.categoryResource).toEqual({ id: 'tile', references: 7, calibrated: true });
+
+    // Other prompts than the calibration's: the default threshold, and the answer says why.
+    const custom = (await detect(await part(22), { category: 'tile', map: 'none', prompts: 'custom', normal: 'a clean {}', abnormal: 'a cracked {}' })).json();
+    expect(custom).toMatchObject({ thresholdSource: 'default', calibrated: false, threshold: 0.5, regionThreshold: 0.5, calibrationNotUsed: expect.stringMatching(/scored its normals with templated prompts, this detection uses custom ones/) });
+    expect(custom.summary).toMatch(/threshold 0\.50, default: the category's calibration is for templated prompts\)/);
+    expect(custom.categoryResource.calibrated).toBe(false);
+    // The request's own threshold: the verdict is not calibrated, the category still is; such a detection cannot join the calibration.
+    const own = (await detect(await part(23), { category: 'tile', map: 'none', threshold: '0.2' })).json();
+    expect(own).toMatchObject({ thresholdSource: 'request', calibrated: false, categoryResource: { calibrated: true } });
+    expect(own.calibrationNotUsed).toBeUndefined();
+    const mixed = await json('POST', `/v1/detections/${own.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
+    expect(mixed.statusCode).toBe(409);
+    expect(mixed.json().message).toMatch(/did not use the category's calibration/);
   });
 
   it('detections are recorded and listed; feedback is stored, counted, and can add a false alarm to the references', async () => {
@@ -164,6 +179,25 @@ describe('references, few-shot detection and calibration', () => {
     expect((await detect(await part(41), { category: 'tile', map: 'none' })).json().thresholdSource).toBe('default');
     const stale = (await json('GET', '/v1/categories/tile')).json().calibration;
     expect(stale).toMatchObject({ current: false, outdated: expect.stringMatching(/made with 7 references, the category now has 8/) });
+    const late = (await detect(await part(42), { category: 'tile', map: 'none' })).json();
+    expect(late.calibrationNotUsed).toMatch(/made with 7 references, the category now has 8/);
+    expect(late.summary).toMatch(/default: the category's calibration is out of date\)/);
+  });
+
+  it("a calibration holds for the category's prompt name and target rate it was made with; a batch-only default method is refused", async () => {
+    await json('PUT', '/v1/categories/slab', { name: 'slab', targetFalseAlarmRate: 0.3 });
+    await svc.app.inject({ method: 'POST', url: '/v1/categories/slab/references', ...images(await Promise.all([71, 72, 73, 74, 75, 76, 77].map((s) => part(s)))) });
+    expect((await json('POST', '/v1/categories/slab/calibrate', { source: 'references' })).statusCode).toBe(200);
+    expect((await json('GET', '/v1/categories/slab')).json().calibration).toMatchObject({ current: true, name: 'slab', prompts: 'templated', scoringKey: expect.stringMatching(/^dense-frequency:/) });
+    await json('PUT', '/v1/categories/slab', { name: 'stone slab' });
+    expect((await json('GET', '/v1/categories/slab')).json().calibration).toMatchObject({ current: false, outdated: expect.stringMatching(/made for the prompt name "slab", the category's is now "stone slab"/) });
+    await json('PUT', '/v1/categories/slab', { name: 'slab', targetFalseAlarmRate: 0.2 });
+    expect((await json('GET', '/v1/categories/slab')).json().calibration).toMatchObject({ current: false, outdated: expect.stringMatching(/target false-alarm rate of 0.3, the category now asks 0.2/) });
+    await json('PUT', '/v1/categories/slab', { targetFalseAlarmRate: 0.3 });
+    expect((await json('GET', '/v1/categories/slab')).json().calibration.current).toBe(true);
+    const musc = await json('PUT', '/v1/categories/slab', { defaultMethod: 'musc' });
+    expect(musc.statusCode).toBe(400);
+    expect(musc.json().message).toMatch(/scores batches only/);
   });
 
   it('metadata that is not a small object of strings → 400', async () => {

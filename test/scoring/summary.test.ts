@@ -40,4 +40,23 @@ describe('summarize', () => {
     const weak = summarize({ category: 'cable', score: 0.3, threshold: 0.5, isAnomalous: false, regions: [region(0, 0, 16, 16, 256, 0.6)], width: 800, height: 320 });
     expect(weak).toBe('cable: looks normal (score 0.30 < threshold 0.50); 1 weak suspect region at x=0,y=0 (16×16 px, 0.1% of the image).');
   });
+
+  it('never prints the two numbers equal with "<" between them: more digits, then "just below"', () => {
+    const at = (score: number, threshold: number) => summarize({ category: 'nut', score, threshold, isAnomalous: score >= threshold, regions: [], width: 8, height: 8 });
+    expect(at(0.58999, 0.59)).toBe('nut: looks normal (score 0.58999 < threshold 0.59000).');
+    // A calibrated threshold sits just above a normal score (nextUp): no decimal tells them apart.
+    const s = 0.59;
+    const t = s + Number.EPSILON / 2;
+    expect(t).toBeGreaterThan(s);
+    expect(at(s, t)).toBe('nut: looks normal (score 0.590000 just below threshold 0.590000).');
+    expect(at(0.5, 0.5)).toBe('nut: anomalous (score 0.50 ≥ threshold 0.50); no localized suspect region.');
+  });
+
+  it('says why a stored category\'s calibration was not used, where it says "default"', () => {
+    const base = { category: 'tile', score: 0.3, threshold: 0.5, isAnomalous: false, regions: [], width: 8, height: 8, thresholdSource: 'default' as const };
+    expect(summarize(base)).toBe('tile: looks normal (score 0.30 < threshold 0.50, default, not calibrated for this category).');
+    expect(summarize({ ...base, thresholdNote: "the category's calibration is out of date" })).toBe(
+      "tile: looks normal (score 0.30 < threshold 0.50, default: the category's calibration is out of date).",
+    );
+  });
 });
