@@ -21,7 +21,7 @@ import { MqttDeliverer, type MqttOptions } from './webhooks/mqtt.ts';
 import { OutboxEvents, type EventSource, type OutboxDeliverer } from './webhooks/outbox-deliverer.ts';
 import type { Store } from './store/store.ts';
 import { ConnectingStore } from './store/connecting-store.ts';
-import { clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
+import { answerFrameworkError, clientErrorHandler, registerErrorHandling } from './routes/errors.ts';
 import { registerOpenApi } from './routes/openapi.ts';
 import { metricsRoutes, registerRequestMetrics } from './routes/metrics.ts';
 import { detectRoutes } from './routes/detect.ts';
@@ -155,6 +155,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: loggerOptions(opts.logLevel, opts.logStream),
     bodyLimit: opts.maxBodyBytes,
     clientErrorHandler,
+    // A path parameter is checked as it comes, percent-encoded: a 100-character category id of
+    // non-Latin letters takes up to 1,200 characters there. The routes check the decoded length.
+    routerOptions: { maxParamLength: 2048 },
+    // The router's own refusals (a malformed %-escape, an over-long parameter) in the same JSON shape.
+    frameworkErrors: answerFrameworkError,
     // One access line per request, written on response (registerAccessLog), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // Request ids let an operator follow one request through the logs (requestId).

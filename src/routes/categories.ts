@@ -8,7 +8,7 @@ import type { CategoryProvider } from '../categories/provider.ts';
 import { referenceView } from '../categories/service.ts';
 import { calibrateCategory } from '../categories/calibrate.ts';
 import { CATEGORY_CHARS, LIMITS, normalizeCategory } from './detect-schema.ts';
-import { readImageFiles } from './uploads.ts';
+import { jsonBody, readImageFiles } from './uploads.ts';
 
 export interface CategoryRouteOptions {
   categories: CategoryProvider;
@@ -51,6 +51,8 @@ const calibrateFields = z.strictObject({
 });
 
 const REFERENCE_FILES_PER_REQUEST = 64;
+/** What a DELETE answers (documented: it is not the 200 Fastify would assume). */
+const deleted = { 204: { description: 'Deleted: no body', type: 'null' } } as const;
 const CALIBRATION_FILES_PER_REQUEST = 1000;
 
 export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOptions): Promise<void> {
@@ -72,7 +74,7 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
 
   app.put('/v1/categories/:id', { schema: { summary: 'Create or update a category', tags } }, async (request, reply) => {
     const { id } = idParams.parse(request.params);
-    const input = body.parse(request.body ?? {});
+    const input = body.parse(jsonBody(request));
     const service = opts.categories.get();
     const existing = await service.store.getCategory(id);
     const method = input.defaultMethod ?? existing?.defaultMethod;
@@ -90,7 +92,7 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
     return reply.code(created ? 201 : 200).send(await service.view(category));
   });
 
-  app.delete('/v1/categories/:id', { schema: { summary: 'Delete a category, its references and calibration', tags } }, async (request, reply) => {
+  app.delete('/v1/categories/:id', { schema: { summary: 'Delete a category, its references and calibration', tags, response: deleted } }, async (request, reply) => {
     const { id } = idParams.parse(request.params);
     if (!(await opts.categories.get().store.deleteCategory(id))) throw new CategoryNotFoundError(id);
     return reply.code(204).send();
@@ -115,7 +117,7 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
     return { references: (await service.store.listReferences(id)).map(referenceView) };
   });
 
-  app.delete('/v1/categories/:id/references/:refId', { schema: { summary: 'Remove a normal reference', tags } }, async (request, reply) => {
+  app.delete('/v1/categories/:id/references/:refId', { schema: { summary: 'Remove a normal reference', tags, response: deleted } }, async (request, reply) => {
     const { id, refId } = refParams.parse(request.params);
     const service = opts.categories.get();
     await service.require(id);
@@ -137,7 +139,7 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
         images = read.files;
         fields = read.fields;
       } else {
-        fields = (request.body as Record<string, unknown> | undefined) ?? {};
+        fields = jsonBody(request) as Record<string, unknown>;
       }
       const { confidence } = calibrateFields.parse(fields);
       const calibration = await calibrateCategory(service, record, {

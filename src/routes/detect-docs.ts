@@ -61,12 +61,15 @@ export function detectRouteSchema(defaultThreshold: number, methods?: readonly s
     response: {
       200: {
         description: 'The anomaly score, verdict, regions, summary and map (JSON), or with format=png the map PNG with the verdict in headers',
+        // Each header as a JSON schema: @fastify/swagger wraps it into the Header Object's `schema` itself.
         headers: {
-          'x-anomaly-score': { description: 'format=png: the score', schema: { type: 'string' } },
-          'x-anomaly-verdict': { description: 'format=png: anomalous or normal', schema: { type: 'string', enum: ['anomalous', 'normal'] } },
-          'x-anomaly-threshold': { description: 'format=png: the threshold', schema: { type: 'string' } },
-          'x-threshold-source': { description: 'format=png: request, category calibration or default', schema: { type: 'string' } },
-          'x-detection-id': { description: 'format=png: the stored record, when one is kept', schema: { type: 'string' } },
+          'x-anomaly-score': { description: 'format=png: the score', type: 'string' },
+          'x-anomaly-verdict': { description: 'format=png: anomalous or normal', type: 'string', enum: ['anomalous', 'normal'] },
+          'x-anomaly-threshold': { description: 'format=png: the threshold', type: 'string' },
+          'x-threshold-source': { description: 'format=png: request, category calibration or default', type: 'string' },
+          'x-detection-id': { description: 'format=png: the stored record, when one is kept', type: 'string' },
+          'x-region-threshold': { description: 'format=png: the level regions and contour were found at', type: 'string' },
+          'x-model-warning': { description: 'format=png with a generated random-weight model: the scores say nothing about defects', type: 'string' },
         },
         content: {
           'application/json': { schema: jsonSchema(detectResponseSchema) },

@@ -60,6 +60,9 @@ export function sendDetection(reply: FastifyReply, result: DetectResponse, forma
   reply.header('x-anomaly-threshold', String(result.threshold));
   if (result.thresholdSource) reply.header('x-threshold-source', result.thresholdSource);
   if (result.detectionId) reply.header('x-detection-id', result.detectionId);
+  reply.header('x-region-threshold', String(result.regionThreshold));
+  // The JSON answer's warning, where a PNG body has no room for it: the scores of a random model mean nothing.
+  if (result.model.generatedRandomModel) reply.header('x-model-warning', 'generated model with random weights: the score and map say nothing about defects');
   return reply.send(png);
 }
 

@@ -9,6 +9,7 @@ import { addToCalibration } from '../categories/calibrate.ts';
 import { sniffImageType } from '../imaging/decode.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import { categoryId } from './categories.ts';
+import { jsonBody } from './uploads.ts';
 
 const idParams = z.strictObject({ id: z.string().uuid('not a detection id') });
 const listQuery = z.strictObject({
@@ -56,7 +57,7 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
 
   app.post('/v1/detections/:id/feedback', { schema: { summary: 'Mark a detection normal or anomalous; a false alarm can join the references or the calibration', tags } }, async (request) => {
     const { id } = idParams.parse(request.params);
-    const body = feedbackBody.parse(request.body ?? {});
+    const body = feedbackBody.parse(jsonBody(request));
     const service = opts.categories.get();
     const record = await service.store.getDetection(id);
     if (!record) throw new DetectionNotFoundError(`no detection ${id}`);

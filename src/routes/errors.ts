@@ -1,7 +1,7 @@
 // One JSON error shape for every failure: {error, message}. The status and code come from the
 // error itself (src/errors.ts, as Fastify's error handler reads `statusCode`); zod's and
 // Fastify's own errors are translated here. Only the service's own faults (5xx) log as errors.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { rawJsonAnswer } from './unread-body.ts';
 import { ZodError } from 'zod';
 import { BadRequestError, InternalError, ServiceError, UnsupportedMediaTypeError } from '../errors.ts';
@@ -32,7 +32,13 @@ export const DETECT_MEDIA_HINT = 'send multipart/form-data with a file field "im
 function mediaTypeError(request?: FastifyRequest): ServiceError {
   const given = request?.headers['content-type'];
   const what = given ? `Content-Type "${given.slice(0, 100)}" is not accepted here` : 'the request has a body but no Content-Type';
-  const hint = request?.routeOptions.url?.startsWith('/v1/detect') ? DETECT_MEDIA_HINT : 'send multipart/form-data or application/json, as the API description says';
+  const route = request?.routeOptions.url;
+  const hint =
+    route === '/v1/detect/batch'
+      ? 'send multipart/form-data with one or more file fields "image"'
+      : route?.startsWith('/v1/detect')
+        ? DETECT_MEDIA_HINT
+        : 'send multipart/form-data or application/json, as the API description says';
   return new UnsupportedMediaTypeError(`${what}; ${hint}`);
 }
 
@@ -46,6 +52,19 @@ export function toServiceError(err: unknown, request?: FastifyRequest): ServiceE
     return new ServiceError(fe.statusCode, FASTIFY_CODES[fe.statusCode] ?? 'client_error', fe.message);
   }
   return new InternalError('An internal error occurred.');
+}
+
+/** Fastify's `frameworkErrors`: the router's refusals, answered as every other error is. */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const message =
+    err.code === 'FST_ERR_BAD_URL'
+      ? 'the URL path holds a malformed %-escape (e.g. "%FF" alone, or "%" not followed by two hex digits): percent-encode it as UTF-8'
+      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? 'a path segment is too long (an id is at most 100 characters)'
+        : err.message;
+  const e = new BadRequestError(message);
+  request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
+  void reply.code(e.statusCode).send({ error: e.code, message: e.message });
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

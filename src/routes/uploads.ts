@@ -31,6 +31,19 @@ export function refuseQueryWithMultipart(request: FastifyRequest): void {
   );
 }
 
+/**
+ * The JSON body of a route that takes JSON (absent: {}). Another type of body (multipart, text,
+ * image bytes) was read as no body at all and its fields silently ignored: refused with a 415.
+ */
+export function jsonBody(request: FastifyRequest): unknown {
+  const body = request.body;
+  if (request.isMultipart() || typeof body === 'string' || Buffer.isBuffer(body)) {
+    const type = String(request.headers['content-type'] ?? '').split(';')[0];
+    throw new UnsupportedMediaTypeError(`this route takes a JSON body: send it with Content-Type: application/json${type ? ` (got ${type})` : ''}`);
+  }
+  return body ?? {};
+}
+
 export function checkImageBytes(image: Buffer, what = 'the image'): void {
   if (image.length === 0) throw new BadRequestError(`${what} is empty (0 bytes)`);
   if (!sniffImageType(image)) {

@@ -124,7 +124,17 @@ const cases: Array<[string, () => Promise<Answer>, number, string, RegExp]> = [
   ['invalid JSON', () => post('{"image":', { 'content-type': 'application/json' }), 400, 'bad_request', /JSON/],
   ['a text body', () => post('hello', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type', /.+/],
   ['a threshold that is no number', () => raw(png, '?category=a&threshold=high'), 400, 'bad_request', /threshold/],
+  // The router's own refusals, once answered in Fastify's shape ({code: FST_ERR_…, statusCode}, a 414).
+  ['a malformed %-escape in the path', () => send('GET', '/v1/maps/%FF'), 400, 'bad_request', /malformed %-escape/],
+  ['a path segment of 3000 characters', () => send('GET', `/v1/maps/${'a'.repeat(3000)}`), 400, 'bad_request', /path segment is too long/],
+  ['a raw image sent to the batch route', () => send('POST', '/v1/detect/batch?category=a', png, { 'content-type': 'image/png' }), 415, 'unsupported_media_type', /one or more file fields "image"$/],
 ];
+
+async function send(method: string, path: string, payload?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  const res = await fetch(`${base}${path}`, { method, headers, body: payload ? new Uint8Array(payload) : undefined });
+  const text = await res.text();
+  return { status: res.status, contentType: res.headers.get('content-type'), body: JSON.parse(text) };
+}
 
 async function runSuite(): Promise<void> {
   for (const [name, send, status, error, message] of cases) {

@@ -62,6 +62,23 @@ describe('category resources', () => {
     expect(res.json().message).toMatch(message);
   });
 
+  it('a body that is not JSON is a 415, not an empty update; a 100-character non-Latin id is served', async () => {
+    const form = await svc.app.inject({ method: 'PUT', url: '/v1/categories/plate-b', ...multipart([{ name: 'name', value: 'foo' }]) });
+    expect(form.statusCode).toBe(415);
+    expect(form.json().message).toMatch(/takes a JSON body: send it with Content-Type: application\/json \(got multipart\/form-data\)/);
+    const text = await svc.app.inject({ method: 'PUT', url: '/v1/categories/plate-b', headers: { 'content-type': 'text/plain' }, payload: 'name=foo' });
+    expect(text.statusCode).toBe(415);
+    expect((await json('GET', '/v1/categories/plate-b')).statusCode).toBe(404);
+    // 100 Devanagari letters: 900 characters percent-encoded, past the router's default 100.
+    const long = 'क'.repeat(100);
+    const created = await json('PUT', `/v1/categories/${encodeURIComponent(long)}`, {});
+    expect(created.statusCode).toBe(201);
+    expect(created.json().id).toBe(long);
+    const tooLong = await json('PUT', `/v1/categories/${encodeURIComponent(long + 'क')}`, {});
+    expect(tooLong.statusCode).toBe(400);
+    expect(tooLong.json().message).toMatch(/longer than 100 characters/);
+  });
+
   it('the same category under composed, decomposed and fullwidth spellings (NFKC)', async () => {
     expect((await json('PUT', `/v1/categories/${encodeURIComponent('café')}`, {})).statusCode).toBe(201);
     expect((await json('GET', `/v1/categories/${encodeURIComponent('cafe\u0301')}`)).statusCode).toBe(200);

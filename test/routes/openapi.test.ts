@@ -46,6 +46,9 @@ describe('GET /openapi.json', () => {
       '/v1/models',
       '/v1/reembed',
     ]);
+    // The DELETEs answer 204 with no body, and say so.
+    expect(Object.keys(doc.paths['/v1/categories/{id}'].delete.responses)).toEqual(['204']);
+    expect(Object.keys(doc.paths['/v1/categories/{id}/references/{refId}'].delete.responses)).toEqual(['204']);
   });
 
   it('describes both request forms of POST /v1/detect from the zod option schema', () => {
@@ -82,7 +85,9 @@ describe('GET /openapi.json', () => {
     expect(responses['413'].content['application/json'].schema.properties).toHaveProperty('error');
     // format=png: the same 200 as a PNG, the verdict in headers.
     expect(responses['200'].content['image/png'].schema).toMatchObject({ type: 'string', format: 'binary' });
-    expect(Object.keys(responses['200'].headers)).toEqual(expect.arrayContaining(['x-anomaly-score', 'x-anomaly-verdict', 'x-anomaly-threshold']));
+    expect(Object.keys(responses['200'].headers)).toEqual(expect.arrayContaining(['x-anomaly-score', 'x-anomaly-verdict', 'x-anomaly-threshold', 'x-region-threshold']));
+    // A Header Object: {description, schema: {type}}, not the schema wrapped twice.
+    expect(responses['200'].headers['x-anomaly-verdict'].schema).toMatchObject({ type: 'string', enum: ['anomalous', 'normal'] });
     expect(doc.paths['/v1/maps/{token}'].get.responses['200'].content).toHaveProperty('image/png');
     expect(doc.paths['/metrics'].get.responses['200'].content).toHaveProperty('text/plain');
   });
