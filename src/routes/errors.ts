@@ -42,12 +42,20 @@ function mediaTypeError(request?: FastifyRequest): ServiceError {
   return new UnsupportedMediaTypeError(`${what}; ${hint}`);
 }
 
+const mib = (bytes: number) => (bytes >= 1 << 20 ? `${+(bytes / (1 << 20)).toFixed(1)} MiB` : `${+(bytes / 1024).toFixed(1)} KiB`);
+
 /** Maps any thrown value to the error the client sees. */
 export function toServiceError(err: unknown, request?: FastifyRequest): ServiceError {
   if (err instanceof ServiceError) return err;
   if (err instanceof ZodError) return fromZod(err);
   const fe = err as FastifyError;
   if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe?.code === 'FST_ERR_CTP_EMPTY_TYPE') return mediaTypeError(request);
+  // Fastify's and @fastify/multipart's "Request body is too large" / "request file too large" name no limit.
+  if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe?.code === 'FST_REQ_FILE_TOO_LARGE') {
+    const limit = request?.routeOptions.bodyLimit;
+    const what = fe.code === 'FST_REQ_FILE_TOO_LARGE' ? 'a file of the request' : 'the request body';
+    return new ServiceError(413, 'payload_too_large', `${what} is larger than ${limit ? `${limit} bytes (${mib(limit)})` : 'the limit'}, MAX_BODY_BYTES: send a smaller image`);
+  }
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new ServiceError(fe.statusCode, FASTIFY_CODES[fe.statusCode] ?? 'client_error', fe.message);
   }

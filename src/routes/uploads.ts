@@ -18,7 +18,6 @@ export function rethrowMalformedMultipart(err: unknown): never {
   throw err;
 }
 
-/** Refuses empty uploads and bytes that are no supported image, naming the file. */
 /**
  * A multipart request takes its options from the form fields only. Query parameters beside them
  * were ignored, so `?threshold=0.99` answered at the default threshold: refused instead.
@@ -44,6 +43,7 @@ export function jsonBody(request: FastifyRequest): unknown {
   return body ?? {};
 }
 
+/** Refuses empty uploads and bytes that are no supported image, naming the file. */
 export function checkImageBytes(image: Buffer, what = 'the image'): void {
   if (image.length === 0) throw new BadRequestError(`${what} is empty (0 bytes)`);
   if (!sniffImageType(image)) {
