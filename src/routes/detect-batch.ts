@@ -73,7 +73,10 @@ async function readBatch(request: FastifyRequest, maxBytes: number, maxFiles: nu
 
 function errorEntry(index: number, filename: string | null, err: unknown): BatchEntry {
   if (!(err instanceof ServiceError)) throw err;
-  return { index, filename, ok: false, status: err.statusCode, error: err.code, message: err.message };
+  // Every entry's message names its file, as the route's own checks do ("image 4 (zero.png): …").
+  const what = `image ${index + 1}${filename ? ` (${filename})` : ''}`;
+  const message = err.message.startsWith(what) ? err.message : `${what}: ${err.message}`;
+  return { index, filename, ok: false, status: err.statusCode, error: err.code, message };
 }
 
 export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchRouteOptions): Promise<void> {

@@ -46,6 +46,12 @@ describe('POST /v1/detect/batch', () => {
     expect(b.results[1]).toMatchObject({ status: 400, error: 'bad_request' });
     expect(b.results[2]).toMatchObject({ status: 415, error: 'unsupported_media_type' });
     expect(b.results[3]).toMatchObject({ status: 422, error: 'undecodable_image' });
+    // Every entry's message names its file, whichever check refused it.
+    expect(b.results.filter((r: any) => !r.ok).map((r: any) => r.message)).toEqual([
+      'image 2 (empty.png) is empty (0 bytes)',
+      expect.stringMatching(/^image 3 \(noise\.bin\) is not a supported image/),
+      expect.stringMatching(/^image 4 \(cut\.png\): the png image could not be decoded/),
+    ]);
     for (const i of [0, 4]) {
       const r = b.results[i].result;
       expect(r.score).toBeGreaterThanOrEqual(0);
