@@ -8,7 +8,7 @@ import { badRequest, ImageDecodeError, ImageTooLargeError } from '../errors.ts';
 import { ClipRuntime } from '../clip/runtime/runtime.ts';
 import { checkTotalPixels, decodeImage, type DecodedImage, type DecodeOptions } from '../imaging/decode.ts';
 import { EmbeddingCache } from '../prompts/embedding-cache.ts';
-import { customPromptSet } from '../prompts/ensemble.ts';
+import { buildPromptSet, customPromptSet } from '../prompts/ensemble.ts';
 import { EmbeddingStore } from '../prompts/embedding-store.ts';
 import { TextEmbeddings, type SharedTextTable } from '../prompts/text-embeddings.ts';
 import { checkpointIdentity, LearnedPromptsRegistry, weightsFingerprint } from '../methods/dense-frequency/learned-prompts.ts';
@@ -287,9 +287,28 @@ export class ClipDetector implements Detector {
    * Custom phrases longer than the text tower's context (77 tokens for CLIP) would be cut
    * silently; they are refused, naming the phrase and its token count.
    */
+  /** The most tokens a prompt template adds around the category (start and end included), over every templated ensemble. */
+  private templateTokens?: number;
+
   private checkPromptLengths(options: DetectOptions): void {
-    if (options.prompts.mode !== 'custom') return;
     const { tokenizer } = this.runtime;
+    if (options.prompts.mode === 'templated') {
+      // A category too long for the templates around it would be cut at the context length
+      // without a word, leaving prompts that no longer name it (a long non-Latin name: 3+ tokens a letter).
+      const probe = 'x';
+      const probeTokens = tokenizer.count(probe) - 2;
+      this.templateTokens ??= Math.max(
+        ...[buildPromptSet(probe), buildPromptSet(probe, { winclipParity: true, includeBroken: true })].flatMap((set) => [...set.normal, ...set.abnormal]).map((p) => tokenizer.count(p) - probeTokens),
+      );
+      const tokens = tokenizer.count(options.category) - 2;
+      const room = tokenizer.contextLength - this.templateTokens;
+      if (tokens > room) {
+        const shown = options.category.length > 60 ? `${options.category.slice(0, 60)}…` : options.category;
+        throw badRequest(`the category "${shown}" is ${tokens} tokens; inside the prompt templates CLIP reads at most ${room} of them (${tokenizer.contextLength} in all): use a shorter name, or prompts=custom with phrases that fit`);
+      }
+      return;
+    }
+    if (options.prompts.mode !== 'custom') return;
     const set = customPromptSet(options.prompts.normal, options.prompts.abnormal, options.category);
     for (const phrase of [...set.normal, ...set.abnormal]) {
       const tokens = tokenizer.count(phrase);

@@ -151,6 +151,8 @@ describe('POST /v1/detect errors', () => {
     ['a truncated JPEG', () => detect([image(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'image/jpeg'), { name: 'category', value: 'a' }]), 422, /decoded|truncated|damaged/],
     ['a PNG claiming 100000 × 100000 pixels', () => detect([image(pngClaiming(100_000, 100_000)), { name: 'category', value: 'a' }]), 413, /pixels/],
     ['a JSON body', () => svc.app.inject({ method: 'POST', url: '/v1/detect?category=a', payload: { image: 'x' } }), 415, /multipart|image/],
+    // 100 Devanagari letters are some 300 tokens: the templated prompts were cut to the template alone.
+    ['a category too long for the prompt templates', () => detect([image(), { name: 'category', value: 'क'.repeat(100) }]), 400, /is \d+ tokens; inside the prompt templates CLIP reads at most \d+ of them \(77 in all\)/],
     // It was answered at the default threshold, the query ignored.
     ['multipart with options in the query string', () => detect([image(), { name: 'category', value: 'a' }], '?threshold=0.99'), 400, /form fields, not in the query string \(got \?threshold\)/],
   ];
