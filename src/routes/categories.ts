@@ -37,7 +37,8 @@ const refParams = z.strictObject({ id: categoryId, refId: z.string().uuid('not a
 
 function categoryBody(methods: readonly string[]) {
   return z.strictObject({
-    name: z.string().trim().min(1).max(LIMITS.categoryLength).regex(CATEGORY_CHARS, "name may hold letters, digits, spaces and - _ ' . , ( ) & + /").optional(),
+    // The prompt text: normalised as a detection's category field is (NFKC, spaces), so both give the same prompts.
+    name: z.string().transform(normalizeCategory).pipe(z.string().min(1).max(LIMITS.categoryLength).regex(CATEGORY_CHARS, "name may hold letters, digits, spaces and - _ ' . , ( ) & + /")).optional(),
     // Below 1 in 10,000 a calibration would need more than 23,000 normal images (at 90% confidence).
     targetFalseAlarmRate: z.number().min(MIN_FALSE_ALARM_RATE, `targetFalseAlarmRate must be at least ${MIN_FALSE_ALARM_RATE} (1 in 10,000)`).max(0.5).optional(),
     defaultMethod: z.enum(methods as [string, ...string[]]).optional(),

@@ -63,7 +63,12 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
     if (!record) throw new DetectionNotFoundError(`no detection ${id}`);
     if (body.addTo) {
       if (body.label !== 'normal') throw new BadRequestError('addTo needs label "normal": only normal images join the references or the calibration');
-      if (!record.categoryId) throw new ConflictError('this detection used no stored category: create the category (PUT /v1/categories/{id}) and add references to it');
+      // A deleted category unlinks its records (categoryId null) but keeps their category text.
+      if (!record.categoryId) {
+        throw new ConflictError(
+          `this detection has no stored category (it was scored zero-shot, or its category ${JSON.stringify(record.category)} was deleted since): create the category (PUT /v1/categories/{id}) and add references to it`,
+        );
+      }
       if (body.addTo === 'references') {
         const image = await service.store.getDetectionImage(id);
         if (!image) throw new ConflictError('the detection was recorded without its image (start the server with KEEP_DETECTION_IMAGES=1 to keep them)');

@@ -83,6 +83,8 @@ describe('category resources', () => {
     expect((await json('PUT', `/v1/categories/${encodeURIComponent('café')}`, {})).statusCode).toBe(201);
     expect((await json('GET', `/v1/categories/${encodeURIComponent('cafe\u0301')}`)).statusCode).toBe(200);
     expect((await json('PUT', `/v1/categories/${encodeURIComponent('ｍｅｔａｌ')}`, {})).json().id).toBe('metal');
+    // The name (the prompt text) is normalised as a detection's category is: the same prompts either way.
+    expect((await json('PUT', '/v1/categories/metal', { name: '  ｍｅｔａｌ   plate ' })).json().name).toBe('metal plate');
   });
 });
 
