@@ -71,6 +71,8 @@ export interface AppOptions {
   mapUrls?: { ttlMs: number; maxBytes: number };
   /** Images per POST /v1/detect/batch (BATCH_MAX, default 64). */
   batchMax?: number;
+  /** A request's headers must all arrive within this (HEADERS_TIMEOUT_MS, default 10 s). */
+  headersTimeoutMs?: number;
   /** Total header pixels of one batch (MAX_BATCH_PIXELS, default 200 M). */
   maxBatchPixels?: number;
   /** Pixels of one image (MAX_PIXELS): in a batch, a larger image gets its own error entry. */
@@ -88,6 +90,7 @@ export function appOptionsFromSettings(settings: Settings, detector: Detector, a
     batchMax: settings.batchMax,
     maxBatchPixels: settings.maxBatchPixels,
     maxImagePixels: settings.maxPixels,
+    headersTimeoutMs: settings.headersTimeoutMs,
     logLevel: settings.logLevel,
     requestTimeoutMs: settings.requestTimeoutMs,
     corsOrigins: settings.corsOrigins,
@@ -142,7 +145,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   let gate: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   const app = Fastify({
     serverFactory: (handler, options) => {
-      const server = http.createServer(options.http ?? {}, (req, res) => {
+      // Headers trickled in slowly held a socket for Node's 60 s (checked every 30 s): bounded
+      // like a stalled body, and checked every second.
+      const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+      const server = http.createServer({ ...(options.http ?? {}), connectionsCheckingInterval: Math.min(1000, headersTimeout) }, (req, res) => {
         // Once close() began (not listening), Fastify answers: it closes the connections.
         if (!(server.listening && gate?.(req, res))) handler(req, res);
       });
@@ -150,6 +156,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       server.keepAliveTimeout = Number(options.keepAliveTimeout);
       server.requestTimeout = Number(options.requestTimeout);
       server.setTimeout(Number(options.connectionTimeout));
+      server.headersTimeout = headersTimeout;
       return server;
     },
     logger: loggerOptions(opts.logLevel, opts.logStream),

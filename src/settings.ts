@@ -234,6 +234,12 @@ export const SETTINGS = {
     default: String(32 * 1024 * 1024),
     help: 'request-body bytes held in memory across all requests (declared lengths reserved at the headers); a body that would pass it gets 503 overloaded at once (bodies ≤ 64 KiB and a body alone always pass; 0 = no bound)',
   },
+  headersTimeoutMs: {
+    env: 'HEADERS_TIMEOUT_MS',
+    schema: int(1000, 3_600_000),
+    default: '10000',
+    help: "a request whose headers have not all arrived within this gets 408 and its connection is closed (Node's own default is 60 s)",
+  },
   bodyTimeoutMs: {
     env: 'BODY_TIMEOUT_MS',
     schema: int(0, 3_600_000),

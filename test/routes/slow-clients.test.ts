@@ -25,7 +25,7 @@ let app: FastifyInstance;
 let port: number;
 
 beforeAll(async () => {
-  app = await buildApp({ detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'silent', bodyTimeouts: { idleMs: 300, totalMs: 1500 } });
+  app = await buildApp({ detector, defaultThreshold: 0.5, maxBodyBytes: 1 << 20, logLevel: 'silent', bodyTimeouts: { idleMs: 300, totalMs: 1500 }, headersTimeoutMs: 1000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   port = (app.server.address() as { port: number }).port;
 });
@@ -89,6 +89,19 @@ async function stillServing() {
   const res = await fetch(`http://127.0.0.1:${port}/healthz`);
   expect(res.status).toBe(200);
 }
+
+describe('stalled headers', () => {
+  it('headers that stop before their end: 408 request_timeout JSON within HEADERS_TIMEOUT_MS (Node alone: 60 s), socket closed', async () => {
+    const a = await sendStalled('POST /v1/detect?category=bottle HTTP/1.1\r\nHost: localhost\r\n', 'Content-Type: ima');
+    expect(a.status).toBe(408);
+    // Node 20 reports it as ERR_HTTP_REQUEST_TIMEOUT, checked once a second.
+    expect(a.body).toEqual({ error: 'request_timeout', message: expect.stringMatching(/did not arrive in time/) });
+    expect(a.closed).toBe(true);
+    expect(a.ms).toBeGreaterThan(900);
+    expect(a.ms).toBeLessThan(3000);
+    await stillServing();
+  });
+});
 
 describe('stalled uploads', () => {
   it('a raw body that stops: 408 request_timeout JSON within the idle bound, socket closed, server serving', async () => {
