@@ -7,7 +7,7 @@ import { CategoryNotFoundError } from '../store/errors.ts';
 import type { CategoryProvider } from '../categories/provider.ts';
 import { referenceView } from '../categories/service.ts';
 import { calibrateCategory } from '../categories/calibrate.ts';
-import { CATEGORY_CHARS, LIMITS, normalizeCategory } from './detect-schema.ts';
+import { CATEGORY_CHARS, LIMITS, normalizeCategory, single } from './detect-schema.ts';
 import { jsonBody, readImageFiles } from './uploads.ts';
 
 export interface CategoryRouteOptions {
@@ -46,9 +46,14 @@ function categoryBody(methods: readonly string[]) {
   });
 }
 
+const CONFIDENCE_RANGE = 'confidence must be a number from 0.5 to 0.9999, e.g. 0.9';
 const calibrateFields = z.strictObject({
-  confidence: z.preprocess((v) => (Array.isArray(v) ? v[0] : v), z.coerce.number().min(0.5).max(0.9999).optional()),
-  source: z.preprocess((v) => (Array.isArray(v) ? v[0] : v), z.literal('references').optional()),
+  // A number (JSON) or a plain decimal (a form field): not true, null or "", which a coercion would take.
+  confidence: single(
+    'confidence',
+    z.union([z.number(), z.string().regex(/^\d*\.?\d+$/).transform(Number)], { error: CONFIDENCE_RANGE }).pipe(z.number().min(0.5, CONFIDENCE_RANGE).max(0.9999, CONFIDENCE_RANGE)),
+  ).optional(),
+  source: single('source', z.literal('references', { error: 'source must be "references" (leave-one-out over the stored references), or leave it out and send images' })).optional(),
 });
 
 const REFERENCE_FILES_PER_REQUEST = 64;
@@ -142,7 +147,8 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
       } else {
         fields = jsonBody(request) as Record<string, unknown>;
       }
-      const { confidence } = calibrateFields.parse(fields);
+      const { confidence, source } = calibrateFields.parse(fields);
+      if (images && source === 'references') throw new BadRequestError('send either held-out images or source=references (leave-one-out over the stored references), not both');
       const calibration = await calibrateCategory(service, record, {
         images,
         confidence: confidence ?? service.options.calibrationConfidence,

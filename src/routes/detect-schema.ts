@@ -70,7 +70,8 @@ const metadata = z.preprocess(
 );
 
 /** A parameter given once; a repeated one (`?category=a&category=b`) is refused by name. */
-const single = <T extends z.ZodType>(name: string, schema: T) =>
+/** A parameter that must come once: a repeated one says so ("category is given twice"), not a type error. */
+export const single = <T extends z.ZodType>(name: string, schema: T) =>
   z.preprocess((v, ctx) => {
     if (!Array.isArray(v)) return v;
     if (v.length === 1) return v[0];
@@ -89,7 +90,7 @@ const threshold = z
 
 const booleanText = z.preprocess(
   (v) => (typeof v === 'string' ? v.toLowerCase() : v),
-  z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1')]),
+  z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1')], { error: 'must be true or false (or 1 / 0)' }),
 );
 
 // `learned:<name>` names a file in PROMPTS_DIR (src/methods/dense-frequency/learned-prompts.ts); whether it

@@ -9,13 +9,15 @@ import { addToCalibration } from '../categories/calibrate.ts';
 import { sniffImageType } from '../imaging/decode.ts';
 import type { ServiceMetrics } from '../observability/metrics.ts';
 import { categoryId } from './categories.ts';
+import { single } from './detect-schema.ts';
 import { jsonBody } from './uploads.ts';
 
 const idParams = z.strictObject({ id: z.string().uuid('not a detection id') });
 const listQuery = z.strictObject({
-  category: categoryId.optional(),
-  verdict: z.enum(['anomalous', 'normal']).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  category: single('category', categoryId).optional(),
+  verdict: single('verdict', z.enum(['anomalous', 'normal'], { error: 'verdict must be "anomalous" or "normal"' })).optional(),
+  // Whole decimal numbers only: not "", "0x10" or "1e2", which a number coercion would take.
+  limit: single('limit', z.string().regex(/^\d{1,4}$/, 'limit must be a whole number from 1 to 500').transform(Number).pipe(z.number().min(1, 'limit must be at least 1').max(500, 'limit must be at most 500'))).optional(),
 });
 const feedbackBody = z.strictObject({
   label: z.enum(['normal', 'anomalous'], { error: 'label must be "normal" or "anomalous"' }),
@@ -34,7 +36,7 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
     const records = await service.store.listDetections({
       ...(stored ? { categoryId: stored.id } : q.category !== undefined ? { category: q.category } : {}),
       verdict: q.verdict,
-      limit: q.limit,
+      limit: q.limit ?? 50,
     });
     return { detections: records.map(detectionView) };
   });

@@ -219,6 +219,24 @@ describe('references, few-shot detection and calibration', () => {
     expect(musc.json().message).toMatch(/scores batches only/);
   });
 
+  it('query and field errors say what to send', async () => {
+    const list = async (q: string) => (await json('GET', `/v1/detections?${q}`)).json().message;
+    expect(await list('limit=1&limit=2')).toMatch(/limit is given twice/);
+    expect(await list('limit=0x10')).toMatch(/limit must be a whole number from 1 to 500/);
+    expect(await list('limit=1e2')).toMatch(/limit must be a whole number/);
+    expect(await list('limit=501')).toMatch(/limit must be at most 500/);
+    expect(await list('verdict=bad')).toMatch(/verdict must be "anomalous" or "normal"/);
+    expect((await json('GET', '/v1/detections?limit=2')).statusCode).toBe(200);
+    const calibrate = async (body: object) => (await json('POST', '/v1/categories/tile/calibrate', body)).json().message;
+    expect(await calibrate({ source: 'references', confidence: true })).toMatch(/confidence must be a number from 0.5 to 0.9999/);
+    expect(await calibrate({ source: 'references', confidence: null })).toMatch(/confidence must be a number/);
+    expect(await calibrate({ source: 'elsewhere' })).toMatch(/source must be "references"/);
+    const both = await svc.app.inject({ method: 'POST', url: '/v1/categories/tile/calibrate', ...images([await part(90)], [{ name: 'source', value: 'references' }]) });
+    expect(both.statusCode).toBe(400);
+    expect(both.json().message).toMatch(/either held-out images or source=references/);
+    expect((await detect(await part(91), { category: 'tile', map: 'none', branches: 'yes' })).json().message).toMatch(/branches: must be true or false/);
+  });
+
   it('metadata that is not a small object of strings → 400', async () => {
     for (const bad of ['[1,2]', '{"a":1}', JSON.stringify(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])))]) {
       const res = await detect(await part(50), { category: 'tile', map: 'none', metadata: bad });
