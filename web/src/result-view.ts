@@ -88,6 +88,7 @@ export class ResultView {
     const r = shown.response;
     this.el.hidden = false;
     this.renderHeader();
+    this.main.canvas.setAttribute('aria-label', `${shown.name}: ${r.isAnomalous ? 'anomalous' : 'normal'}, score ${fmt(r.score)}, with the anomaly overlay`);
     const grid = r.map?.type === 'grid' ? r.map : null;
     this.noMap.hidden = grid !== null;
     this.mapArea.hidden = grid === null;

@@ -155,7 +155,12 @@ export class InspectView {
           lastError = err;
         }
         this.add(item);
-        if (lastError instanceof ApiError && lastError.status === 401) break;
+        // No key, or no server: the next images would fail the same way.
+        if (lastError instanceof ApiError && (lastError.status === 401 || lastError.status === 0)) {
+          const left = files.length - i - 1;
+          if (left > 0) this.notice.fail(lastError, `${left} more image${left > 1 ? 's were' : ' was'} not sent`);
+          break;
+        }
       }
     } finally {
       this.submit.disabled = false;

@@ -75,7 +75,7 @@ export class ReviewView {
       return b;
     };
     const image = r.hasImage ? h('div', { class: 'detection-image' }) : null;
-    if (image) void this.loadImage(r.id, image);
+    if (image) void this.loadImage(r.id, r.category, r.time, image);
     const fb = r.feedback;
     fill(
       li,
@@ -101,11 +101,11 @@ export class ReviewView {
     );
   }
 
-  private async loadImage(id: string, into: HTMLElement): Promise<void> {
+  private async loadImage(id: string, category: string, time: string, into: HTMLElement): Promise<void> {
     try {
       const url = URL.createObjectURL(await this.ctx.api.detectionImage(id));
       this.urls.push(url);
-      fill(into, h('img', { src: url, alt: `Image of detection ${id}` }));
+      fill(into, h('img', { src: url, alt: `Image of the ${category} detection of ${when(time)}` }));
     } catch {
       fill(into, h('span', { class: 'hint' }, 'image unavailable'));
     }
