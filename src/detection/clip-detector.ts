@@ -263,6 +263,8 @@ export class ClipDetector implements Detector {
       thresholdSource: options.thresholdSource,
       regionThreshold: options.regionThreshold,
       calibrationNotUsed: options.calibrationNotUsed,
+      // MuSc's scores rank the images of one batch: the verdict says so, for whoever acts on it.
+      batchRelative: this.registry.get(t.method).batchOnly,
       timingsMs: {
         decode: roundMs(t.decodeMs),
         encode: roundMs(t.textMs + outcome.encodeMs),

@@ -98,6 +98,8 @@ export interface ResponseParts {
   /** The level regions were found at; default `threshold`. */
   regionThreshold?: number;
   calibrationNotUsed?: { reason: string; summary: string };
+  /** The method's scores compare the images of one batch (MuSc): said in the summary. */
+  batchRelative?: boolean;
   timingsMs: { decode: number; encode: number; score: number; render: number; total: number };
 }
 
@@ -124,6 +126,7 @@ export function buildResponse(p: ResponseParts): DetectResponse {
       height: image.height,
       thresholdSource: p.thresholdSource,
       ...(p.calibrationNotUsed ? { thresholdNote: p.calibrationNotUsed.summary } : {}),
+      ...(p.batchRelative ? { scoreNote: 'relative to this batch' } : {}),
     }),
     image: { width: image.width, height: image.height },
     map: p.map,

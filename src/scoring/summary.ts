@@ -16,6 +16,8 @@ export interface SummaryInput {
   thresholdSource?: 'request' | 'category calibration' | 'default';
   /** With a default threshold: why the category's calibration was not used ("the category's calibration is out of date"). */
   thresholdNote?: string;
+  /** What the score means beyond its value ("relative to this batch" for MuSc's batch-ranked scores). */
+  scoreNote?: string;
 }
 
 /**
@@ -59,7 +61,8 @@ export function summarize(input: SummaryInput): string {
   const verdict = isAnomalous ? 'anomalous' : 'looks normal';
   const kind = input.thresholdSource === 'category calibration' ? 'calibrated threshold' : 'threshold';
   const note = input.thresholdSource !== 'default' ? '' : input.thresholdNote ? `, default: ${input.thresholdNote}` : ', default, not calibrated for this category';
-  let sentence = `${name}: ${verdict} (score ${s} ${relation} ${kind} ${t}${note})`;
+  const scoreNote = input.scoreNote ? `, ${input.scoreNote}` : '';
+  let sentence = `${name}: ${verdict} (score ${s} ${relation} ${kind} ${t}${note}${scoreNote})`;
   if (isAnomalous) {
     sentence += regions.length === 0 ? '; no localized suspect region' : `; ${describeRegions(regions, 'suspect', pixels)}`;
   } else if (regions.length > 0) {

@@ -83,5 +83,7 @@ describe('method=musc', () => {
     const scores = b.results.map((r: any) => r.result.score);
     expect(Math.max(...scores)).toBe(scores[2]);
     expect(b.results[2].result.categoryResource).toMatchObject({ id: 'striped', references: 2 });
+    // A ticketing bot posting the summary learns that the verdict ranks this batch.
+    for (const r of b.results) expect(r.result.summary).toMatch(/^striped plate: (anomalous|looks normal) \(score [\d.]+ (≥|<) threshold 0\.50, default, not calibrated for this category, relative to this batch\)/);
   });
 });
