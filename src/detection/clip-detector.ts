@@ -150,6 +150,7 @@ export class ClipDetector implements Detector {
   /** Runs every served method once so the first real request does not pay for lazy initialisation. */
   async warmUp(): Promise<void> {
     for (const runner of this.runners.values()) await runner.warmUp();
+    this.roomForCategory(); // ~70 ms of tokenizing the templates once, not in the first request
     this.warmedUp = true;
   }
 
@@ -292,18 +293,25 @@ export class ClipDetector implements Detector {
   /** The most tokens a prompt template adds around the category (start and end included), over every templated ensemble. */
   private templateTokens?: number;
 
+  /** Tokens a category may take inside every prompt template. */
+  private roomForCategory(): number {
+    const { tokenizer } = this.runtime;
+    if (this.templateTokens === undefined) {
+      const probe = 'x';
+      const probeTokens = tokenizer.count(probe) - 2;
+      const prompts = [buildPromptSet(probe), buildPromptSet(probe, { winclipParity: true, includeBroken: true })].flatMap((set) => [...set.normal, ...set.abnormal]);
+      this.templateTokens = Math.max(...prompts.map((p) => tokenizer.count(p) - probeTokens));
+    }
+    return tokenizer.contextLength - this.templateTokens;
+  }
+
   private checkPromptLengths(options: DetectOptions): void {
     const { tokenizer } = this.runtime;
     if (options.prompts.mode === 'templated') {
       // A category too long for the templates around it would be cut at the context length
       // without a word, leaving prompts that no longer name it (a long non-Latin name: 3+ tokens a letter).
-      const probe = 'x';
-      const probeTokens = tokenizer.count(probe) - 2;
-      this.templateTokens ??= Math.max(
-        ...[buildPromptSet(probe), buildPromptSet(probe, { winclipParity: true, includeBroken: true })].flatMap((set) => [...set.normal, ...set.abnormal]).map((p) => tokenizer.count(p) - probeTokens),
-      );
       const tokens = tokenizer.count(options.category) - 2;
-      const room = tokenizer.contextLength - this.templateTokens;
+      const room = this.roomForCategory();
       if (tokens > room) {
         const shown = options.category.length > 60 ? `${options.category.slice(0, 60)}…` : options.category;
         throw badRequest(`the category "${shown}" is ${tokens} tokens; inside the prompt templates CLIP reads at most ${room} of them (${tokenizer.contextLength} in all): use a shorter name, or prompts=custom with phrases that fit`);

@@ -83,7 +83,7 @@ export class MuscRunner implements MethodRunner {
     const total = requests.length + normals.length;
     if (total < MUSC_MIN_IMAGES) {
       const stored = normals.length ? ` and ${normals.length} stored reference${normals.length === 1 ? '' : 's'}` : '';
-      throw new UnprocessableError(`method=musc scores the images of a batch against each other and needs at least ${MUSC_MIN_IMAGES} images that decode; got ${requests.length}${stored} (images that do not decode have their own entries)`);
+      throw new UnprocessableError(`method=musc scores the images of a batch against each other and needs at least ${MUSC_MIN_IMAGES} images; got ${requests.length} that decode${stored}`);
     }
     const signal = requests[0].signal;
     const pool: PoolImage[] = [...requests.map((r, i) => ({ image: r.image, query: i })), ...normals.map((image) => ({ image, query: -1 }))].map((p) => ({
