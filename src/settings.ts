@@ -174,8 +174,8 @@ export const SETTINGS = {
     default: '0.9',
     help: 'confidence that a calibrated threshold keeps the false-alarm rate at or below the target',
   },
-  detectionRetentionCount: { env: 'DETECTION_RETENTION_COUNT', schema: int(0, 100_000_000), default: '100000', help: 'detection records kept (newest); 0 = keep none' },
-  detectionRetentionDays: { env: 'DETECTION_RETENTION_DAYS', schema: int(1, 36_500), default: '30', help: 'detection records older than this are deleted' },
+  detectionRetentionCount: { env: 'DETECTION_RETENTION_COUNT', schema: int(0, 100_000_000), default: '100000', help: 'detection records kept (newest), enforced at start-up and every 10 minutes; 0 removes them all at each check' },
+  detectionRetentionDays: { env: 'DETECTION_RETENTION_DAYS', schema: int(1, 36_500), default: '30', help: 'detection records older than this are deleted (at start-up and every 10 minutes)' },
   keepDetectionImages: {
     env: 'KEEP_DETECTION_IMAGES',
     schema: bool,

@@ -9,6 +9,7 @@ import { BadRequestError, ConflictError } from '../errors.ts';
 import type { DecodedImage } from '../imaging/decode.ts';
 import { calibratePixelThreshold, calibrateThreshold } from './calibration.ts';
 import { calibrationFor } from './detect-context.ts';
+import { sha256Hex } from '../store/blobs.ts';
 import { CALIBRATION_PROMPTS, type StoredCalibration } from './stored-calibration.ts';
 import type { CategoryService, UploadedImage } from './service.ts';
 
@@ -35,6 +36,7 @@ export async function calibrateCategory(service: CategoryService, record: Catego
   let source: StoredCalibration['source'];
   if (options.images) {
     source = 'images';
+    await checkHeldOut(service, record, options.images);
     const memory = await service.memoryFor(record, method);
     for (const image of await service.decodeAll(options.images)) await score(image, memory);
   } else {
@@ -43,14 +45,17 @@ export async function calibrateCategory(service: CategoryService, record: Catego
   }
   const alpha = record.targetFalseAlarmRate;
   const image = calibrateThreshold(scores, alpha, options.confidence);
+  const now = new Date().toISOString();
   const calibration: StoredCalibration = {
     source,
     method,
     featureKey: service.featureKeys().get(method) ?? null,
     referenceCount: record.referenceCount,
+    referencesKey: await service.referencesKey(record),
     scoringKey: service.detector.scoringKey(method),
     prompts: CALIBRATION_PROMPTS,
     name: record.name,
+    requestedConfidence: options.confidence,
     m: image.m,
     targetFalseAlarmRate: alpha,
     threshold: image.threshold,
@@ -59,29 +64,58 @@ export async function calibrateCategory(service: CategoryService, record: Catego
     confidence: image.confidence,
     guarantee: image.guarantee,
     scores: image.scores,
-    calibratedAt: new Date().toISOString(),
+    calibratedAt: now,
+    madeAt: now,
   };
   await service.store.setCalibration(record.id, calibration);
   return calibration;
 }
 
 /**
+ * Held-out normals must be images the calibration has not seen: a stored reference scores low
+ * against a memory that holds it, and a copy sent twice counts twice. Either would overstate the
+ * guarantee, so both are refused, naming the file.
+ */
+async function checkHeldOut(service: CategoryService, record: CategoryRecord, images: readonly UploadedImage[]): Promise<void> {
+  const references = new Set((await service.store.listReferences(record.id)).map((r) => r.sha256));
+  const seen = new Map<string, number>();
+  images.forEach((u, i) => {
+    const sha = sha256Hex(u.bytes);
+    const what = `image ${i + 1}${u.filename ? ` (${u.filename})` : ''}`;
+    if (references.has(sha)) throw new BadRequestError(`${what} is one of the category's references: held-out normals must be other images (or calibrate with {"source": "references"}, leave-one-out)`);
+    const first = seen.get(sha);
+    if (first !== undefined) throw new BadRequestError(`${what} is the same image as image ${first + 1}: each normal image counts once`);
+    seen.set(sha, i);
+  });
+}
+
+/**
  * A false alarm joins the calibration set: its recorded score is one more normal score, and the
  * threshold is recomputed from the m + 1 scores (the pixel threshold stays: the record keeps no map).
  */
-export async function addToCalibration(service: CategoryService, categoryId: string, detection: DetectionRecord): Promise<StoredCalibration> {
+export async function addToCalibration(service: CategoryService, categoryId: string, detection: DetectionRecord): Promise<{ calibration: StoredCalibration; added: boolean }> {
   const record = await service.require(categoryId);
-  const current = calibrationFor(service, record, detection.method);
+  const current = await calibrationFor(service, record, detection.method);
   if (!current) throw new ConflictError(`category ${JSON.stringify(categoryId)} has no current calibration for method ${detection.method}: calibrate it first (POST /v1/categories/{id}/calibrate)`);
-  // Only a detection scored as the calibration's normals were (it used this calibration: same
-  // method, model, prompts and references) can join them.
+  // Only a detection scored as the calibration's normals were can join them: it used this
+  // calibration (same method, model, prompts and references: any change since would have put it
+  // out of date, and its detections on the default threshold), made after it was.
   if (detection.thresholdSource !== 'category calibration') {
     throw new ConflictError(`this detection did not use the category's calibration (its threshold came from ${detection.thresholdSource === 'request' ? 'the request' : 'the default'}), so its score may not be comparable with the calibration's normal scores: add it to the references, or calibrate again`);
   }
-  // A detection counts once: feedback sent again (a retry, a second click) changes nothing.
-  const added = current.addedDetections ?? [];
-  if (added.includes(detection.id)) return current;
-  const image = calibrateThreshold([...current.scores, detection.score], current.targetFalseAlarmRate, current.confidence);
+  const madeAt = current.madeAt ?? current.calibratedAt;
+  if (detection.time.getTime() < Date.parse(madeAt)) {
+    throw new ConflictError(`this detection was made before the category's current calibration (${madeAt}), under another one: its score may not be comparable with this calibration's normal scores`);
+  }
+  // A detection counts once, and so does an image detected twice (one request and a batch):
+  // feedback sent again (a retry, a second click) changes nothing.
+  const addedDetections = current.addedDetections ?? [];
+  const addedImages = current.addedImages ?? [];
+  if (addedDetections.includes(detection.id) || (detection.imageSha256 !== null && addedImages.includes(detection.imageSha256))) return { calibration: current, added: false };
+  // The confidence asked for, not the one the last rank achieved (at least as high): that one
+  // would ratchet up with every score added and freeze the rank.
+  const confidence = current.requestedConfidence ?? service.options.calibrationConfidence;
+  const image = calibrateThreshold([...current.scores, detection.score], current.targetFalseAlarmRate, confidence);
   const calibration: StoredCalibration = {
     ...current,
     m: image.m,
@@ -90,9 +124,11 @@ export async function addToCalibration(service: CategoryService, categoryId: str
     confidence: image.confidence,
     guarantee: image.guarantee,
     scores: image.scores,
-    addedDetections: [...added, detection.id],
+    addedDetections: [...addedDetections, detection.id],
+    ...(detection.imageSha256 !== null ? { addedImages: [...addedImages, detection.imageSha256] } : {}),
+    madeAt,
     calibratedAt: new Date().toISOString(),
   };
   await service.store.setCalibration(categoryId, calibration);
-  return calibration;
+  return { calibration, added: true };
 }

@@ -20,10 +20,10 @@ export interface CategoryContext {
 }
 
 /** Whether a category's calibration still describes what `method` computes today (any prompts). */
-export function calibrationFor(service: CategoryService, record: CategoryRecord, method: string): StoredCalibration | null {
+export async function calibrationFor(service: CategoryService, record: CategoryRecord, method: string): Promise<StoredCalibration | null> {
   const c = record.calibration as StoredCalibration | null;
   if (!c || c.method !== method) return null;
-  return calibrationOutdated(c, service.calibrationNow(record, method)) === null ? c : null;
+  return calibrationOutdated(c, await service.calibrationNow(record, method)) === null ? c : null;
 }
 
 /** Why the category's calibration is not used: in full (the response) and in a few words (the summary). */
@@ -36,13 +36,18 @@ export interface CalibrationNotUsed {
  * The calibration a detection of `method` with `prompts` uses, or why the category's is not
  * used (none when it has no calibration at all).
  */
-export function calibrationUse(service: CategoryService, record: CategoryRecord, method: string, prompts: PromptChoice): { calibration: StoredCalibration | null; notUsed?: CalibrationNotUsed } {
+export async function calibrationUse(
+  service: CategoryService,
+  record: CategoryRecord,
+  method: string,
+  prompts: PromptChoice,
+): Promise<{ calibration: StoredCalibration | null; notUsed?: CalibrationNotUsed }> {
   const c = record.calibration as StoredCalibration | null;
   if (!c) return { calibration: null };
   if (c.method !== method) {
     return { calibration: null, notUsed: { reason: `the category is calibrated for method ${c.method}, not ${method}`, summary: `the category's calibration is for ${c.method}` } };
   }
-  const outdated = calibrationOutdated(c, service.calibrationNow(record, method));
+  const outdated = calibrationOutdated(c, await service.calibrationNow(record, method));
   if (outdated) return { calibration: null, notUsed: { reason: outdated, summary: "the category's calibration is out of date" } };
   if (prompts.mode !== (c.prompts ?? CALIBRATION_PROMPTS)) {
     return {
@@ -60,7 +65,7 @@ export async function withStoredCategory(service: CategoryService | undefined, o
   if (!service || !record) return { options: { ...options, thresholdSource: given }, context: { record: null, thresholdSource: given, calibrated: false, storeUnavailable } };
   const method = service.detector.registry.get(options.method ?? record.defaultMethod ?? DEFAULT_METHOD).name;
   const completed: DetectOptions = { ...options, category: record.name, method, memory: await service.memoryFor(record, method), thresholdSource: given };
-  const { calibration, notUsed } = calibrationUse(service, record, method, options.prompts);
+  const { calibration, notUsed } = await calibrationUse(service, record, method, options.prompts);
   const resourceCalibrated = calibration !== null;
   if (options.thresholdGiven) return { options: completed, context: { record, thresholdSource: given, calibrated: false, resourceCalibrated } };
   if (!calibration) {

@@ -1,6 +1,7 @@
 // Every detection is recorded (for review and feedback) with the context it was made in. With
 // webhooks, an anomalous detection's event goes into the outbox in the same transaction: the
 // record and its event exist together or not at all.
+import { randomUUID } from 'node:crypto';
 import type { DetectOptions, DetectResponse } from '../detection/types.ts';
 import type { EventSource } from '../webhooks/sender.ts';
 import type { CategoryContext } from './detect-context.ts';
@@ -41,9 +42,11 @@ export async function recordDetection(
     service.recordSkipped(result, Boolean(webhook && result.isAnomalous), context.storeUnavailable);
     return zeroShot;
   }
-  // The detection time, taken once: the record and the event say the same instant.
+  // The detection time and id, taken once: the record and its event say the same instant and
+  // name the same record (a receiver can send feedback on it).
   const time = new Date();
-  const event = webhook && result.isAnomalous ? await webhook.source.event(result, webhook.requestId, image, time) : undefined;
+  const id = randomUUID();
+  const event = webhook && result.isAnomalous ? await webhook.source.event(result, webhook.requestId, image, time, id) : undefined;
   let stored: Awaited<ReturnType<typeof service.store.recordDetection>>;
   try {
     stored = await write(time, event);
@@ -67,6 +70,7 @@ export async function recordDetection(
   function write(time: Date, event: Awaited<ReturnType<EventSource['event']>> | undefined) {
     return service.store.recordDetection(
     {
+      id,
       time,
       categoryId: context.record?.id ?? null,
       category: result.category,

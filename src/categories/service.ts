@@ -2,6 +2,7 @@
 // method's features), calibration and detection records, over the store (src/store). The HTTP
 // routes call this; it calls the detector for features and scores, so evaluation, routes and
 // tools all go through the same pipeline.
+import { createHash } from 'node:crypto';
 import { ImageDecodeError, ImageTooLargeError, UnprocessableError } from '../errors.ts';
 import { decodeImage, type DecodedImage } from '../imaging/decode.ts';
 import { thumbnailJpeg } from '../imaging/thumbnail.ts';
@@ -97,6 +98,8 @@ const KNOWN_CATEGORIES_MS = 5_000;
 
 export class CategoryService {
   private readonly memories: MemoryCache;
+  /** referencesKey by `${id}\u0000${updatedAt}`. */
+  private readonly referenceKeys = new Map<string, string>();
 
   private pruneTimer?: NodeJS.Timeout;
 
@@ -155,15 +158,16 @@ export class CategoryService {
       createdAt: record.createdAt.toISOString(),
       updatedAt: record.updatedAt.toISOString(),
       references: { count: record.referenceCount, limit: this.options.referenceLimit },
-      calibration: this.calibrationView(record),
+      calibration: await this.calibrationView(record),
       needsReembedding: needing.has(record.id),
     };
   }
 
   /** The category and the detector as a calibration of `method` is checked against. */
-  calibrationNow(record: CategoryRecord, method: string): CalibrationNow {
+  async calibrationNow(record: CategoryRecord, method: string): Promise<CalibrationNow> {
     return {
       referenceCount: record.referenceCount,
+      referencesKey: await this.referencesKey(record),
       featureKey: this.featureKeys().get(method) ?? null,
       scoringKey: this.detector.scoringKey(method),
       name: record.name,
@@ -172,10 +176,27 @@ export class CategoryService {
   }
 
   /** The stored calibration, with whether detections use it (`current`) and, when not, why (`outdated`). */
-  private calibrationView(record: CategoryRecord): CategoryView['calibration'] {
+  /**
+   * The set of a category's reference ids as a short key: a calibration holds for the references
+   * it was scored against, not for as many others. Cached by the category's updatedAt, which every
+   * reference change moves, so a detection costs no query once it is known.
+   */
+  async referencesKey(record: CategoryRecord): Promise<string> {
+    if (record.referenceCount === 0) return 'none';
+    const at = `${record.id}\u0000${record.updatedAt.getTime()}`;
+    const hit = this.referenceKeys.get(at);
+    if (hit) return hit;
+    const ids = (await this.store.listReferences(record.id)).map((r) => r.id).sort();
+    const key = createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 32);
+    if (this.referenceKeys.size >= 256) this.referenceKeys.clear();
+    this.referenceKeys.set(at, key);
+    return key;
+  }
+
+  private async calibrationView(record: CategoryRecord): Promise<CategoryView['calibration']> {
     const c = record.calibration as StoredCalibration | null;
     if (!c) return null;
-    const outdated = calibrationOutdated(c, this.calibrationNow(record, c.method));
+    const outdated = calibrationOutdated(c, await this.calibrationNow(record, c.method));
     return { ...c, current: outdated === null, ...(outdated ? { outdated } : {}) };
   }
 
@@ -267,8 +288,16 @@ export class CategoryService {
       })),
     );
     const added = await this.store.addReferences(id, references, { limit: this.options.referenceLimit, keepImages: this.options.keepReferenceImages });
-    // A copy sent twice in one request names the reference its first copy became.
     const bySha = new Map(added.map((r) => [r.sha256, r.id]));
+    // An upload the store left out was stored meanwhile by another request (a retry sent while
+    // the first was in flight): a duplicate too, of the reference that request made.
+    const raced = fresh.map((u) => ({ u, sha256: sha256Hex(u.bytes) })).filter((f) => !bySha.has(f.sha256));
+    if (raced.length) {
+      const holders = new Map((await this.store.listReferences(id)).map((r) => [r.sha256, r.id]));
+      for (const f of raced) duplicates.push({ index: uploads.indexOf(f.u), ...(f.u.filename ? { filename: f.u.filename } : {}), sha256: f.sha256, referenceId: holders.get(f.sha256) ?? null });
+      duplicates.sort((a, b) => a.index - b.index);
+    }
+    // A copy sent twice in one request names the reference its first copy became.
     for (const d of duplicates) d.referenceId ??= bySha.get(d.sha256) ?? null;
     return { added, duplicates };
   }

@@ -12,6 +12,14 @@ export interface StoredCalibration {
   prompts?: string;
   /** The category's prompt name the normals were scored with. */
   name?: string;
+  /** Which references the normals were scored against (ReferenceKeys: the set of reference ids), not only how many. */
+  referencesKey?: string;
+  /** The confidence asked for (`confidence` is what the rank achieved, at least this): feedback recomputes with this one. */
+  requestedConfidence?: number;
+  /** When the calibration was made (`calibratedAt` moves when feedback adds a score): detections before it were scored otherwise. */
+  madeAt?: string;
+  /** Images (sha256) whose scores joined through feedback: the same image detected twice counts once. */
+  addedImages?: string[];
   m: number;
   targetFalseAlarmRate: number;
   threshold: number;
@@ -28,6 +36,8 @@ export interface StoredCalibration {
 /** What a calibration is checked against: the category and the detector as they are now. */
 export interface CalibrationNow {
   referenceCount: number;
+  /** The set of the category's reference ids, as a key. */
+  referencesKey: string;
   /** The method's feature key (methods that store features), else null. */
   featureKey: string | null;
   scoringKey: string;
@@ -48,6 +58,7 @@ export function calibrationOutdated(c: StoredCalibration, now: CalibrationNow): 
     return why('made with another model, precision or few-shot setting than the loaded one');
   }
   if (c.referenceCount !== now.referenceCount) return why(`made with ${c.referenceCount} reference${c.referenceCount === 1 ? '' : 's'}, the category now has ${now.referenceCount}`);
+  if (c.referencesKey !== undefined && c.referencesKey !== now.referencesKey) return why(`made with other references than the category's now (as many, ${now.referenceCount}, but some were removed and others added)`);
   if (c.name !== undefined && c.name !== now.name) return why(`made for the prompt name ${JSON.stringify(c.name)}, the category's is now ${JSON.stringify(now.name)}`);
   if (c.targetFalseAlarmRate !== now.targetFalseAlarmRate) {
     return why(`made for a target false-alarm rate of ${c.targetFalseAlarmRate}, the category now asks ${now.targetFalseAlarmRate}`);

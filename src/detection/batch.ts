@@ -13,6 +13,8 @@ import type { BatchItem, BatchResult, DetectOptions, DetectResponse } from './ty
 export interface BatchDetector {
   method(name?: string): { method: ScoringMethod; runner: MethodRunner };
   decode(bytes: Buffer): Promise<DecodedImage>;
+  /** The request's prompts fit the text context (as POST /v1/detect checks them); throws BadRequestError. */
+  checkPromptLengths(options: DetectOptions): void;
   scoreDecoded(req: Omit<MethodRequest, 'references'> & { method: string }): Promise<{ outcome: MethodOutcome; textMs: number }>;
   respond(image: DecodedImage, outcome: MethodOutcome, options: DetectOptions, t: { started: number; decodeMs: number; textMs: number; method: string }): Promise<DetectResponse>;
   /** How many images may be scored at a time (the pool's workers). */
@@ -34,6 +36,7 @@ interface Decoded {
 export async function detectBatch(detector: BatchDetector, uploads: readonly Buffer[], options: DetectOptions, signal?: AbortSignal): Promise<BatchResult> {
   const { method, runner } = detector.method(options.method);
   method.validate({ prompts: options.prompts, branches: options.branches, references: 0 });
+  detector.checkPromptLengths(options);
   const items = new Array<BatchItem>(uploads.length);
   const decoded: Decoded[] = [];
   await Promise.all(

@@ -305,7 +305,10 @@ export class ClipDetector implements Detector {
     return tokenizer.contextLength - this.templateTokens;
   }
 
-  private checkPromptLengths(options: DetectOptions): void {
+  /** Refuses prompts CLIP would cut (custom phrases, or a category too long for the templates): 400 naming the count. */
+  checkPromptLengths(options: DetectOptions): void {
+    // A method that reads no text (MuSc) takes any category.
+    if (!this.method(options.method).runner.classEmbeddings) return;
     const { tokenizer } = this.runtime;
     if (options.prompts.mode === 'templated') {
       // A category too long for the templates around it would be cut at the context length

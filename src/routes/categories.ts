@@ -145,7 +145,9 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
         images = read.files;
         fields = read.fields;
       } else {
-        fields = jsonBody(request) as Record<string, unknown>;
+        fields = jsonBody(request);
+        // An empty body recalibrated leave-one-out, replacing a held-out calibration unasked.
+        if (!('source' in fields)) throw new BadRequestError('send held-out normal images (multipart, repeated file fields "image"), or {"source": "references"} for leave-one-out over the stored references');
       }
       const { confidence, source } = calibrateFields.parse(fields);
       if (images && source === 'references') throw new BadRequestError('send either held-out images or source=references (leave-one-out over the stored references), not both');

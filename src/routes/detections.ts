@@ -34,7 +34,8 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
     // A stored category's id lists its detections; any other text, the zero-shot ones under that name.
     const stored = q.category !== undefined ? await service.store.getCategory(q.category) : null;
     const records = await service.store.listDetections({
-      ...(stored ? { categoryId: stored.id } : q.category !== undefined ? { category: q.category } : {}),
+      // Any other text: the zero-shot ones under that name, not a stored category's whose prompt name it is.
+      ...(stored ? { categoryId: stored.id } : q.category !== undefined ? { category: q.category, categoryId: null } : {}),
       verdict: q.verdict,
       limit: q.limit ?? 50,
     });
@@ -63,6 +64,9 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
     const service = opts.categories.get();
     const record = await service.store.getDetection(id);
     if (!record) throw new DetectionNotFoundError(`no detection ${id}`);
+    // What addTo did, in the answer: a bot learns the new threshold, or that the calibration it
+    // relied on is now out of date (a new reference changes the scores it was made for).
+    let addedTo: Record<string, unknown> | undefined;
     if (body.addTo) {
       if (body.label !== 'normal') throw new BadRequestError('addTo needs label "normal": only normal images join the references or the calibration');
       // A deleted category unlinks its records (categoryId null) but keeps their category text.
@@ -74,13 +78,24 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
       if (body.addTo === 'references') {
         const image = await service.store.getDetectionImage(id);
         if (!image) throw new ConflictError('the detection was recorded without its image (start the server with KEEP_DETECTION_IMAGES=1 to keep them)');
-        await service.addReferences(record.categoryId, [{ bytes: image, filename: `detection ${id}` }]);
+        const { added, duplicates } = await service.addReferences(record.categoryId, [{ bytes: image, filename: `detection ${id}` }]);
+        const category = await service.require(record.categoryId);
+        const calibration = (await service.view(category)).calibration;
+        addedTo = {
+          references: {
+            referenceId: added[0]?.id ?? duplicates[0]?.referenceId ?? null,
+            alreadyHeld: added.length === 0,
+            count: category.referenceCount,
+            ...(calibration && !calibration.current ? { calibrationOutdated: calibration.outdated } : {}),
+          },
+        };
       } else {
-        await addToCalibration(service, record.categoryId, record);
+        const { calibration, added } = await addToCalibration(service, record.categoryId, record);
+        addedTo = { calibration: { alreadyIncluded: !added, m: calibration.m, threshold: calibration.threshold, guarantee: calibration.guarantee } };
       }
     }
     const updated = await service.store.setFeedback(id, { label: body.label, note: body.note ?? null });
     opts.metrics?.feedback.inc({ category: record.categoryId ?? 'zero-shot', label: body.label });
-    return detectionView(updated!);
+    return { ...detectionView(updated!), ...(addedTo ? { addedTo } : {}) };
   });
 }

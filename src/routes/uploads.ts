@@ -34,13 +34,17 @@ export function refuseQueryWithMultipart(request: FastifyRequest): void {
  * The JSON body of a route that takes JSON (absent: {}). Another type of body (multipart, text,
  * image bytes) was read as no body at all and its fields silently ignored: refused with a 415.
  */
-export function jsonBody(request: FastifyRequest): unknown {
+export function jsonBody(request: FastifyRequest): Record<string, unknown> {
   const body = request.body;
-  if (request.isMultipart() || typeof body === 'string' || Buffer.isBuffer(body)) {
-    const type = String(request.headers['content-type'] ?? '').split(';')[0];
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const json = type === 'application/json' || type.endsWith('+json');
+  if (request.isMultipart() || Buffer.isBuffer(body) || (typeof body === 'string' && !json)) {
     throw new UnsupportedMediaTypeError(`this route takes a JSON body: send it with Content-Type: application/json${type ? ` (got ${type})` : ''}`);
   }
-  return body ?? {};
+  if (body === undefined) return {};
+  // JSON, but null, a string, a number or an array: not the object of fields the route reads.
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError(`the JSON body must be an object of fields, e.g. {"name": "metal plate"}; got ${body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body}`);
+  return body as Record<string, unknown>;
 }
 
 /** Refuses empty uploads and bytes that are no supported image, naming the file. */

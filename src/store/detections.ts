@@ -68,7 +68,8 @@ export class Detections {
   async list(tx: SqlTx, q: DetectionQuery): Promise<DetectionRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
-    if (q.categoryId !== undefined) {
+    if (q.categoryId === null) where.push('category_id IS NULL');
+    else if (q.categoryId !== undefined) {
       where.push('category_id = ?');
       params.push(nfc(q.categoryId));
     }

@@ -108,8 +108,8 @@ export interface DetectionRecord extends Omit<NewDetection, 'id' | 'time'> {
 }
 
 export interface DetectionQuery {
-  /** Detections that used this stored category. */
-  categoryId?: string;
+  /** Detections that used this stored category; null: only zero-shot ones (no stored category). */
+  categoryId?: string | null;
   /** Detections whose category text is this (zero-shot ones included). */
   category?: string;
   verdict?: Verdict;

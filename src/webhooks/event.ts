@@ -13,6 +13,8 @@ export interface AnomalyEvent {
   time: string;
   /** The x-request-id of the API request, to find it in the logs. */
   requestId: string;
+  /** The stored detection record: GET /v1/detections/{id}, and POST …/feedback to mark a false alarm from the ticket. */
+  detectionId: string;
   category: string;
   method?: string;
   score: number;
@@ -25,12 +27,13 @@ export interface AnomalyEvent {
 }
 
 /** `time`: when the detection was made; a delivery hours later still says when it happened. */
-export function anomalyEvent(response: DetectResponse, requestId: string, overlay?: AnomalyEvent['overlay'], time = new Date()): AnomalyEvent {
+export function anomalyEvent(response: DetectResponse, requestId: string, detectionId: string, overlay?: AnomalyEvent['overlay'], time = new Date()): AnomalyEvent {
   return {
     id: randomUUID(),
     type: 'detection.anomalous',
     time: time.toISOString(),
     requestId,
+    detectionId,
     category: response.category,
     ...(response.method ? { method: response.method } : {}),
     score: response.score,

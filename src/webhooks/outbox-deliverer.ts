@@ -176,8 +176,8 @@ export class OutboxDeliverer {
 
 /** What records.ts needs to put an anomalous detection's event into the outbox. */
 export interface EventSource {
-  /** The outbox entry for a detection made at `time` (the event's `time`). */
-  event(response: DetectResponse, requestId: string, image: Buffer, time: Date): Promise<OutboxEventInput>;
+  /** The outbox entry for the detection `detectionId` (its record's id), made at `time` (the event's `time`). */
+  event(response: DetectResponse, requestId: string, image: Buffer, time: Date, detectionId: string): Promise<OutboxEventInput>;
   /** Called once the detection and its event are committed. */
   queued(result: EnqueueResult, requestId: string): void;
 }
@@ -196,7 +196,7 @@ export class OutboxEvents implements EventSource {
     private readonly log: Log,
   ) {}
 
-  async event(response: DetectResponse, requestId: string, image: Buffer, time: Date): Promise<OutboxEventInput> {
+  async event(response: DetectResponse, requestId: string, image: Buffer, time: Date, detectionId: string): Promise<OutboxEventInput> {
     let overlay;
     if (this.opts.includeOverlay) {
       try {
@@ -205,7 +205,7 @@ export class OutboxEvents implements EventSource {
         this.log.warn({ requestId, err }, 'event overlay could not be rendered; sending the event without it');
       }
     }
-    const event = anomalyEvent(response, requestId, overlay, time);
+    const event = anomalyEvent(response, requestId, detectionId, overlay, time);
     return { id: event.id, ...storedEvent(event), sinks: this.deliverers.map((d) => d.sink.name) };
   }
 

@@ -47,8 +47,8 @@ export class WebhookDeliverer extends OutboxDeliverer implements EventSource {
     this.events = new OutboxEvents([this], opts, log);
   }
 
-  event(response: DetectResponse, requestId: string, image: Buffer, time: Date): Promise<OutboxEventInput> {
-    return this.events.event(response, requestId, image, time);
+  event(response: DetectResponse, requestId: string, image: Buffer, time: Date, detectionId: string): Promise<OutboxEventInput> {
+    return this.events.event(response, requestId, image, time, detectionId);
   }
 
   queued(result: EnqueueResult, requestId: string): void {

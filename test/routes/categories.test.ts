@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { multipart, startTinyService, type TinyService } from '../support/tiny-service.ts';
+import { calibrateThreshold } from '../../src/categories/calibration.ts';
 
 let svc: TinyService;
 
@@ -217,6 +218,83 @@ describe('references, few-shot detection and calibration', () => {
     const musc = await json('PUT', '/v1/categories/slab', { defaultMethod: 'musc' });
     expect(musc.statusCode).toBe(400);
     expect(musc.json().message).toMatch(/scores batches only/);
+  });
+
+  it('a calibration holds for its own references (not as many others), its own normals, and detections made under it', async () => {
+    await json('PUT', '/v1/categories/brick', { targetFalseAlarmRate: 0.3 });
+    const parts = await Promise.all([101, 102, 103, 104, 105, 106, 107].map((s) => part(s)));
+    const refs = (await svc.app.inject({ method: 'POST', url: '/v1/categories/brick/references', ...images(parts) })).json().added;
+    const heldOut = await Promise.all([111, 112, 113, 114, 115, 116, 117].map((s) => part(s)));
+    // Held-out normals must be other images than the references, each once.
+    const withRef = await svc.app.inject({ method: 'POST', url: '/v1/categories/brick/calibrate', ...images([...heldOut.slice(0, 6), parts[2]]) });
+    expect(withRef.statusCode).toBe(400);
+    expect(withRef.json().message).toMatch(/image 7 \(good-6\.png\) is one of the category's references/);
+    const twice = await svc.app.inject({ method: 'POST', url: '/v1/categories/brick/calibrate', ...images([...heldOut.slice(0, 6), heldOut[1]]) });
+    expect(twice.json().message).toMatch(/image 7 \(good-6\.png\) is the same image as image 2/);
+    // Nor an empty body: it once recalibrated leave-one-out unasked.
+    const empty = await svc.app.inject({ method: 'POST', url: '/v1/categories/brick/calibrate' });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().message).toMatch(/held-out normal images .* or \{"source": "references"\}/);
+
+    const made = await svc.app.inject({ method: 'POST', url: '/v1/categories/brick/calibrate', ...images(heldOut) });
+    expect(made.statusCode).toBe(200);
+    expect(made.json()).toMatchObject({ source: 'images', m: 7, requestedConfidence: 0.9, referencesKey: expect.any(String) });
+    const before = (await detect(await part(120), { category: 'brick', map: 'none' })).json();
+    expect(before.thresholdSource).toBe('category calibration');
+    // Recalibrated: a detection made under the earlier calibration cannot join this one.
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await json('POST', '/v1/categories/brick/calibrate', { source: 'references' })).statusCode).toBe(200);
+    const stale = await json('POST', `/v1/detections/${before.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.json().message).toMatch(/made before the category's current calibration/);
+    // One made under it can, and the answer says what it did; the rank uses the confidence asked for (0.9), not the one achieved.
+    const now = (await detect(await part(121), { category: 'brick', map: 'none' })).json();
+    const joined = (await json('POST', `/v1/detections/${now.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' })).json();
+    const fresh = calibrateThreshold([...(await json('GET', '/v1/categories/brick')).json().calibration.scores], 0.3, 0.9);
+    expect(joined.addedTo.calibration).toMatchObject({ alreadyIncluded: false, m: 8, threshold: fresh.threshold });
+    expect((await json('POST', `/v1/detections/${now.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' })).json().addedTo.calibration).toMatchObject({ alreadyIncluded: true, m: 8 });
+
+    // As many references, but not the same ones: out of date.
+    expect((await json('DELETE', `/v1/categories/brick/references/${refs[0].id}`)).statusCode).toBe(204);
+    await svc.app.inject({ method: 'POST', url: '/v1/categories/brick/references', ...images([await part(130)]) });
+    expect((await json('GET', '/v1/categories/brick')).json()).toMatchObject({
+      references: { count: 7 },
+      calibration: { current: false, outdated: expect.stringMatching(/made with other references than the category's now \(as many, 7/) },
+    });
+
+    // A retry sent while the first upload is in flight: one copy stored, and the retry names it.
+    // (REFERENCE_LIMIT is 8 here: the category has 7, the retry's copy does not count against it.)
+    const one = [await part(140)];
+    const [a, b] = await Promise.all([0, 1].map(() => svc.app.inject({ method: 'POST', url: '/v1/categories/brick/references', ...images(one) })));
+    expect([a.statusCode, b.statusCode].sort()).toEqual([200, 201]);
+    const [first, second] = a.statusCode === 201 ? [a.json(), b.json()] : [b.json(), a.json()];
+    expect(first.added).toHaveLength(1);
+    expect(second.added).toEqual([]);
+    expect(second.duplicates).toEqual([{ index: 0, filename: 'good-0.png', sha256: first.added[0].sha256, referenceId: first.added[0].id }]);
+    expect(second.references.count).toBe(8);
+  });
+
+  it("a false alarm added to the references says so, and that the calibration is now out of date; text lists only zero-shot records", async () => {
+    await json('PUT', '/v1/categories/tile-b', { name: 'tile b', targetFalseAlarmRate: 0.3 });
+    await svc.app.inject({ method: 'POST', url: '/v1/categories/tile-b/references', ...images(await Promise.all([151, 152, 153, 154, 155, 156, 157].map((s) => part(s)))) });
+    await json('POST', '/v1/categories/tile-b/calibrate', { source: 'references' });
+    const d = (await detect(await part(158), { category: 'tile-b', map: 'none' })).json();
+    const fb = (await json('POST', `/v1/detections/${d.detectionId}/feedback`, { label: 'normal', addTo: 'references' })).json();
+    expect(fb.addedTo.references).toMatchObject({ referenceId: expect.any(String), alreadyHeld: false, count: 8, calibrationOutdated: expect.stringMatching(/made with 7 references/) });
+    const again = (await json('POST', `/v1/detections/${d.detectionId}/feedback`, { label: 'normal', addTo: 'references' })).json();
+    expect(again.addedTo.references).toMatchObject({ referenceId: fb.addedTo.references.referenceId, alreadyHeld: true, count: 8 });
+    // "tile b" is the stored category's prompt name: as text it lists the zero-shot records of that name only.
+    const zero = (await detect(await part(159), { category: 'tile b x', map: 'none' })).json();
+    expect(zero.categoryResource).toBeNull();
+    const byText = (await json('GET', `/v1/detections?category=${encodeURIComponent('tile b')}`)).json().detections;
+    expect(byText).toEqual([]);
+    expect((await json('GET', `/v1/detections?category=${encodeURIComponent('tile b x')}`)).json().detections.map((r: { id: string }) => r.id)).toEqual([zero.detectionId]);
+    // A body that is JSON but not an object of fields.
+    const nul = await svc.app.inject({ method: 'PUT', url: '/v1/categories/tile-b', headers: { 'content-type': 'application/json' }, payload: 'null' });
+    expect(nul.statusCode).toBe(400);
+    expect(nul.json().message).toMatch(/must be an object of fields.*got null/);
+    const str = await svc.app.inject({ method: 'PUT', url: '/v1/categories/tile-b', headers: { 'content-type': 'application/json' }, payload: '"references"' });
+    expect(str.json().message).toMatch(/got string/);
   });
 
   it('query and field errors say what to send', async () => {

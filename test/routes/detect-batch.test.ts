@@ -97,6 +97,10 @@ describe('POST /v1/detect/batch', () => {
     const [a, huge] = res.json().results;
     expect(a.ok).toBe(true);
     expect(huge).toMatchObject({ ok: false, status: 413, error: 'image_too_large', message: expect.stringMatching(/16000×16000 pixels; the limit is \d+ pixels per image \(MAX_PIXELS\)/) });
+    // The text context is checked as /v1/detect checks it: a phrase CLIP would cut is a 400, not a score.
+    const long = await batch([file(png, 'a.png'), ...fields({ category: 'plate', prompts: 'custom', normal: 'a good plate', abnormal: `a plate ${'x '.repeat(95)}` })]);
+    expect(long.statusCode).toBe(400);
+    expect(long.json().message).toMatch(/tokens; CLIP reads at most 77/);
     const query = await svc.app.inject({ method: 'POST', url: '/v1/detect/batch?threshold=0.9', ...multipart([file(png, 'a.png'), ...fields({ category: 'plate' })]) });
     expect(query.statusCode).toBe(400);
     expect(query.json().message).toMatch(/not in the query string \(got \?threshold\)/);

@@ -144,6 +144,7 @@ describe('webhooks', () => {
       type: 'detection.anomalous',
       time: expect.any(String),
       requestId: res.headers['x-request-id'],
+      detectionId: result.detectionId, // the record a receiver can send feedback on
       category: 'metal plate',
       method: result.method,
       score: result.score,
