@@ -79,7 +79,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
   const allowed = registerMethodNotAllowed(app);
   app.setErrorHandler((err, request, reply) => {
     const e = toServiceError(err, request);
-    if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
+    // A 503 is the service's state (overloaded, loading, the store away), said and counted
+    // elsewhere: a warn line with the reason, not an error with a stack per request.
+    if (e.statusCode === 503) request.log.warn({ status: e.statusCode, error: e.code, reason: e.message }, 'request refused: service unavailable');
+    else if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
     void reply.code(e.statusCode).headers(e.headers).send({ error: e.code, message: e.message });
   });

@@ -44,6 +44,8 @@ export class ConnectingStore implements Store {
   private lastError?: string;
   private readonly stop = new AbortController();
   private opening?: Promise<Store>;
+  /** connect()'s log: the transitions of a store opened once (gone, back) are said there, once each. */
+  private log?: StoreLog;
 
   private markOpen!: () => void;
   /** Resolves once the store is open (never, when it will not open). */
@@ -65,6 +67,7 @@ export class ConnectingStore implements Store {
 
   /** Starts opening (once); resolves when open, rejects on a failure that retrying cannot fix. */
   connect(log: StoreLog, options: ConnectOptions = {}): Promise<Store> {
+    this.log = log;
     this.opening ??= retry(
       async () => {
         this.attempts += 1;
@@ -113,11 +116,13 @@ export class ConnectingStore implements Store {
     }
     try {
       const value = await fn(store);
+      if (this.state === 'unavailable') this.log?.info({ component: 'store', backend: this.backend }, 'the store is reachable again');
       this.state = 'connected';
       this.lastError = undefined;
       return value;
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
+        if (this.state !== 'unavailable') this.log?.warn({ component: 'store', backend: this.backend, reason: err.message }, 'the store became unreachable: requests that need it get 503 store_unavailable until it is back');
         this.state = 'unavailable';
         this.lastError = err.message;
       }

@@ -9,6 +9,8 @@ import { placeholders, toDate, toNumber, type SqlTx } from './sql.ts';
 import type { ClaimedEvent, ClaimOptions, EnqueueResult, EventFailure, OutboxEventInput, OutboxStats } from './store.ts';
 
 const DROPPED = 'outbox_dropped';
+/** Dropped event ids named in the result (and the warn line): enough to find them, bounded. */
+const MAX_LISTED_DROPS = 20;
 const GAVE_UP = 'outbox_gave_up';
 const DELIVERED = 'outbox_delivered';
 
@@ -46,27 +48,32 @@ export class Outbox {
       return { queued: false, eventId: null, dropped: sinks.length };
     }
     const total = toNumber((await tx.all('SELECT COALESCE(SUM(bytes), 0) AS total FROM outbox'))[0]!.total);
+    const now = this.ctx.clock();
     let dropped = 0;
+    const droppedIds = new Set<string>();
     const need = total + bytes - max;
     if (need > 0) {
-      // The shortest run of oldest events whose bytes cover what is missing.
+      // The shortest run of oldest events whose bytes cover what is missing, among those no
+      // deliverer holds under a live lease: an event in flight is most likely delivered, and
+      // dropping it counted it lost when it was not. The bound is passed meanwhile by at most
+      // the rows in flight (a few per deliverer).
       const victims = await tx.all<{ seq: unknown }>(
-        'SELECT seq FROM (SELECT seq, SUM(bytes) OVER (ORDER BY seq) - bytes AS prior FROM outbox) t WHERE prior < ?',
-        [need],
+        'SELECT seq FROM (SELECT seq, SUM(bytes) OVER (ORDER BY seq) - bytes AS prior FROM outbox WHERE lease_expires_at IS NULL OR lease_expires_at <= ?) t WHERE prior < ?',
+        [now, need],
       );
       const seqs = victims.map((v) => v.seq);
       for (let i = 0; i < seqs.length; i += 500) {
         const chunk = seqs.slice(i, i + 500);
-        const gone = await tx.all<{ image_sha256: string | null }>(
-          `DELETE FROM outbox WHERE seq IN (${placeholders(chunk.length)}) RETURNING image_sha256`,
+        const gone = await tx.all<{ image_sha256: string | null; id: string }>(
+          `DELETE FROM outbox WHERE seq IN (${placeholders(chunk.length)}) RETURNING image_sha256, id`,
           chunk,
         );
         dropped += gone.length;
+        for (const g of gone) droppedIds.add(String(g.id));
         await releaseBlobs(tx, gone.map((g) => g.image_sha256));
       }
       await count(tx, DROPPED, dropped);
     }
-    const now = this.ctx.clock();
     const id = event.id ?? randomUUID();
     for (const sink of sinks) {
       // One blob reference per row: each row releases its own when it goes.
@@ -76,7 +83,7 @@ export class Outbox {
         [sink, id, now, payload, sha, rowBytes, now],
       );
     }
-    return { queued: true, eventId: id, dropped };
+    return { queued: true, eventId: id, dropped, ...(droppedIds.size ? { droppedEvents: [...droppedIds].slice(0, MAX_LISTED_DROPS) } : {}) };
   }
 
   async claim(tx: SqlTx, owner: string, options: ClaimOptions): Promise<ClaimedEvent[]> {

@@ -144,6 +144,8 @@ export interface EnqueueResult {
   eventId: string | null;
   /** Events dropped by this enqueue (older ones, or this one when refused). */
   dropped: number;
+  /** The ids of the older events dropped (at most 20), for the log line that says which were lost. */
+  droppedEvents?: string[];
 }
 
 export interface ClaimOptions {

@@ -212,7 +212,7 @@ export class OutboxEvents implements EventSource {
   queued(result: EnqueueResult, requestId: string): void {
     if (result.dropped > 0) {
       const what = result.queued ? 'oldest undelivered events dropped: outbox byte bound reached' : 'event dropped: larger than the outbox byte bound';
-      this.log.warn({ requestId, dropped: result.dropped }, what);
+      this.log.warn({ requestId, dropped: result.dropped, ...(result.droppedEvents ? { droppedEvents: result.droppedEvents } : {}) }, what);
     }
     if (result.queued) for (const d of this.deliverers) d.wake();
   }

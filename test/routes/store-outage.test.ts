@@ -15,7 +15,7 @@ import { createClipDetector, type ClipDetector } from '../../src/detection/clip-
 import { generateModel } from '../../src/dev/random-model.ts';
 import { loadSettings } from '../../src/settings.ts';
 import type { ConnectingStore } from '../../src/store/connecting-store.ts';
-import { LogCapture } from '../support/log-capture.ts';
+import { LEVEL, LogCapture } from '../support/log-capture.ts';
 import { findPostgres, TcpProxy, TestSchemas, viaPort } from '../support/postgres.ts';
 import { until } from '../support/until.js';
 
@@ -131,6 +131,7 @@ if ('reason' in found) {
       expect(await service.knownCategories()).toContain('bottle');
 
       await proxy.stop();
+      log.clear();
       const skippedBefore = service.skippedRecords;
       expectUnavailable(await app.inject({ url: '/v1/categories' }));
       expectUnavailable(await app.inject({ url: '/v1/categories/bottle' }));
@@ -148,8 +149,14 @@ if ('reason' in found) {
       expect(ready.json()).toMatchObject({ status: 'degraded', message: expect.stringMatching(/zero-shot detections are served/) });
       expect((await app.inject({ url: '/metrics' })).body).toMatch(/^store_up 0$/m);
 
+      // Its state, not a fault: the going away is said once, each refusal is a warn with its reason, no error with a stack.
+      expect(log.lines.filter((l) => l.msg?.startsWith('the store became unreachable'))).toHaveLength(1);
+      expect(log.lines.filter((l) => l.msg === 'request refused: service unavailable').length).toBeGreaterThanOrEqual(5);
+      expect(log.atOrAbove(LEVEL.error).filter((l) => l.msg === 'request failed')).toEqual([]);
+
       await proxy.start();
       await until('ready again', async () => (await readiness()).status === 'ready');
+      expect(log.lines.filter((l) => l.msg === 'the store is reachable again')).toHaveLength(1);
       expect((await app.inject({ url: '/v1/categories/bottle' })).statusCode).toBe(200);
       expect((await detect('bottle')).json().detectionId).toEqual(expect.any(String));
       expect((await app.inject({ url: '/metrics' })).body).toMatch(/^store_up 1$/m);
