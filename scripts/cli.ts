@@ -1,6 +1,8 @@
 // What the command-line tools (eval, train, make-model) share: strict option parsing with
 // -h/--help, one exit-2 message for any bad argument, and the parsers of whole numbers, real
 // numbers and `--names category=name,…` maps.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -16,6 +18,12 @@ export interface Cli {
   realNumber(name: string, text: string | undefined, fallback: number, ok: (v: number) => boolean, allowed: string): number;
   /** `--names a=A,b=B` flags (repeatable) as one map. */
   names(flags: string[]): Record<string, string>;
+  /**
+   * Makes `folder` (for `--flag`) and checks a file can be written in it, before any work: an
+   * output that cannot be written was found after loading the model (or the whole run), as a
+   * stack trace. Fails with exit 2 saying why.
+   */
+  writableFolder(flag: string, folder: string): void;
 }
 
 /** `hint` follows every failure message (where to find the options). */
@@ -51,6 +59,18 @@ export function createCli(tool: string, usage: string, hint: string): Cli {
       const v = Number(text);
       if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) fail(`--${name} must be ${allowed}, got "${text}"`);
       return v;
+    },
+    writableFolder(flag, folder) {
+      try {
+        mkdirSync(folder, { recursive: true });
+        const probe = join(folder, `.write-test-${process.pid}`);
+        writeFileSync(probe, '');
+        rmSync(probe);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'EROFS' ? 'the file system is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : (e as Error).message;
+        fail(`cannot write --${flag} ${folder}: ${why}`);
+      }
     },
     names(flags) {
       const names: Record<string, string> = {};

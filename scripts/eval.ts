@@ -138,6 +138,8 @@ const options: EvalRunOptions = {
   command: ['npm run eval --', ...argv.map(shellQuote)].join(' '),
 };
 
+if (values.out !== undefined) cli.writableFolder('out', values.out);
+
 let plan: EvalPlan;
 try {
   plan = planEval(options);
@@ -146,8 +148,15 @@ try {
   throw err;
 }
 
+// Ctrl-C: the report says what was done and that the rest is missing because of it.
+const interrupted = new AbortController();
+process.once('SIGINT', () => {
+  interrupted.abort();
+  console.error('\neval: interrupted: report.json and report.md say which configurations are missing');
+  process.exit(130);
+});
 try {
-  const { reportFile, markdown, totalMs } = await runEval(plan);
+  const { reportFile, markdown, totalMs } = await runEval(plan, { interrupted: interrupted.signal });
   console.log(markdown);
   log(`eval: wrote ${reportFile} and report.md in ${(totalMs / 1000).toFixed(1)} s`);
 } catch (err) {

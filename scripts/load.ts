@@ -15,9 +15,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import sharp from 'sharp';
+import { createCli } from './cli.ts';
 
 interface Histogram {
   average: number;
@@ -39,27 +39,42 @@ type Autocannon = ((opts: Record<string, unknown>) => Promise<AutocannonResult> 
 // autocannon ships no type declarations; this is the part of its API used here.
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '20' },
-    requests: { type: 'string', default: '5000' },
-    connections: { type: 'string', default: '8' },
-    map: { type: 'string', default: 'png' },
-    size: { type: 'string', default: '256' },
-    replicas: { type: 'string' },
-    'store-url': { type: 'string' },
-    targets: { type: 'string' },
-  },
+const USAGE = `Usage: npm run load -- [--seconds 20] [--requests 5000] [--connections 8] [--map none|grid|png|overlay]
+                     [--size 256] [--replicas N | --replicas 1,2] [--store-url postgres://…] [--targets http://a,http://b]
+
+Starts the demo server (tiny random model) and fires multipart detections at it; prints
+requests/s, p50/p99 latency, status counts and the server's RSS. Exit code 1 when no request succeeded.`;
+const cli = createCli('load', USAGE, '\n\nRun npm run load -- --help for the options.');
+const args = cli.parse(process.argv.slice(2), {
+  seconds: { type: 'string', default: '20' },
+  requests: { type: 'string', default: '5000' },
+  connections: { type: 'string', default: '8' },
+  map: { type: 'string', default: 'png' },
+  size: { type: 'string', default: '256' },
+  replicas: { type: 'string' },
+  'store-url': { type: 'string' },
+  targets: { type: 'string' },
 });
-const seconds = Math.min(300, Number(args.seconds));
-const maxRequests = Math.min(1_000_000, Number(args.requests));
-const connections = Math.min(256, Number(args.connections));
-const side = Number(args.size);
+const seconds = Math.min(300, cli.wholeNumber('seconds', args.seconds, 20, 1));
+const maxRequests = Math.min(1_000_000, cli.wholeNumber('requests', args.requests, 5000, 1));
+const connections = Math.min(256, cli.wholeNumber('connections', args.connections, 8, 1));
+const side = cli.wholeNumber('size', args.size, 256, 8);
+if (side > 8192) cli.fail(`--size must be at most 8192, got ${side}`);
+if (!['none', 'grid', 'png', 'overlay'].includes(args.map)) cli.fail(`--map must be none, grid, png or overlay, got "${args.map}"`);
 const targets = args.targets?.split(',').filter(Boolean);
 const replicaCounts = (args.replicas ?? '1').split(',').map(Number);
-if (replicaCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--replicas: whole numbers from 1 to 8, e.g. 2 or 1,2');
+if (replicaCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) cli.fail('--replicas: whole numbers from 1 to 8, e.g. 2 or 1,2');
 const storeUrl = args['store-url'];
-if (storeUrl && !/^postgres(ql)?:\/\//.test(storeUrl)) throw new Error('--store-url: a postgres:// URL');
+if (storeUrl && !/^postgres(ql)?:\/\//.test(storeUrl)) cli.fail('--store-url: a postgres:// URL');
+
+/** Every demo server started, stopped on Ctrl-C or SIGTERM too: none is left running without its parent. */
+const started = new Set<Server>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\nload: ${signal}: stopping the demo server(s)\n`);
+    void Promise.all([...started].map((s) => s.stop())).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
 
 interface Server {
   base: string;
@@ -91,14 +106,17 @@ function startServer(extraEnv: Record<string, string> = {}): Promise<Server> {
           tail.push(...lines.filter((l) => !l.includes('"request completed"')));
           tail.splice(0, Math.max(0, tail.length - 40));
         });
-        resolve({
+        const server: Server = {
           tail,
           base: m[1],
           stop: () => {
+            started.delete(server);
             child.kill('SIGTERM');
             return exited;
           },
-        });
+        };
+        started.add(server);
+        resolve(server);
       }
     });
     void exited.then((code) => reject(new Error(`the demo server exited (code ${code}) before listening`)));
@@ -160,14 +178,17 @@ async function measure(bases: string[], describeServer: string): Promise<Measure
     }),
   );
   // autocannon's `amount` overrides `duration`; the time bound is enforced here.
+  const began = performance.now();
   const timer = setTimeout(() => runs.forEach((r) => r.stop()), seconds * 1000);
   const results = await Promise.all(runs);
   clearTimeout(timer);
+  // autocannon reports whole seconds: the wall time of the runs, measured here.
+  const wall = (performance.now() - began) / 1000;
   const rssAfter = await Promise.all(bases.map(serverRssMb));
 
   const count = (r: AutocannonResult) => Object.values(r.statusCodeStats).reduce((n, s) => n + Number(s.count), 0);
   const total = results.reduce((n, r) => n + count(r), 0);
-  const duration = Math.max(...results.map((r) => r.duration));
+  const duration = wall;
   const statuses = new Map<string, number>();
   for (const r of results) for (const [code, s] of Object.entries(r.statusCodeStats)) statuses.set(code, (statuses.get(code) ?? 0) + Number(s.count));
   const sum = (f: (r: AutocannonResult) => number) => results.reduce((n, r) => n + f(r), 0);
@@ -178,13 +199,16 @@ async function measure(bases: string[], describeServer: string): Promise<Measure
     `load average    ${load.toFixed(2)} (1 min, at the start)`,
     `duration        ${duration.toFixed(1)} s`,
     `requests        ${total} (${[...statuses].map(([c, n]) => `${c}: ${n}`).join(', ') || 'none'})`,
-    `requests/s      ${(total / duration).toFixed(1)}${bases.length > 1 ? ` (per server ${perServer((r) => (count(r) / r.duration).toFixed(1))})` : ''}`,
+    `requests/s      ${(total / duration).toFixed(1)}${bases.length > 1 ? ` (per server ${perServer((r) => (count(r) / duration).toFixed(1))})` : ''}`,
     `latency p50     ${perServer((r) => r.latency.p50)} ms`,
     `latency p99     ${perServer((r) => r.latency.p99)} ms (max ${Math.max(...results.map((r) => r.latency.max))} ms)`,
     `non-2xx         ${sum((r) => r.non2xx)}`,
     `errors          ${sum((r) => r.errors)} (timeouts ${sum((r) => r.timeouts)})`,
     `server RSS      ${rssBefore.map((m) => m.toFixed(0)).join(' / ')} MB before, ${rssAfter.map((m) => m.toFixed(0)).join(' / ')} MB after`,
   ];
+  const ok = [...statuses].filter(([c]) => c.startsWith('2')).reduce((n, [, k]) => n + k, 0);
+  if (ok === 0) process.exitCode = 1;
+  if (ok < total) lines.push(`warning         ${total - ok} of ${total} requests were not answered 2xx${ok === 0 ? ': none succeeded (exit code 1)' : ''}`);
   return { replicas: bases.length, total, duration, lines };
 }
 

@@ -34,8 +34,9 @@ const values = cli.parse(process.argv.slice(2), {
 const arch = values.arch ?? fail('--arch is required');
 if (!isArchName(arch)) fail(`unknown arch "${arch}"`);
 const seedText = values.seed ?? fail('--seed is required');
-if (!/^-?\d+$/.test(seedText)) fail(`--seed must be an integer, got "${seedText}"`);
+if (!/^-?\d+$/.test(seedText) || !Number.isSafeInteger(Number(seedText))) fail(`--seed must be an integer (at most 2^53 − 1 either way), got "${seedText}"`);
 const out = values.out ?? fail('--out is required');
+cli.writableFolder('out', out);
 const layout = values.layout ?? DEFAULT_LAYOUT[arch];
 if (layout !== 'hf' && layout !== 'open_clip') fail(`--layout must be hf or open_clip, got "${layout}"`);
 const dtype = values.dtype.toUpperCase();
@@ -52,15 +53,22 @@ if (values.outliers) {
 }
 
 const started = Date.now();
-const result = generateModel({
-  arch,
-  seed: Number(seedText),
-  out,
-  layout,
-  dtype: dtype as FloatDtype,
-  tokenizer: values['synthetic-tokenizer'] ? 'synthetic' : 'auto',
-  outliers,
-});
+let result: ReturnType<typeof generateModel>;
+try {
+  result = generateModel({
+    arch,
+    seed: Number(seedText),
+    out,
+    layout,
+    dtype: dtype as FloatDtype,
+    tokenizer: values['synthetic-tokenizer'] ? 'synthetic' : 'auto',
+    outliers,
+  });
+} catch (err) {
+  // A refusal (a folder holding a real model's config) or a write that failed: one line, not a stack.
+  console.error(`make-model: ${(err as Error).message}`);
+  process.exit(1);
+}
 const outlierNote = outliers ? `, LayerNorm outliers ${outliers.channels}x${outliers.factor}` : '';
 console.log(`wrote ${arch} (seed ${seedText}, ${layout} layout, ${dtype}, ${result.tokenizer} tokenizer${outlierNote}) to ${result.outDir}`);
 for (const f of result.files) console.log(`  ${path.basename(f.file).padEnd(32)} ${megabytes(f.bytes).padStart(12)}`);

@@ -80,6 +80,7 @@ try {
 const threshold = cli.realNumber('threshold', values.threshold, settings.threshold, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
 const batchLimit = cli.wholeNumber('batch', values.batch, settings.batchMax, 1);
 const out = values.out ?? join('out', `score-${timestamp(new Date())}`);
+cli.writableFolder('out', out);
 
 // A folder without images is found before the model loads.
 try {
@@ -91,7 +92,14 @@ try {
 
 const { createClipDetector } = await import('../src/detection/clip-detector.ts');
 log(`score: loading model ${settings.model}`);
-const detector = await createClipDetector(settings, log);
+let detector: Awaited<ReturnType<typeof createClipDetector>>;
+try {
+  detector = await createClipDetector(settings, log);
+} catch (err) {
+  // A missing model, no network for a download: the checkpoint's own message, without the stack.
+  console.error(`score: the model could not be loaded: ${(err as Error).message}`);
+  process.exit(1);
+}
 try {
   const result = await scoreFolder(detector, {
     data,

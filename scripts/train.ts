@@ -2,7 +2,7 @@
 // pair, temperature, FSAM β and τ, GSCM τ, fusion weights) on MVTec-layout data with masks,
 // CLIP frozen. Usage: npm run train -- --data <root>[,<root>…] --out models/prompts/<name>.json
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createCli } from './cli.ts';
 import { DatasetError } from '../src/dataset/mvtec.ts';
 import { createProgress } from '../src/util/progress.ts';
@@ -68,6 +68,7 @@ const values = cli.parse(argv, {
 const roots = (values.data ?? fail('--data is required (the folder(s) holding the training categories)')).split(',').map((r) => r.trim()).filter(Boolean);
 const out = resolve(values.out ?? fail('--out is required, e.g. --out models/prompts/mtd.json'));
 if (!out.endsWith('.json')) fail(`--out must name a .json file, got "${values.out}"`);
+cli.writableFolder('out', dirname(out));
 const trainer = {
   ...d,
   epochs: cli.wholeNumber('epochs', values.epochs, d.epochs, 0),
@@ -116,6 +117,11 @@ try {
 }
 if (runtime.generated) log('train: this is a generated model with random weights: the prompts it learns mean nothing about real defects.');
 
+// Ctrl-C: the prompt file is written only at the end (whole, write then rename), so nothing is left.
+process.once('SIGINT', () => {
+  console.error('\ntrain: interrupted: no prompt file was written');
+  process.exit(130);
+});
 try {
   const result = await runTraining({
     runtime,

@@ -91,6 +91,11 @@ export interface EvalRunIo {
   /** Opens a detector; default createClipDetector (imported on first use: it takes a second to load). */
   createDetector?: (settings: Settings, log: (message: string) => void) => Promise<ClipDetector>;
   now?: () => Date;
+  /**
+   * Aborted when the run is interrupted (Ctrl-C): the report is written at once, synchronously,
+   * saying which configurations are missing and why, so the caller may exit right after.
+   */
+  interrupted?: AbortSignal;
 }
 
 export interface EvalRunResult {
@@ -234,6 +239,8 @@ export async function runEval(plan: EvalPlan, io: EvalRunIo = {}): Promise<EvalR
     }
     return { markdown, totalMs: report.timings.totalMs };
   }
+
+  io.interrupted?.addEventListener('abort', () => writeReport('interrupted (Ctrl-C) before it ended'), { once: true });
 
   const createDetector =
     io.createDetector ??

@@ -17,7 +17,11 @@ export interface FolderImage {
   path: string;
 }
 
-/** Hidden files and folders (a leading dot) are skipped; symbolic links are followed. */
+/**
+ * Hidden files and folders (a leading dot) are skipped; symbolic links are followed, each folder
+ * walked once (by device and inode): a link back up the tree (`parent -> ..`) once walked the same
+ * folders until the path was too long for the system (ELOOP).
+ */
 export function listFolderImages(root: string): FolderImage[] {
   let isDir: boolean;
   try {
@@ -27,7 +31,12 @@ export function listFolderImages(root: string): FolderImage[] {
   }
   if (!isDir) throw new FolderError(`${root} is not a folder`);
   const found: FolderImage[] = [];
+  const walked = new Set<string>();
   const walk = (dir: string) => {
+    const id = statSync(dir);
+    const key = `${id.dev}:${id.ino}`;
+    if (walked.has(key)) return;
+    walked.add(key);
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.name.startsWith('.')) continue;
       const file = join(dir, entry.name);

@@ -1,7 +1,8 @@
 // One training run from data to a prompt file: templated start → cached features → split →
 // Adam → the learned prompts file and its loss curve. scripts/train.ts is the command line
 // around it; tests call it directly on a synthetic dataset.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../util/atomic-write.ts';
 import { dirname } from 'node:path';
 import type { ClipRuntime } from '../clip/runtime/runtime.ts';
 import { denseFrequencyClassEmbeddings } from '../methods/dense-frequency/text.ts';
@@ -145,7 +146,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   };
 
   mkdirSync(dirname(options.out), { recursive: true });
-  writeFileSync(options.out, serializeLearnedPrompts({ checkpoint, text: space.branchText(outcome.theta), scoring: learnedScoringOf(learned), training }));
+  // Whole or not at all (write, then rename): the service loads this folder, and a run cut short must not leave half a file.
+  writeFileAtomicSync(options.out, serializeLearnedPrompts({ checkpoint, text: space.branchText(outcome.theta), scoring: learnedScoringOf(learned), training }));
   const plot = lossCurveFile(options.out);
   await writeLossCurve(plot, outcome, runtime.generated !== undefined);
   return {

@@ -145,6 +145,9 @@ export async function trainParameters(
   let best = { epoch: 0, loss: start.validation?.total ?? Infinity, theta: theta.slice() };
   let stoppedEarly = false;
   const order = Array.from({ length: trainSet.length }, (_, i) => i);
+  // On one thread the evaluator computes in place: without a turn of the event loop now and then
+  // a Ctrl-C (and the progress bar) waited for the whole run to end.
+  let turned = performance.now();
   for (let epoch = 1; epoch <= epochs; epoch++) {
     t0 = performance.now();
     const epochTrain = zeroTerms();
@@ -156,6 +159,10 @@ export async function trainParameters(
       adam.step(theta, grad);
       space.normalizeText(theta);
       tick(positions.length);
+      if (performance.now() - turned > 50) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turned = performance.now();
+      }
     }
     const record: EpochRecord = {
       epoch,

@@ -117,6 +117,28 @@ describe('npm run eval -- --set method=musc', () => {
     }
   });
 
+  it('interrupted (Ctrl-C): the report is written at once and says it was interrupted and what is missing', async () => {
+    const out = join(dir, 'out-interrupted');
+    const plan = planEval({
+      data,
+      model,
+      out,
+      set: ['cutoff=0.15,0.25'],
+      prompts: 'templated',
+      promptChoice: { mode: 'templated' },
+      pixelSize: 64,
+      overlaysPerKind: 0,
+      command: 'test',
+      env: { MODEL_CACHE_DIR: join(dir, 'cache'), HF_HUB_OFFLINE: '1', WINCLIP: '0' },
+    });
+    const interrupted = new AbortController();
+    let seen = '';
+    // The first scored image stands for the Ctrl-C: what the report says right then is what an interrupted run leaves.
+    const progress = () => ({ status() {}, done() {}, tick: () => { if (!interrupted.signal.aborted) { interrupted.abort(); seen = readFileSync(join(out, 'report.md'), 'utf8'); } } });
+    await runEval(plan, { log: () => {}, progress, interrupted: interrupted.signal });
+    expect(seen).toMatch(/\*\*Incomplete run: it was interrupted \(Ctrl-C\) before it ended; c1, c2 are missing below\.\*\*/);
+  });
+
   it('refuses a category below the minimum with MuSc\'s own message', async () => {
     const small = join(dir, 'small');
     for (let i = 0; i < 3; i++) await write(join(small, 'bolt', 'test', 'good', `${i}.png`), texture(40 + i), 3);

@@ -4,7 +4,7 @@
 // images and references nothing outside itself; method=musc scores the folder in even
 // batches, each as POST /v1/detect/batch would score the same images.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -70,6 +70,15 @@ describe('listFolderImages and balancedChunks', () => {
   it('finds image files at any depth, skipping hidden ones and other files, in path order', () => {
     expect(listFolderImages(folder).map((i) => i.path)).toEqual([...files.keys()].sort());
     expect(() => listFolderImages(join(dir, 'missing'))).toThrow(/does not exist/);
+  });
+
+  it('walks each folder once: a link back up the tree (parent -> ..) or to itself is no loop', () => {
+    const tree = join(dir, 'looped');
+    mkdirSync(join(tree, 'a'), { recursive: true });
+    writeFileSync(join(tree, 'a', 'x.png'), 'not really a png');
+    symlinkSync('..', join(tree, 'a', 'parent'));
+    symlinkSync('.', join(tree, 'self'));
+    expect(listFolderImages(tree).map((i) => i.path)).toEqual(['a/x.png']);
   });
 
   it('splits into even chunks of at most the limit', () => {
