@@ -4,6 +4,15 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateModel } from '../src/dev/random-model.ts';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  // Before anything is generated: --help has no side effects.
+  process.stdout.write(
+    'usage: npm run demo\n\nGenerates a tiny model with random weights into DEMO_MODEL_DIR (default models/demo-tiny) once,\n' +
+      'then serves it as npm start would (its categories and records in DATA_DIR, default models/data).\n' +
+      'The scores show the service works, not whether a part is defective. Settings: npm start -- --help.\n',
+  );
+  process.exit(0);
+}
 const folder = resolve(process.env.DEMO_MODEL_DIR ?? 'models/demo-tiny');
 if (!existsSync(resolve(folder, 'config.json'))) {
   process.stderr.write(`generating the tiny random model into ${folder}\n`);

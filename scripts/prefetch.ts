@@ -12,6 +12,11 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(`usage: npm run prefetch\n\nResolves MODEL into MODEL_CACHE_DIR and builds its ONNX graphs, then exits 0.\n\n${settingsHelp()}`);
   process.exit(0);
 }
+const args = process.argv.slice(2);
+if (args.length) {
+  console.error(`prefetch: unknown argument${args.length > 1 ? 's' : ''} ${args.join(' ')}: it reads the same environment variables as npm start (npm run prefetch -- --help)`);
+  process.exit(2);
+}
 
 let settings;
 try {

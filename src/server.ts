@@ -30,9 +30,15 @@ function configure<T>(step: () => T): T {
 }
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(USAGE + settingsHelp());
     return;
+  }
+  // Every setting is an environment variable: an argument is a mistake (a flag meant for another tool).
+  if (args.length) {
+    process.stderr.write(`unknown argument${args.length > 1 ? 's' : ''} ${args.join(' ')}: the server takes its settings from the environment (npm start -- --help lists them)\n`);
+    process.exit(2);
   }
   const settings = configure(() => loadSettings());
   const apiKeys = configure(() => readApiKeys(settings));

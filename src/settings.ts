@@ -9,8 +9,16 @@ import { DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, DEFAULT_HUB_ENDPOINT, DEFAULT_MAP_
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
   .transform((v) => v === '1' || v === 'true' || v === 'yes');
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+// Plain decimals only (not "", "abc" or "0x10", which a coercion turns into 0, NaN or 16), and a
+// message that says what is allowed rather than zod's "expected number, received NaN".
+const int = (min: number, max: number) => {
+  const allowed = `a whole number from ${min} to ${max}`;
+  return z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v), z.number({ error: allowed }).int(allowed).min(min, allowed).max(max, allowed));
+};
+const num = (min: number, max: number) => {
+  const allowed = `a number from ${min} to ${max}`;
+  return z.preprocess((v) => (typeof v === 'string' && /^\s*-?(\d+\.?\d*|\.\d+)(e-?\d+)?\s*$/i.test(v) ? Number(v) : v), z.number({ error: allowed }).min(min, allowed).max(max, allowed));
+};
 const intList = z
   .string()
   .regex(/^\d+(,\d+)*$/, 'a comma-separated list of whole numbers, e.g. 6,9,12')
@@ -335,7 +343,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
   // A lease shorter than an attempt would let a second replica send an event still being sent.
   const lease = out.webhookLeaseMs as number | undefined;
   if (lease !== undefined && lease <= (out.webhookTimeoutMs as number)) problems.push(`WEBHOOK_LEASE_MS=${lease}: must be longer than WEBHOOK_TIMEOUT_MS (${String(out.webhookTimeoutMs)})`);
-  if (problems.length) throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}\nRun with --help for every setting.`);
+  if (problems.length) throw new SettingsError(`invalid settings:\n  ${problems.join('\n  ')}\nnpm start -- --help lists every setting with what it allows.`);
   return out as Settings;
 }
 

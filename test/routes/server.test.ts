@@ -34,6 +34,20 @@ describe('start-up', () => {
     expect(run.stdout).toMatch(/REQUEST_TIMEOUT_MS\s+.*\(default: 60000\)/);
   });
 
+  it('an argument is refused (exit 2): every setting is an environment variable', () => {
+    const run = runServer(['--port', '8080'], {});
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/unknown arguments --port 8080: the server takes its settings from the environment/);
+  });
+
+  it('numbers are plain decimals, and the message says what is allowed', () => {
+    const run = runServer([], { PORT: 'abc', MAX_QUEUE: '0x10', MODEL: join(dir, 'none') });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/PORT="abc": a whole number from 0 to 65535/);
+    expect(run.stderr).toMatch(/MAX_QUEUE="0x10": a whole number from 0 to 100000/);
+    expect(run.stderr).toMatch(/npm start -- --help lists every setting/);
+  });
+
   it('a wrong value stops start-up (exit 2) naming the variable and what it allows', () => {
     const run = runServer([], { LOG_LEVEL: 'loud', MAX_QUEUE: '-1', MODEL: join(dir, 'none') });
     expect(run.status).toBe(2);
