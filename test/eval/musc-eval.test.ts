@@ -2,6 +2,7 @@
 // here. Every test image of a category is one batch through the detector's batch path, so each
 // image's score is the one POST /v1/detect/batch gives for the same set of images; the usual
 // metrics follow (pixel ones from the maps), and the overlays come from the batch's own maps.
+// The same folder serves the test of an interrupted run (Ctrl-C: the report written at once).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,22 +64,26 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** An evaluation of `root` on the tiny model, templated prompts, 64 px, the sweep `set`. */
+const tinyPlan = (root: string, out: string, set: string[], overlaysPerKind = 0) =>
+  planEval({
+    data: root,
+    model,
+    out,
+    set,
+    prompts: 'templated',
+    promptChoice: { mode: 'templated' },
+    pixelSize: 64,
+    overlaysPerKind,
+    command: 'test',
+    env: { MODEL_CACHE_DIR: join(dir, 'cache'), HF_HUB_OFFLINE: '1', WINCLIP: '0' },
+  });
+
 describe('npm run eval -- --set method=musc', () => {
   it('scores each category as one batch through the detector batch path and reports the metrics', async () => {
     const out = join(dir, 'out');
     const env = { MODEL_CACHE_DIR: join(dir, 'cache'), HF_HUB_OFFLINE: '1', WINCLIP: '0' };
-    const plan = planEval({
-      data,
-      model,
-      out,
-      set: ['method=musc'],
-      prompts: 'templated',
-      promptChoice: { mode: 'templated' },
-      pixelSize: 64,
-      overlaysPerKind: 1,
-      command: 'test',
-      env,
-    });
+    const plan = tinyPlan(data, out, ['method=musc'], 1);
     const lines: string[] = [];
     const ticks: number[] = [];
     await runEval(plan, { log: (m) => lines.push(m), progress: () => ({ status() {}, tick: (n = 1) => void ticks.push(n), done() {} }) });
@@ -117,20 +122,12 @@ describe('npm run eval -- --set method=musc', () => {
     }
   });
 
-  it('interrupted (Ctrl-C): the report is written at once and says it was interrupted and what is missing', async () => {
+});
+
+describe('npm run eval interrupted', () => {
+  it('Ctrl-C: the report is written at once and says it was interrupted and what is missing', async () => {
     const out = join(dir, 'out-interrupted');
-    const plan = planEval({
-      data,
-      model,
-      out,
-      set: ['cutoff=0.15,0.25'],
-      prompts: 'templated',
-      promptChoice: { mode: 'templated' },
-      pixelSize: 64,
-      overlaysPerKind: 0,
-      command: 'test',
-      env: { MODEL_CACHE_DIR: join(dir, 'cache'), HF_HUB_OFFLINE: '1', WINCLIP: '0' },
-    });
+    const plan = tinyPlan(data, out, ['cutoff=0.15,0.25']);
     const interrupted = new AbortController();
     let seen = '';
     // The first scored image stands for the Ctrl-C: what the report says right then is what an interrupted run leaves.
@@ -139,22 +136,14 @@ describe('npm run eval -- --set method=musc', () => {
     expect(seen).toMatch(/\*\*Incomplete run: it was interrupted \(Ctrl-C\) before it ended; c1, c2 are missing below\.\*\*/);
   });
 
+});
+
+describe('npm run eval -- --set method=musc, too few images', () => {
   it('refuses a category below the minimum with MuSc\'s own message', async () => {
     const small = join(dir, 'small');
     for (let i = 0; i < 3; i++) await write(join(small, 'bolt', 'test', 'good', `${i}.png`), texture(40 + i), 3);
     await write(join(small, 'bolt', 'test', 'bent', '0.png'), texture(50, DEFECTS['000']), 3);
-    const plan = planEval({
-      data: small,
-      model,
-      out: join(dir, 'out-small'),
-      set: ['method=musc'],
-      prompts: 'templated',
-      promptChoice: { mode: 'templated' },
-      pixelSize: 64,
-      overlaysPerKind: 0,
-      command: 'test',
-      env: { MODEL_CACHE_DIR: join(dir, 'cache'), HF_HUB_OFFLINE: '1', WINCLIP: '0' },
-    });
+    const plan = tinyPlan(small, join(dir, 'out-small'), ['method=musc']);
     await expect(runEval(plan, { log: () => {}, progress: () => ({ status() {}, tick() {}, done() {} }) })).rejects.toThrow(/at least 5 images; got 4/);
   });
 });
