@@ -180,7 +180,8 @@ async function decodeFile(image: DatasetImage, maxPixels?: number): Promise<Deco
   try {
     return await decodeImage(await readFile(image.file), { maxPixels });
   } catch (err) {
-    throw new Error(`${image.file}: ${(err as Error).message}`, { cause: err });
+    // Every image of a category counts in its metrics: a damaged one stops the run, saying what to do.
+    throw new Error(`${image.file}: ${(err as Error).message}; fix or remove the file (every image of a category counts in its metrics)`, { cause: err });
   }
 }
 
