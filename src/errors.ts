@@ -4,6 +4,9 @@
 // module below the routes needs to know about HTTP.
 
 export class ServiceError extends Error {
+  /** The request fields a validation error is about (`threshold`, `metadata.station`): in the body as `fields`. */
+  fields?: readonly string[];
+
   constructor(
     /** HTTP status the client gets. */
     readonly statusCode: number,

@@ -8,7 +8,11 @@ import { BadRequestError, InternalError, ServiceError, UnsupportedMediaTypeError
 
 function fromZod(err: ZodError): ServiceError {
   const parts = err.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`);
-  return new BadRequestError(parts.join('; '));
+  const e = new BadRequestError(parts.join('; '));
+  // The fields by name, for a client that acts on them without parsing the message.
+  const fields = [...new Set(err.issues.filter((i) => i.path.length).map((i) => i.path.join('.')))];
+  if (fields.length) e.fields = fields;
+  return e;
 }
 
 /** Codes for the 4xx errors Fastify and its plugins raise with a status but no code of ours. */
@@ -84,7 +88,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (e.statusCode === 503) request.log.warn({ status: e.statusCode, error: e.code, reason: e.message }, 'request refused: service unavailable');
     else if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
-    void reply.code(e.statusCode).headers(e.headers).send({ error: e.code, message: e.message });
+    void reply.code(e.statusCode).headers(e.headers).send({ error: e.code, message: e.message, ...(e.fields ? { fields: e.fields } : {}) });
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];

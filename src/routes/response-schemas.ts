@@ -138,6 +138,7 @@ export const modelsResponseSchema = z.strictObject({
 export const errorSchema = z.strictObject({
   error: z.string().meta({ description: 'machine-readable code, e.g. bad_request, image_too_large, overloaded' }),
   message: z.string().meta({ description: 'what went wrong, naming the field or limit' }),
+  fields: z.array(z.string()).optional().meta({ description: 'with a 400 from validation: the request fields it is about, e.g. ["threshold"]' }),
 });
 
 export const healthSchema = z.strictObject({ status: z.string(), message: z.string().optional() });

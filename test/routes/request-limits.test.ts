@@ -52,7 +52,8 @@ describe('threshold', () => {
   it.each(['', '0x1', '1e0', '.5e1', 'Infinity', ' 0.5', '1.5', '-0', '0.5.1'])('threshold=%j is refused with 400', async (value) => {
     const a = await raw(`?category=bottle&map=none&threshold=${encodeURIComponent(value)}`);
     expect(a.status).toBe(400);
-    expect(a.body).toEqual({ error: 'bad_request', message: expect.stringMatching(/threshold/) });
+    // The field by name too, for a client that acts on it without parsing the message.
+    expect(a.body).toEqual({ error: 'bad_request', message: expect.stringMatching(/threshold/), fields: ['threshold'] });
   });
 
   it.each([['0', 0], ['1', 1], ['0.25', 0.25], ['.75', 0.75], ['1.000', 1]])('threshold=%s is taken as %d', async (value, expected) => {
