@@ -69,6 +69,7 @@ export function detectRouteSchema(defaultThreshold: number, methods?: readonly s
           'x-threshold-source': { description: 'format=png: request, category calibration or default', type: 'string' },
           'x-detection-id': { description: 'format=png: the stored record, when one is kept', type: 'string' },
           'x-region-threshold': { description: 'format=png: the level regions and contour were found at', type: 'string' },
+          'x-calibrated': { description: "format=png: true when the verdict rests on the stored category's calibration", type: 'string', enum: ['true', 'false'] },
           'x-model-warning': { description: 'format=png with a generated random-weight model: the scores say nothing about defects', type: 'string' },
         },
         content: {

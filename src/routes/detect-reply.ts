@@ -61,6 +61,8 @@ export function sendDetection(reply: FastifyReply, result: DetectResponse, forma
   if (result.thresholdSource) reply.header('x-threshold-source', result.thresholdSource);
   if (result.detectionId) reply.header('x-detection-id', result.detectionId);
   reply.header('x-region-threshold', String(result.regionThreshold));
+  // Whether the verdict rests on the category's calibration (the JSON's `calibrated`; its reason, if not, is in the JSON only).
+  if (result.calibrated !== undefined) reply.header('x-calibrated', String(result.calibrated));
   // The JSON answer's warning, where a PNG body has no room for it: the scores of a random model mean nothing.
   if (result.model.generatedRandomModel) reply.header('x-model-warning', 'generated model with random weights: the score and map say nothing about defects');
   return reply.send(png);

@@ -54,6 +54,7 @@ describe('PNG answers', () => {
     expect(res.headers['x-detection-id']).toMatch(/.+/);
     expect(res.headers['x-request-id']).toBe('req-42');
     expect(Number(res.headers['x-region-threshold'])).toBe(threshold);
+    expect(res.headers['x-calibrated']).toBe('false');
     expect(res.headers['x-model-warning']).toMatch(/random weights/); // the tiny test model is a generated one
     // The same score as the JSON answer.
     expect((await raw('&map=none')).json().score).toBe(score);
