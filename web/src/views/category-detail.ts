@@ -62,6 +62,14 @@ export class CategoryDetail {
     await withBusy(null, this.refNotice, 'Loading references…', () => this.loadReferences());
   }
 
+  /** The same category as the server has it now, redrawn quietly: no notice is touched (a message being read stays). */
+  async update(category: Category): Promise<void> {
+    if (this.category?.id !== category.id) return;
+    this.category = category;
+    this.render();
+    await this.loadReferences().catch(() => undefined);
+  }
+
   hide(): void {
     this.category = null;
     this.el.hidden = true;

@@ -67,8 +67,8 @@ export class CategoryView {
     await this.refreshList();
     const id = this.selected;
     if (!id || !this.ctx.categories.some((c) => c.id === id)) return;
-    const c = await withBusy(null, this.listNotice, `Loading ${id}…`, () => this.ctx.api.category(id));
-    if (c && this.selected === id) await this.detail.show(c);
+    const c = await this.ctx.api.category(id).catch(() => undefined);
+    if (c && this.selected === id) await this.detail.update(c);
   }
 
   private async refreshList(): Promise<void> {
