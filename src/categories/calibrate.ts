@@ -34,14 +34,22 @@ export async function calibrateCategory(service: CategoryService, record: Catego
     maxima.push(outcome.map.reduce((m, v) => (v > m ? v : m), 0));
   };
   let source: StoredCalibration['source'];
+  let normalImages: string[];
+  // Prompts CLIP would cut (a name too long for the templates) would calibrate scores no detection makes.
+  service.detector.checkPromptLengths({ category: record.name, prompts: { mode: CALIBRATION_PROMPTS }, method, map: 'none', threshold: 1, branches: false });
   if (options.images) {
     source = 'images';
     await checkHeldOut(service, record, options.images);
+    normalImages = options.images.map((u) => sha256Hex(u.bytes));
     const memory = await service.memoryFor(record, method);
     for (const image of await service.decodeAll(options.images)) await score(image, memory);
   } else {
     source = 'references';
-    for (const { reference, image } of await service.referenceImages(record.id)) await score(image, await service.memoryFor(record, method, reference.id));
+    normalImages = [];
+    for (const { reference, image } of await service.referenceImages(record.id)) {
+      normalImages.push(reference.sha256);
+      await score(image, await service.memoryFor(record, method, reference.id));
+    }
   }
   const alpha = record.targetFalseAlarmRate;
   const image = calibrateThreshold(scores, alpha, options.confidence);
@@ -66,6 +74,7 @@ export async function calibrateCategory(service: CategoryService, record: Catego
     scores: image.scores,
     calibratedAt: now,
     madeAt: now,
+    normalImages,
   };
   await service.store.setCalibration(record.id, calibration);
   return calibration;
@@ -111,10 +120,17 @@ export async function addToCalibration(service: CategoryService, categoryId: str
   // feedback sent again (a retry, a second click) changes nothing.
   const addedDetections = current.addedDetections ?? [];
   const addedImages = current.addedImages ?? [];
-  if (addedDetections.includes(detection.id) || (detection.imageSha256 !== null && addedImages.includes(detection.imageSha256))) return { calibration: current, added: false };
+  const sha = detection.imageSha256;
+  // The same image again (detected twice, or one of the calibration's own normals) counts once.
+  if (addedDetections.includes(detection.id) || (sha !== null && (addedImages.includes(sha) || (current.normalImages ?? []).includes(sha)))) return { calibration: current, added: false };
+  // A reference scores low against a memory that holds it: not a normal score like the others.
+  if (sha !== null && (await service.store.listReferences(record.id)).some((r) => r.sha256 === sha)) {
+    throw new ConflictError("this detection's image is one of the category's references: its score, made against a memory that holds it, is not comparable with the calibration's normal scores");
+  }
   // The confidence asked for, not the one the last rank achieved (at least as high): that one
-  // would ratchet up with every score added and freeze the rank.
-  const confidence = current.requestedConfidence ?? service.options.calibrationConfidence;
+  // would ratchet up with every score added and freeze the rank. A calibration stored before the
+  // request was kept has only the achieved one: used (and kept) as the one asked for, never less.
+  const confidence = current.requestedConfidence ?? current.confidence;
   const image = calibrateThreshold([...current.scores, detection.score], current.targetFalseAlarmRate, confidence);
   const calibration: StoredCalibration = {
     ...current,
@@ -124,6 +140,7 @@ export async function addToCalibration(service: CategoryService, categoryId: str
     confidence: image.confidence,
     guarantee: image.guarantee,
     scores: image.scores,
+    requestedConfidence: confidence,
     addedDetections: [...addedDetections, detection.id],
     ...(detection.imageSha256 !== null ? { addedImages: [...addedImages, detection.imageSha256] } : {}),
     madeAt,

@@ -20,6 +20,8 @@ export interface StoredCalibration {
   madeAt?: string;
   /** Images (sha256) whose scores joined through feedback: the same image detected twice counts once. */
   addedImages?: string[];
+  /** The normal images (sha256) scored at calibration (held-out images, or the references left out in turn): feedback cannot count them again. */
+  normalImages?: string[];
   m: number;
   targetFalseAlarmRate: number;
   threshold: number;

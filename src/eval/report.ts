@@ -251,7 +251,7 @@ export function renderMarkdown(report: EvalReport): string {
     const missing = report.incomplete.pending.join(', ');
     lines.push(
       report.incomplete.error
-        ? `**Incomplete run: it ${report.incomplete.error.startsWith('interrupted') ? `was ${report.incomplete.error}` : `stopped with an error (${report.incomplete.error})`}; ${missing || 'nothing'} ${report.incomplete.pending.length === 1 ? 'is' : 'are'} missing below.**`
+        ? `**Incomplete run: it ${report.incomplete.error.startsWith('interrupted') ? `was ${report.incomplete.error}` : `stopped with an error (${report.incomplete.error})`}; ${missing || 'nothing'} ${report.incomplete.pending.length > 1 ? 'are' : 'is'} missing below.**`
         : `**Run in progress: ${missing} ${report.incomplete.pending.length === 1 ? 'is' : 'are'} still to come.**`,
       '',
     );

@@ -8,7 +8,7 @@ import type { CategoryProvider } from '../categories/provider.ts';
 import { referenceView } from '../categories/service.ts';
 import { calibrateCategory } from '../categories/calibrate.ts';
 import { CATEGORY_CHARS, LIMITS, normalizeCategory, single } from './detect-schema.ts';
-import { jsonBody, readImageFiles } from './uploads.ts';
+import { jsonBody, readImageFiles, refuseQueryWithMultipart } from './uploads.ts';
 
 export interface CategoryRouteOptions {
   categories: CategoryProvider;
@@ -88,10 +88,14 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
     if (input.defaultMethod && service.detector.registry.get(input.defaultMethod).batchOnly) {
       throw new BadRequestError(`defaultMethod ${input.defaultMethod} scores batches only (POST /v1/detect/batch with method=${input.defaultMethod}); a category's default method also scores POST /v1/detect and its calibration`);
     }
+    const name = input.name ?? existing?.name ?? id;
+    const defaultMethod = method ? service.detector.registry.get(method).name : service.detector.methods()[0];
+    // The name is the prompt text: one too long for the templates is refused here, not at every detection.
+    service.detector.checkPromptLengths({ category: name, prompts: { mode: 'templated' }, method: defaultMethod, map: 'none', threshold: 1, branches: false });
     const { category, created } = await service.store.putCategory({
       id,
-      name: input.name ?? existing?.name ?? id,
-      defaultMethod: method ? service.detector.registry.get(method).name : service.detector.methods()[0],
+      name,
+      defaultMethod,
       targetFalseAlarmRate: input.targetFalseAlarmRate ?? existing?.targetFalseAlarmRate ?? 0.01,
       notes: input.notes ?? existing?.notes ?? '',
     });
@@ -140,6 +144,8 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
       const record = await service.require(id);
       let images;
       let fields: Record<string, unknown> = {};
+      // Options go in the body (form fields or JSON): a query string beside them was ignored.
+      refuseQueryWithMultipart(request);
       if (request.isMultipart()) {
         const read = await readImageFiles(request, { maxBytes: opts.maxBodyBytes, maxFiles: CALIBRATION_FILES_PER_REQUEST });
         images = read.files;

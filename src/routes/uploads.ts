@@ -19,14 +19,15 @@ export function rethrowMalformedMultipart(err: unknown): never {
 }
 
 /**
- * A multipart request takes its options from the form fields only. Query parameters beside them
- * were ignored, so `?threshold=0.99` answered at the default threshold: refused instead.
+ * A request with a body (multipart, or JSON on calibrate) takes its options from the body only.
+ * Query parameters beside them were ignored, so `?threshold=0.99` answered at the default
+ * threshold: refused instead.
  */
 export function refuseQueryWithMultipart(request: FastifyRequest): void {
   const keys = Object.keys((request.query ?? {}) as Record<string, unknown>);
   if (!keys.length) return;
   throw new BadRequestError(
-    `a multipart/form-data request takes its options as form fields, not in the query string (got ${keys.map((k) => `?${k}`).join(', ')}): send them as fields, e.g. -F ${keys[0]}=…`,
+    `this request takes its options in its body (form fields, or JSON fields), not in the query string (got ${keys.map((k) => `?${k}`).join(', ')}): send them there, e.g. -F ${keys[0]}=…`,
   );
 }
 

@@ -72,7 +72,8 @@ describe('category resources', () => {
     expect((await json('GET', '/v1/categories/plate-b')).statusCode).toBe(404);
     // 100 Devanagari letters: 900 characters percent-encoded, past the router's default 100.
     const long = 'क'.repeat(100);
-    const created = await json('PUT', `/v1/categories/${encodeURIComponent(long)}`, {});
+    // (Its own name: the id alone would be too long for the prompt templates.)
+    const created = await json('PUT', `/v1/categories/${encodeURIComponent(long)}`, { name: 'long plate' });
     expect(created.statusCode).toBe(201);
     expect(created.json().id).toBe(long);
     const tooLong = await json('PUT', `/v1/categories/${encodeURIComponent(long + 'क')}`, {});
@@ -272,6 +273,40 @@ describe('references, few-shot detection and calibration', () => {
     expect(second.added).toEqual([]);
     expect(second.duplicates).toEqual([{ index: 0, filename: 'good-0.png', sha256: first.added[0].sha256, referenceId: first.added[0].id }]);
     expect(second.references.count).toBe(8);
+  });
+
+  it('feedback cannot count a calibration normal or a reference again; a calibration stored before requestedConfidence keeps its confidence', async () => {
+    await json('PUT', '/v1/categories/flag', { targetFalseAlarmRate: 0.3 });
+    const refImage = await part(161);
+    await svc.app.inject({ method: 'POST', url: '/v1/categories/flag/references', ...images([refImage]) });
+    const heldOut = await Promise.all([162, 163, 164, 165, 166, 167, 168].map((s) => part(s)));
+    const made = await svc.app.inject({ method: 'POST', url: '/v1/categories/flag/calibrate', ...images(heldOut) });
+    expect(made.statusCode).toBe(200);
+    // Options in the query string beside the body are refused, as on the detect routes.
+    expect((await svc.app.inject({ method: 'POST', url: '/v1/categories/flag/calibrate?confidence=0.99', ...images(heldOut) })).statusCode).toBe(400);
+    // A held-out normal detected again: already counted.
+    const again = (await detect(heldOut[0], { category: 'flag', map: 'none' })).json();
+    const counted = (await json('POST', `/v1/detections/${again.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' })).json();
+    expect(counted.addedTo.calibration).toMatchObject({ alreadyIncluded: true, m: 7 });
+    // A reference: its score against a memory that holds it is not a normal score like the others.
+    const ref = (await detect(refImage, { category: 'flag', map: 'none' })).json();
+    const refused = await json('POST', `/v1/detections/${ref.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().message).toMatch(/one of the category's references/);
+    // A calibration stored before requestedConfidence existed: feedback recomputes at the confidence it achieved, never less.
+    const stored = (await json('GET', '/v1/categories/flag')).json().calibration;
+    const { requestedConfidence: _, current: __, outdated: ___, ...old } = stored;
+    await svc.categories.store.setCalibration('flag', old);
+    const fresh = (await detect(await part(169), { category: 'flag', map: 'none' })).json();
+    expect(fresh.thresholdSource).toBe('category calibration');
+    await json('POST', `/v1/detections/${fresh.detectionId}/feedback`, { label: 'normal', addTo: 'calibration' });
+    const after = (await json('GET', '/v1/categories/flag')).json().calibration;
+    expect(after).toMatchObject({ m: 8, requestedConfidence: stored.confidence });
+    expect(after.confidence).toBeGreaterThanOrEqual(stored.confidence);
+    // A name too long for the prompt templates is refused when it is set, not at each detection.
+    const long = await json('PUT', '/v1/categories/flag', { name: '金'.repeat(100) });
+    expect(long.statusCode).toBe(400);
+    expect(long.json().message).toMatch(/inside the prompt templates/);
   });
 
   it("a false alarm added to the references says so, and that the calibration is now out of date; text lists only zero-shot records", async () => {

@@ -311,7 +311,7 @@ describe.skipIf(!haveChromium)('web page in Chromium', () => {
     await card.getByTestId('add-to-references').click();
     await expect.poll(() => card.getByTestId('feedback-state').textContent(), { timeout: 30_000 }).toMatch(/^Reviewed: normal/);
     // The rebuilt card keeps what was done, and offers no second add (it would add nothing).
-    expect(await card.locator('[role="status"]').last().textContent()).toBe('Marked normal and added to the references.');
+    expect(await card.locator('[role="status"]').last().textContent()).toBe('Marked normal and added to the references. The calibration is now out of date: run it again.');
     expect(await card.getByTestId('add-to-references').count()).toBe(0);
     await screenshot(page, '09-review');
     const after = (await (await fetch(`${base}/v1/categories/${encodeURIComponent(id)}`)).json()) as { references: { count: number }; calibration: { current: boolean } | null };

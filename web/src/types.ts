@@ -141,6 +141,8 @@ export interface DetectionRecord {
   metadata: Record<string, string> | null;
   feedback: { label: 'normal' | 'anomalous'; note?: string; at: string } | null;
   hasImage: boolean;
+  /** With feedback `addTo`: what it did. */
+  addedTo?: { references?: { referenceId: string | null; alreadyHeld: boolean; count: number; calibrationOutdated?: string }; calibration?: { alreadyIncluded: boolean; m: number; threshold: number } };
 }
 
 export interface FeedbackInput {

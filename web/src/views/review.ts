@@ -64,8 +64,12 @@ export class ReviewView {
       const b = h('button', { type: 'button', class: input.addTo ? 'primary small' : 'secondary small', 'data-testid': testId }, label);
       b.addEventListener('click', async () => {
         const body: FeedbackInput = { ...input, ...(note.value.trim() ? { note: note.value.trim() } : {}) };
-        const message = input.addTo ? 'Marked normal and added to the references.' : 'Saved.';
-        const updated = await withBusy(b, notice, 'Saving…', () => this.ctx.api.feedback(r.id, body), () => message);
+        let message = input.addTo ? 'Marked normal and added to the references.' : 'Saved.';
+        const updated = await withBusy(b, notice, 'Saving…', () => this.ctx.api.feedback(r.id, body), (u) => {
+          if (u.addedTo?.references?.alreadyHeld) message = 'Marked normal; the image was already a reference.';
+          if (u.addedTo?.references?.calibrationOutdated) message += ' The calibration is now out of date: run it again.';
+          return message;
+        });
         if (updated) {
           if (input.addTo === 'references') this.addedToReferences.add(r.id);
           this.renderCard(li, updated, message);
