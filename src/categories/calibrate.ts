@@ -39,8 +39,7 @@ export async function calibrateCategory(service: CategoryService, record: Catego
   service.detector.checkPromptLengths({ category: record.name, prompts: { mode: CALIBRATION_PROMPTS }, method, map: 'none', threshold: 1, branches: false });
   if (options.images) {
     source = 'images';
-    await checkHeldOut(service, record, options.images);
-    normalImages = options.images.map((u) => sha256Hex(u.bytes));
+    normalImages = await checkHeldOut(service, record, options.images);
     const memory = await service.memoryFor(record, method);
     for (const image of await service.decodeAll(options.images)) await score(image, memory);
   } else {
@@ -83,18 +82,19 @@ export async function calibrateCategory(service: CategoryService, record: Catego
 /**
  * Held-out normals must be images the calibration has not seen: a stored reference scores low
  * against a memory that holds it, and a copy sent twice counts twice. Either would overstate the
- * guarantee, so both are refused, naming the file.
+ * guarantee, so both are refused, naming the file. Returns the images' sha256, in order.
  */
-async function checkHeldOut(service: CategoryService, record: CategoryRecord, images: readonly UploadedImage[]): Promise<void> {
+async function checkHeldOut(service: CategoryService, record: CategoryRecord, images: readonly UploadedImage[]): Promise<string[]> {
   const references = new Set((await service.store.listReferences(record.id)).map((r) => r.sha256));
   const seen = new Map<string, number>();
-  images.forEach((u, i) => {
+  return images.map((u, i) => {
     const sha = sha256Hex(u.bytes);
     const what = `image ${i + 1}${u.filename ? ` (${u.filename})` : ''}`;
     if (references.has(sha)) throw new BadRequestError(`${what} is one of the category's references: held-out normals must be other images (or calibrate with {"source": "references"}, leave-one-out)`);
     const first = seen.get(sha);
     if (first !== undefined) throw new BadRequestError(`${what} is the same image as image ${first + 1}: each normal image counts once`);
     seen.set(sha, i);
+    return sha;
   });
 }
 
@@ -142,7 +142,7 @@ export async function addToCalibration(service: CategoryService, categoryId: str
     scores: image.scores,
     requestedConfidence: confidence,
     addedDetections: [...addedDetections, detection.id],
-    ...(detection.imageSha256 !== null ? { addedImages: [...addedImages, detection.imageSha256] } : {}),
+    ...(sha !== null ? { addedImages: [...addedImages, sha] } : {}),
     madeAt,
     calibratedAt: new Date().toISOString(),
   };

@@ -49,10 +49,11 @@ export async function calibrationUse(
   }
   const outdated = calibrationOutdated(c, await service.calibrationNow(record, method));
   if (outdated) return { calibration: null, notUsed: { reason: outdated, summary: "the category's calibration is out of date" } };
-  if (prompts.mode !== (c.prompts ?? CALIBRATION_PROMPTS)) {
+  const calibrated = c.prompts ?? CALIBRATION_PROMPTS;
+  if (prompts.mode !== calibrated) {
     return {
       calibration: null,
-      notUsed: { reason: `the category's calibration scored its normals with ${c.prompts ?? CALIBRATION_PROMPTS} prompts, this detection uses ${prompts.mode} ones`, summary: `the category's calibration is for ${c.prompts ?? CALIBRATION_PROMPTS} prompts` },
+      notUsed: { reason: `the category's calibration scored its normals with ${calibrated} prompts, this detection uses ${prompts.mode} ones`, summary: `the category's calibration is for ${calibrated} prompts` },
     };
   }
   return { calibration: c };

@@ -175,7 +175,6 @@ export class CategoryService {
     };
   }
 
-  /** The stored calibration, with whether detections use it (`current`) and, when not, why (`outdated`). */
   /**
    * The set of a category's reference ids as a short key: a calibration holds for the references
    * it was scored against, not for as many others. Cached by the category's updatedAt, which every
@@ -193,7 +192,8 @@ export class CategoryService {
     return key;
   }
 
-  private async calibrationView(record: CategoryRecord): Promise<CategoryView['calibration']> {
+  /** The stored calibration, with whether detections use it (`current`) and, when not, why (`outdated`). */
+  async calibrationView(record: CategoryRecord): Promise<CategoryView['calibration']> {
     const c = record.calibration as StoredCalibration | null;
     if (!c) return null;
     const outdated = calibrationOutdated(c, await this.calibrationNow(record, c.method));
@@ -253,7 +253,6 @@ export class CategoryService {
     return record;
   }
 
-  /** Decodes, features and stores the images as references, all or none. */
   /**
    * Decodes, encodes and stores the uploads as references. An image the category already holds
    * (the same bytes), or one sent twice, is not stored again: it is listed in `duplicates` with
@@ -263,16 +262,17 @@ export class CategoryService {
   async addReferences(id: string, uploads: readonly UploadedImage[], signal?: AbortSignal): Promise<AddedReferences> {
     await this.require(id);
     const held = new Map((await this.store.listReferences(id)).map((r) => [r.sha256, r.id]));
-    const fresh: UploadedImage[] = [];
+    const fresh: Array<UploadedImage & { index: number; sha256: string }> = [];
     const duplicates: DuplicateReference[] = [];
+    const duplicate = (u: UploadedImage, index: number, sha256: string, referenceId: string | null): DuplicateReference => ({ index, ...(u.filename ? { filename: u.filename } : {}), sha256, referenceId });
     const seen = new Set<string>();
     uploads.forEach((u, index) => {
       const sha256 = sha256Hex(u.bytes);
       const holder = held.get(sha256);
-      if (holder !== undefined || seen.has(sha256)) duplicates.push({ index, ...(u.filename ? { filename: u.filename } : {}), sha256, referenceId: holder ?? null });
+      if (holder !== undefined || seen.has(sha256)) duplicates.push(duplicate(u, index, sha256, holder ?? null));
       else {
         seen.add(sha256);
-        fresh.push(u);
+        fresh.push({ ...u, index, sha256 });
       }
     });
     if (fresh.length === 0) return { added: [], duplicates };
@@ -291,10 +291,10 @@ export class CategoryService {
     const bySha = new Map(added.map((r) => [r.sha256, r.id]));
     // An upload the store left out was stored meanwhile by another request (a retry sent while
     // the first was in flight): a duplicate too, of the reference that request made.
-    const raced = fresh.map((u) => ({ u, sha256: sha256Hex(u.bytes) })).filter((f) => !bySha.has(f.sha256));
+    const raced = fresh.filter((f) => !bySha.has(f.sha256));
     if (raced.length) {
       const holders = new Map((await this.store.listReferences(id)).map((r) => [r.sha256, r.id]));
-      for (const f of raced) duplicates.push({ index: uploads.indexOf(f.u), ...(f.u.filename ? { filename: f.u.filename } : {}), sha256: f.sha256, referenceId: holders.get(f.sha256) ?? null });
+      for (const f of raced) duplicates.push(duplicate(f, f.index, f.sha256, holders.get(f.sha256) ?? null));
       duplicates.sort((a, b) => a.index - b.index);
     }
     // A copy sent twice in one request names the reference its first copy became.

@@ -286,10 +286,6 @@ export class ClipDetector implements Detector {
     return detectBatch(this, uploads, options, signal);
   }
 
-  /**
-   * Custom phrases longer than the text tower's context (77 tokens for CLIP) would be cut
-   * silently; they are refused, naming the phrase and its token count.
-   */
   /** The most tokens a prompt template adds around the category (start and end included), over every templated ensemble. */
   private templateTokens?: number;
 
@@ -305,7 +301,11 @@ export class ClipDetector implements Detector {
     return tokenizer.contextLength - this.templateTokens;
   }
 
-  /** Refuses prompts CLIP would cut (custom phrases, or a category too long for the templates): 400 naming the count. */
+  /**
+   * Prompts longer than the text tower's context (77 tokens for CLIP) would be cut silently:
+   * custom phrases, or a category too long for the templates around it. They are refused (400),
+   * naming the phrase or category and its token count.
+   */
   checkPromptLengths(options: DetectOptions): void {
     // A method that reads no text (MuSc) takes any category.
     if (!this.method(options.method).runner.classEmbeddings) return;

@@ -115,7 +115,6 @@ export function formatSpread(s: Spread | null | undefined): string {
   return s.n > 1 ? `${pct(s.mean)} ± ${pct(s.std)} (${pct(s.min)}–${pct(s.max)})` : pct(s.mean);
 }
 
-
 /** The protocol statement and the over-seeds tables. */
 export function protocolMarkdown(p: ProtocolReport): string[] {
   const lines = ['## Protocol', ''];

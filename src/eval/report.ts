@@ -13,7 +13,6 @@ import { METRIC_KEYS, METRIC_TITLES, type CategoryEvaluation, type CategoryMetri
 export const REPORT_VERSION = 1;
 export const RANDOM_MODEL_WARNING = '**Generated model with random weights: these numbers measure nothing about detection quality.**';
 
-
 export interface OverlayFile {
   kind: string;
   rank: number;

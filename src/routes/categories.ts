@@ -8,7 +8,7 @@ import type { CategoryProvider } from '../categories/provider.ts';
 import { referenceView } from '../categories/service.ts';
 import { calibrateCategory } from '../categories/calibrate.ts';
 import { CATEGORY_CHARS, LIMITS, normalizeCategory, single } from './detect-schema.ts';
-import { jsonBody, readImageFiles, refuseQueryWithMultipart } from './uploads.ts';
+import { jsonBody, readImageFiles, refuseQueryOptions } from './uploads.ts';
 
 export interface CategoryRouteOptions {
   categories: CategoryProvider;
@@ -145,7 +145,7 @@ export async function categoryRoutes(app: FastifyInstance, opts: CategoryRouteOp
       let images;
       let fields: Record<string, unknown> = {};
       // Options go in the body (form fields or JSON): a query string beside them was ignored.
-      refuseQueryWithMultipart(request);
+      refuseQueryOptions(request);
       if (request.isMultipart()) {
         const read = await readImageFiles(request, { maxBytes: opts.maxBodyBytes, maxFiles: CALIBRATION_FILES_PER_REQUEST });
         images = read.files;

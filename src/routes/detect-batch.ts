@@ -17,7 +17,7 @@ import { detectBatchRouteSchema } from './detect-docs.ts';
 import type { batchResponseSchema } from './response-schemas.ts';
 import type { z } from 'zod';
 import { withDeadline } from './deadline.ts';
-import { checkImageBytes, readImageFiles, refuseQueryWithMultipart } from './uploads.ts';
+import { checkImageBytes, readImageFiles, refuseQueryOptions } from './uploads.ts';
 
 export interface DetectBatchRouteOptions {
   detector: Detector;
@@ -89,7 +89,7 @@ export async function detectBatchRoutes(app: FastifyInstance, opts: DetectBatchR
 
   app.post('/v1/detect/batch', { schema: detectBatchRouteSchema(opts.defaultThreshold, opts.batchMax, opts.methods), onRequest: admit }, async (request, reply) => {
     const { files, fields } = await readBatch(request, opts.maxBodyBytes, opts.batchMax);
-    refuseQueryWithMultipart(request);
+    refuseQueryOptions(request);
     const { options: parsed, format } = schema.parse(fields);
     // One JSON answer holds every image's result: a PNG body cannot, and map URLs would outlive most batches' use.
     if (format !== 'json') throw new BadRequestError(`format=${format} is for POST /v1/detect; a batch answers JSON with each result's map inline`);

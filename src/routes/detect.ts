@@ -14,7 +14,7 @@ import { withStoredCategory } from '../categories/detect-context.ts';
 import { detectOptionsSchema, LIMITS } from './detect-schema.ts';
 import { detectRouteSchema } from './detect-docs.ts';
 import { withDeadline } from './deadline.ts';
-import { checkImageBytes, refuseQueryWithMultipart, rethrowMalformedMultipart } from './uploads.ts';
+import { checkImageBytes, refuseQueryOptions, rethrowMalformedMultipart } from './uploads.ts';
 import { prefersPng, sendDetection } from './detect-reply.ts';
 import type { MapStore } from './map-store.ts';
 import { DETECT_MEDIA_HINT } from './errors.ts';
@@ -106,7 +106,7 @@ export async function detectRoutes(app: FastifyInstance, opts: DetectRouteOption
     let upload: Upload;
     if (request.isMultipart()) {
       upload = await readMultipart(request, opts.maxBodyBytes).catch(rethrowMalformedMultipart);
-      refuseQueryWithMultipart(request);
+      refuseQueryOptions(request);
     } else if (Buffer.isBuffer(request.body)) {
       upload = { image: request.body, fields: request.query as Record<string, unknown>, references: [] };
     } else {

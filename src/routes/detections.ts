@@ -80,7 +80,8 @@ export async function detectionRoutes(app: FastifyInstance, opts: { categories: 
         if (!image) throw new ConflictError('the detection was recorded without its image (start the server with KEEP_DETECTION_IMAGES=1 to keep them)');
         const { added, duplicates } = await service.addReferences(record.categoryId, [{ bytes: image, filename: `detection ${id}` }]);
         const category = await service.require(record.categoryId);
-        const calibration = (await service.view(category)).calibration;
+        // Only the calibration's state: the whole view would also look for references to re-embed.
+        const calibration = await service.calibrationView(category);
         addedTo = {
           references: {
             referenceId: added[0]?.id ?? duplicates[0]?.referenceId ?? null,

@@ -74,22 +74,22 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
       : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
         ? 'a path segment is too long (an id is at most 100 characters)'
         : err.message;
-  const e = new BadRequestError(message);
-  request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
-  void reply.code(e.statusCode).send({ error: e.code, message: e.message });
+  sendError(request, reply, new BadRequestError(message));
+}
+
+/** Logs a failure at its level (4xx info, 503 warn, other 5xx error with the stack) and answers it as JSON. */
+function sendError(request: FastifyRequest, reply: FastifyReply, e: ServiceError, err: unknown = e): void {
+  // A 503 is the service's state (overloaded, loading, the store away), said and counted
+  // elsewhere: a warn line with the reason, not an error with a stack per request.
+  if (e.statusCode === 503) request.log.warn({ status: e.statusCode, error: e.code, reason: e.message }, 'request refused: service unavailable');
+  else if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
+  else request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
+  void reply.code(e.statusCode).headers(e.headers).send({ error: e.code, message: e.message, ...(e.fields ? { fields: e.fields } : {}) });
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
   const allowed = registerMethodNotAllowed(app);
-  app.setErrorHandler((err, request, reply) => {
-    const e = toServiceError(err, request);
-    // A 503 is the service's state (overloaded, loading, the store away), said and counted
-    // elsewhere: a warn line with the reason, not an error with a stack per request.
-    if (e.statusCode === 503) request.log.warn({ status: e.statusCode, error: e.code, reason: e.message }, 'request refused: service unavailable');
-    else if (e.statusCode >= 500) request.log.error({ err }, 'request failed');
-    else request.log.info({ status: e.statusCode, error: e.code, reason: e.message }, 'request rejected');
-    void reply.code(e.statusCode).headers(e.headers).send({ error: e.code, message: e.message, ...(e.fields ? { fields: e.fields } : {}) });
-  });
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, toServiceError(err, request), err));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     const methods = allowed(path).filter((m) => m !== 'HEAD');

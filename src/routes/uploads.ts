@@ -23,7 +23,7 @@ export function rethrowMalformedMultipart(err: unknown): never {
  * Query parameters beside them were ignored, so `?threshold=0.99` answered at the default
  * threshold: refused instead.
  */
-export function refuseQueryWithMultipart(request: FastifyRequest): void {
+export function refuseQueryOptions(request: FastifyRequest): void {
   const keys = Object.keys((request.query ?? {}) as Record<string, unknown>);
   if (!keys.length) return;
   throw new BadRequestError(
@@ -38,8 +38,8 @@ export function refuseQueryWithMultipart(request: FastifyRequest): void {
 export function jsonBody(request: FastifyRequest): Record<string, unknown> {
   const body = request.body;
   const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  const json = type === 'application/json' || type.endsWith('+json');
-  if (request.isMultipart() || Buffer.isBuffer(body) || (typeof body === 'string' && !json)) {
+  // A JSON string ("references") is parsed to a string too: that one gets the 400 below.
+  if (request.isMultipart() || Buffer.isBuffer(body) || (typeof body === 'string' && type !== 'application/json')) {
     throw new UnsupportedMediaTypeError(`this route takes a JSON body: send it with Content-Type: application/json${type ? ` (got ${type})` : ''}`);
   }
   if (body === undefined) return {};

@@ -107,24 +107,25 @@ export class Catalog {
     // An image the category already holds (same bytes) is not stored twice: two requests racing
     // with the same image add it once (the service leaves out the duplicates it can see first).
     const held = new Set((await tx.all('SELECT sha256 FROM category_references WHERE category_id = ?', [id])).map((r) => String(r.sha256)));
-    const fresh = references.filter((ref) => {
+    const fresh: Array<{ ref: NewReference; sha: string }> = [];
+    for (const ref of references) {
       const sha = sha256Hex(ref.image);
-      if (held.has(sha)) return false;
+      if (held.has(sha)) continue;
       held.add(sha);
-      return true;
-    });
+      fresh.push({ ref, sha });
+    }
     const existing = toNumber((await tx.all('SELECT COUNT(*) AS n FROM category_references WHERE category_id = ?', [id]))[0]!.n);
     if (existing + fresh.length > options.limit) throw new ReferenceLimitError(options.limit, existing, fresh.length);
     if (fresh.length === 0) return [];
     const keep = options.keepImages ?? true;
     const now = this.ctx.clock();
     const ids: string[] = [];
-    for (const ref of fresh) {
+    for (const { ref, sha } of fresh) {
       const refId = ref.id ?? randomUUID();
       await tx.run(
         `INSERT INTO category_references (id, category_id, width, height, bytes, sha256, added_at, thumbnail, image)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [refId, id, ref.width, ref.height, ref.image.length, sha256Hex(ref.image), now, ref.thumbnail, keep ? ref.image : null],
+        [refId, id, ref.width, ref.height, ref.image.length, sha, now, ref.thumbnail, keep ? ref.image : null],
       );
       for (const f of ref.features) {
         await tx.run('INSERT INTO reference_features (reference_id, feature_key, shape, data) VALUES (?, ?, ?, ?)', [
