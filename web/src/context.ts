@@ -38,6 +38,11 @@ export class AppContext {
     return methods.map((m) => [m, METHOD_NAMES[m] ?? m]);
   }
 
+  /** The methods that score one image on its own: not MuSc, which scores a batch together (Batch view only). */
+  singleImageMethodOptions(): Array<[string, string]> {
+    return this.methodOptions().filter(([m]) => m !== 'musc');
+  }
+
   /**
    * When `category` names a stored category, selects its default method in `method` (if offered
    * there) and says so by returning true: what the menu shows is what is sent, and the person can

@@ -22,7 +22,7 @@ export class CategoryView {
   private selected: string | null = null;
 
   constructor(private readonly ctx: AppContext) {
-    this.method = select('defaultMethod', this.methods());
+    this.method = select('defaultMethod', this.ctx.singleImageMethodOptions());
     this.detail = new CategoryDetail(ctx, () => void this.refreshList());
     const form = h(
       'form',
@@ -56,10 +56,6 @@ export class CategoryView {
       this.deleteArea,
       this.detail.el,
     );
-  }
-
-  private methods(): Array<[string, string]> {
-    return this.ctx.methodOptions().filter(([m]) => m !== 'musc');
   }
 
   /** The list and the open category as the server has them now (another tab or a review may have changed them). */

@@ -46,7 +46,7 @@ export class InspectView {
   private current = -1;
 
   constructor(private readonly ctx: AppContext) {
-    this.method = select('method', this.methods());
+    this.method = select('method', ctx.singleImageMethodOptions());
     this.prompts = select('prompts', ctx.promptOptions());
     this.custom = h(
       'div',
@@ -92,15 +92,10 @@ export class InspectView {
 
   /** The server's methods and prompt modes, once /v1/models has answered. */
   refresh(): void {
-    setOptions(this.method, this.methods());
+    setOptions(this.method, this.ctx.singleImageMethodOptions());
     setOptions(this.prompts, this.ctx.promptOptions());
     this.custom.hidden = this.prompts.value !== 'custom';
     this.syncBranches();
-  }
-
-  /** MuSc scores a batch of images together: it is offered in the Batch view only. */
-  private methods(): Array<[string, string]> {
-    return this.ctx.methodOptions().filter(([m]) => m !== 'musc');
   }
 
   /** A stored category's default method, chosen when its id is entered (the menu still overrides it). */
@@ -139,6 +134,7 @@ export class InspectView {
     }
     this.submit.disabled = true;
     let failures = 0;
+    let notSent = 0;
     let lastError: unknown;
     try {
       for (const [i, file] of files.entries()) {
@@ -157,15 +153,16 @@ export class InspectView {
         this.add(item);
         // No key, or no server: the next images would fail the same way.
         if (lastError instanceof ApiError && (lastError.status === 401 || lastError.status === 0)) {
-          const left = files.length - i - 1;
-          if (left > 0) this.notice.fail(lastError, `${left} more image${left > 1 ? 's were' : ' was'} not sent`);
+          notSent = files.length - i - 1;
           break;
         }
       }
     } finally {
       this.submit.disabled = false;
     }
-    if (failures) this.notice.fail(lastError, failures === 1 && files.length === 1 ? files[0].name : `${failures} of ${files.length} images failed; last`);
+    // (The images after a network failure or a 401 were not sent: said with the failure, which would otherwise overwrite it.)
+    const unsent = notSent > 0 ? `; ${notSent} more image${notSent > 1 ? 's were' : ' was'} not sent` : '';
+    if (failures) this.notice.fail(lastError, failures === 1 && files.length === 1 ? files[0].name : `${failures} of ${files.length} images failed${unsent}; last`);
     else this.notice.done(`Scored ${files.length} image${files.length > 1 ? 's' : ''}.`);
   }
 
